@@ -1,0 +1,2 @@
+export { sign, verifySignature, SIGNATURE_PREFIX } from './signature.js';
+export type { VerifyResult, SignatureFailure } from './signature.js';

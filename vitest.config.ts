@@ -1,0 +1,22 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // In-process tests run the TypeScript sources; end-to-end tests spawn the
+    // built binaries (bin/), which `pnpm test` builds first.
+    alias: {
+      '@gitbridge/core': src('core'),
+      '@gitbridge/daemon': src('daemon'),
+      '@gitbridge/mas-reference': src('mas-reference'),
+    },
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.{ts,tsx}', 'test/**/*.test.{ts,tsx}'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+  },
+});
