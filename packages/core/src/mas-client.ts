@@ -1,0 +1,105 @@
+import { request, type Dispatcher } from 'undici';
+import { parseRetryAfter } from './backoff.js';
+import { GitBridgeError } from './errors.js';
+
+/** How to reach the MAS. */
+export interface MasClientOptions {
+  /** Base URL; tasks go to `<masUrl>/tasks`. */
+  readonly masUrl: string;
+  /** Bearer token, if the MAS wants one. */
+  readonly token?: string | undefined;
+  /** `<public URL>/mas/callback`. */
+  readonly callbackUrl: string;
+  /** Per-attempt timeout, ms (headers and body). */
+  readonly timeoutMs: number;
+  /** undici dispatcher (connection pool); default the global one. */
+  readonly dispatcher?: Dispatcher;
+}
+
+/** A task to submit (protocol 2.1). */
+export interface MasSubmission {
+  readonly taskType: string;
+  /** The task object (DESIGN §4). */
+  readonly payload: unknown;
+  /** `<delivery id>:<task type>`: the same on every attempt, so the MAS holds one task. */
+  readonly idempotencyKey: string;
+  readonly deliveryId: string;
+}
+
+/**
+ * A failed submission. `retryable` false means permanent (a 4xx other than
+ * 408 and 429): mark the task failed, do not retry. `retryAfterMs` is the
+ * MAS's `Retry-After` on 429/503.
+ */
+export class MasError extends GitBridgeError {
+  readonly retryable: boolean;
+  readonly status: number | null;
+  readonly retryAfterMs: number | null;
+
+  constructor(code: 'GB_MAS_UNREACHABLE' | 'GB_MAS_REJECTED' | 'GB_MAS_RETRYABLE', message: string, extra: { retryable: boolean; status?: number | null; retryAfterMs?: number | null; cause?: unknown }) {
+    super(code, { message, cause: extra.cause });
+    this.retryable = extra.retryable;
+    this.status = extra.status ?? null;
+    this.retryAfterMs = extra.retryAfterMs ?? null;
+  }
+}
+
+/**
+ * Submits one task to the MAS (protocol 2.1, DESIGN §5):
+ * `POST <masUrl>/tasks` `{task_type, payload, callback_url}` with
+ * `Idempotency-Key` and `X-GitHub-Delivery`.
+ *
+ * @returns the MAS's `task_id`
+ * @throws MasError `GB_MAS_REJECTED` (permanent: 4xx other than 408/429, or a 2xx without task_id),
+ *   `GB_MAS_RETRYABLE` (429, 408, 5xx), `GB_MAS_UNREACHABLE` (connection error or timeout)
+ */
+export async function submitTask(options: MasClientOptions, task: MasSubmission): Promise<{ taskId: string; status: number }> {
+  const body = JSON.stringify({ task_type: task.taskType, payload: task.payload, callback_url: options.callbackUrl });
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'idempotency-key': task.idempotencyKey,
+    'x-github-delivery': task.deliveryId,
+    'user-agent': 'GitBridge/0.1',
+  };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(`${options.masUrl}/tasks`, {
+      method: 'POST',
+      headers,
+      body,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      signal: AbortSignal.timeout(options.timeoutMs),
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    });
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? (err as Error).name;
+    throw new MasError('GB_MAS_UNREACHABLE', `MAS unreachable: ${code}`, { retryable: true, cause: err });
+  }
+  let text: string;
+  try {
+    text = await res.body.text();
+  } catch (err) {
+    throw new MasError('GB_MAS_UNREACHABLE', `MAS response body failed: ${(err as { code?: string }).code ?? (err as Error).message}`, { retryable: true, cause: err });
+  }
+  const status = res.statusCode;
+  if (status === 200 || status === 201 || status === 202) {
+    let taskId: unknown;
+    try {
+      taskId = (JSON.parse(text) as { task_id?: unknown }).task_id;
+    } catch {
+      taskId = undefined;
+    }
+    if ((typeof taskId !== 'string' && typeof taskId !== 'number') || taskId === '') {
+      throw new MasError('GB_MAS_RETRYABLE', `MAS answered ${status} without a task_id`, { retryable: true, status });
+    }
+    return { taskId: String(taskId), status };
+  }
+  const reason = text.slice(0, 500);
+  const retryAfterMs = parseRetryAfter(res.headers['retry-after'] as string | string[] | undefined);
+  if (status === 408 || status === 429 || status >= 500) {
+    throw new MasError('GB_MAS_RETRYABLE', `MAS answered ${status}: ${reason}`, { retryable: true, status, retryAfterMs });
+  }
+  throw new MasError('GB_MAS_REJECTED', `MAS rejected the task with ${status}: ${reason}`, { retryable: false, status });
+}

@@ -1,0 +1,50 @@
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request, type Dispatcher } from 'undici';
+import { parseCidr, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT, type HooksSnapshot } from './ip-allowlist.js';
+
+/** File name of a refreshed snapshot in the data directory; it wins over the shipped one. */
+export const HOOKS_SNAPSHOT_FILE = 'github-meta-hooks.json';
+
+/**
+ * Fetches GitHub's hook source ranges: `GET <metaUrl>`, field `hooks`
+ * (GitHub REST API, "Get GitHub meta information").
+ *
+ * @param timeoutMs whole-request timeout
+ * @throws Error when the request fails, the status is not 200, or `hooks` is missing or holds an invalid CIDR
+ */
+export async function fetchHooksSnapshot(metaUrl: string, timeoutMs = 10_000, dispatcher?: Dispatcher): Promise<HooksSnapshot> {
+  const res = await request(metaUrl, {
+    headers: { accept: 'application/vnd.github+json', 'user-agent': 'GitBridge/0.1', 'x-github-api-version': '2022-11-28' },
+    signal: AbortSignal.timeout(timeoutMs),
+    ...(dispatcher ? { dispatcher } : {}),
+  });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`${metaUrl} answered ${res.statusCode}`);
+  const hooks = (JSON.parse(text) as { hooks?: unknown }).hooks;
+  if (!Array.isArray(hooks) || hooks.length === 0 || !hooks.every((h) => typeof h === 'string' && parseCidr(h) !== null)) {
+    throw new Error(`${metaUrl}: "hooks" is missing or holds an invalid range`);
+  }
+  return { source: metaUrl, snapshot_date: new Date().toISOString(), hooks };
+}
+
+/** Writes a snapshot atomically (temp file + rename) to `<dataDir>/github-meta-hooks.json`. @returns the path */
+export function writeHooksSnapshot(dataDir: string, snapshot: HooksSnapshot): string {
+  const path = join(dataDir, HOOKS_SNAPSHOT_FILE);
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(snapshot, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+  return path;
+}
+
+/** The snapshot in force: the refreshed one in `dataDir` when present and valid, else the shipped one. */
+export function currentHooksSnapshot(dataDir: string): HooksSnapshot {
+  const path = join(dataDir, HOOKS_SNAPSHOT_FILE);
+  if (existsSync(path)) {
+    try {
+      return readHooksSnapshot(path);
+    } catch {
+      // A damaged refresh must not lock GitHub out: fall back to the shipped ranges.
+    }
+  }
+  return readHooksSnapshot(SHIPPED_HOOKS_SNAPSHOT);
+}

@@ -1,0 +1,85 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TASK_STATUSES, type Store } from './store.js';
+
+/** Statuses of `gitbridge_webhook_events_total` (DESIGN §8). */
+export type EventStatus = 'accepted' | 'duplicate' | 'ignored' | 'rate_limited' | 'unauthorized' | 'forbidden' | 'invalid' | 'error' | 'ping' | 'too_large' | 'unsupported_media_type' | 'unavailable';
+
+/** Rejection reasons of `gitbridge_webhook_rejections_total`. */
+export type RejectionReason = 'signature' | 'address' | 'rate_limit' | 'size' | 'content_type' | 'validation' | 'store' | 'shutting_down' | 'timeout';
+
+/**
+ * GitBridge's metrics on their own registry (DESIGN §8). Label values are
+ * always bounded: never a delivery id, task id or free text. Durations are
+ * in seconds (Prometheus base unit). `docs/metrics.md` documents each one.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  readonly requestDuration: Histogram<'route' | 'status_code'>;
+  readonly events: Counter<'type' | 'action' | 'status'>;
+  readonly rejections: Counter<'reason'>;
+  readonly signatureSlot: Counter<'slot'>;
+  readonly storeCommitDuration: Histogram;
+  readonly storeCommitBatch: Histogram;
+  readonly masSubmissions: Counter<'outcome'>;
+  readonly masSubmissionDuration: Histogram<'outcome'>;
+  readonly callbacks: Counter<'outcome'>;
+  readonly notifications: Counter<'outcome'>;
+  readonly processing: Counter<'outcome'>;
+  readonly rateLimiterErrors: Counter;
+  readonly ipRangesRefresh: Counter<'outcome'>;
+}
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+const LABEL_VALUE = /^[a-z0-9_.-]{1,64}$/;
+
+/** Keeps a label value bounded: lower-case identifiers only, else `other`. */
+export function labelValue(v: string | null | undefined, fallback = 'none'): string {
+  if (v === null || v === undefined || v === '') return fallback;
+  return LABEL_VALUE.test(v) ? v : 'other';
+}
+
+/**
+ * Creates the metrics. When `store` is given, the queue-depth and task-state
+ * gauges are read from it exactly at each scrape.
+ */
+export function createMetrics(options: { store?: Store; defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const store = options.store;
+  new Gauge({
+    name: 'gitbridge_event_queue_depth',
+    help: 'Deliveries stored and waiting to be turned into tasks',
+    registers: [registry],
+    collect() {
+      if (store) this.set(store.queueDepth());
+    },
+  });
+  new Gauge({
+    name: 'gitbridge_tasks',
+    help: 'Tasks tracked in the store, by status',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      if (!store) return;
+      const counts = store.taskCounts();
+      for (const s of TASK_STATUSES) this.set({ status: s }, counts[s]);
+    },
+  });
+  return {
+    registry,
+    requestDuration: new Histogram({ name: 'gitbridge_webhook_request_duration_seconds', help: 'Time to answer an HTTP request, by route and status code', labelNames: ['route', 'status_code'], buckets: LATENCY_BUCKETS, registers: [registry] }),
+    events: new Counter({ name: 'gitbridge_webhook_events_total', help: 'Webhook deliveries by event type, action and outcome', labelNames: ['type', 'action', 'status'], registers: [registry] }),
+    rejections: new Counter({ name: 'gitbridge_webhook_rejections_total', help: 'Rejected webhook requests by reason', labelNames: ['reason'], registers: [registry] }),
+    signatureSlot: new Counter({ name: 'gitbridge_webhook_signature_slot_total', help: 'Verified deliveries by the index of the secret that matched (rotation)', labelNames: ['slot'], registers: [registry] }),
+    storeCommitDuration: new Histogram({ name: 'gitbridge_store_commit_duration_seconds', help: 'Duration of one group commit of deliveries', buckets: LATENCY_BUCKETS, registers: [registry] }),
+    storeCommitBatch: new Histogram({ name: 'gitbridge_store_commit_batch_size', help: 'Deliveries committed per group commit', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [registry] }),
+    masSubmissions: new Counter({ name: 'gitbridge_mas_submissions_total', help: 'MAS submission attempts by outcome', labelNames: ['outcome'], registers: [registry] }),
+    masSubmissionDuration: new Histogram({ name: 'gitbridge_mas_submission_duration_seconds', help: 'Duration of MAS submission attempts by outcome', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [registry] }),
+    callbacks: new Counter({ name: 'gitbridge_mas_callbacks_total', help: 'MAS callbacks by outcome', labelNames: ['outcome'], registers: [registry] }),
+    notifications: new Counter({ name: 'gitbridge_notifications_total', help: 'Chat notification attempts by outcome', labelNames: ['outcome'], registers: [registry] }),
+    processing: new Counter({ name: 'gitbridge_delivery_processing_total', help: 'Deliveries processed into tasks by outcome', labelNames: ['outcome'], registers: [registry] }),
+    rateLimiterErrors: new Counter({ name: 'gitbridge_rate_limiter_errors_total', help: 'Rate limiter backend failures (the limiter then fails open)', registers: [registry] }),
+    ipRangesRefresh: new Counter({ name: 'gitbridge_ip_ranges_refresh_total', help: 'Refreshes of GitHub hook ranges by outcome', labelNames: ['outcome'], registers: [registry] }),
+  };
+}

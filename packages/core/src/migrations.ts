@@ -1,0 +1,102 @@
+/**
+ * Schema migrations of the SQLite store, applied in order at open. Each runs
+ * in a transaction and is recorded in `schema_migrations`; never edit a
+ * migration that has shipped, add a new one.
+ */
+export const MIGRATIONS: readonly { readonly version: number; readonly name: string; readonly sql: string }[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE deliveries (
+        delivery_id      TEXT PRIMARY KEY,
+        event            TEXT NOT NULL,
+        action           TEXT,
+        hook_id          TEXT,
+        repo             TEXT,
+        repo_id          INTEGER,
+        installation_id  INTEGER,
+        received_at      TEXT NOT NULL,
+        content_type     TEXT NOT NULL,
+        headers          TEXT NOT NULL,
+        body             BLOB NOT NULL,
+        size             INTEGER NOT NULL,
+        signature_slot   INTEGER,
+        source_ip        TEXT,
+        state            TEXT NOT NULL,
+        outcome          TEXT,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL DEFAULT 0,
+        lease_until      INTEGER,
+        last_error       TEXT,
+        processed_at     TEXT,
+        replay_of        TEXT
+      ) STRICT;
+      CREATE INDEX deliveries_queue ON deliveries (next_attempt_at) WHERE state = 'queued';
+      CREATE INDEX deliveries_received ON deliveries (received_at);
+
+      CREATE TABLE tasks (
+        id               TEXT PRIMARY KEY,
+        task_id          TEXT UNIQUE,
+        delivery_id      TEXT NOT NULL REFERENCES deliveries (delivery_id),
+        idempotency_key  TEXT NOT NULL UNIQUE,
+        task_type        TEXT NOT NULL,
+        priority         TEXT NOT NULL,
+        rule             TEXT NOT NULL,
+        repo             TEXT,
+        payload          TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL DEFAULT 0,
+        lease_until      INTEGER,
+        last_error       TEXT,
+        result           TEXT,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX tasks_queue ON tasks (next_attempt_at) WHERE status = 'queued';
+      CREATE INDEX tasks_delivery ON tasks (delivery_id);
+      CREATE INDEX tasks_created ON tasks (created_at);
+
+      CREATE TABLE task_history (
+        id           INTEGER PRIMARY KEY,
+        task_ref     TEXT NOT NULL REFERENCES tasks (id),
+        from_status  TEXT,
+        to_status    TEXT NOT NULL,
+        at           TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        detail       TEXT
+      ) STRICT;
+      CREATE INDEX task_history_task ON task_history (task_ref);
+
+      CREATE TABLE journal (
+        id           INTEGER PRIMARY KEY,
+        delivery_id  TEXT NOT NULL,
+        type         TEXT NOT NULL,
+        action       TEXT,
+        repo         TEXT,
+        number       INTEGER,
+        timestamp    TEXT NOT NULL,
+        recorded_at  TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX journal_delivery ON journal (delivery_id);
+
+      CREATE TABLE notifications (
+        id               INTEGER PRIMARY KEY,
+        delivery_id      TEXT NOT NULL,
+        task_ref         TEXT,
+        channel          TEXT NOT NULL,
+        text             TEXT NOT NULL,
+        url              TEXT,
+        status           TEXT NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL DEFAULT 0,
+        lease_until      INTEGER,
+        last_error       TEXT,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX notifications_queue ON notifications (next_attempt_at) WHERE status = 'pending';
+    `,
+  },
+];

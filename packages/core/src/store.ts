@@ -1,0 +1,502 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
+import { MIGRATIONS } from './migrations.js';
+import type { JournalEntry, TaskDraft } from './rules.js';
+
+/** File name of the store inside the data directory. */
+export const STORE_FILE = 'gitbridge.db';
+
+/** Delivery states in the work queue. */
+export type DeliveryState = 'queued' | 'processed' | 'ignored' | 'dead';
+
+/** Task states (DESIGN §5): `queued` → `pending` → `running` → `completed` | `failed`; `dead` when retries are exhausted. */
+export type TaskStatus = 'queued' | 'pending' | 'running' | 'completed' | 'failed' | 'dead';
+
+/** All task states, in lifecycle order. */
+export const TASK_STATUSES: readonly TaskStatus[] = ['queued', 'pending', 'running', 'completed', 'failed', 'dead'];
+
+const STATUS_RANK: Record<TaskStatus, number> = { queued: 0, pending: 1, running: 2, completed: 3, failed: 3, dead: 3 };
+
+/** True for states that never change again. */
+export function isTerminal(s: TaskStatus): boolean {
+  return STATUS_RANK[s] === 3;
+}
+
+/** A delivery to store, as accepted by the webhook route. */
+export interface NewDelivery {
+  readonly deliveryId: string;
+  readonly event: string;
+  readonly action: string | null;
+  readonly hookId: string | null;
+  readonly repo: string | null;
+  readonly repoId: number | null;
+  readonly installationId: number | null;
+  /** ISO-8601. */
+  readonly receivedAt: string;
+  readonly contentType: string;
+  /** Request headers worth keeping for replay (signature headers removed). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The raw body exactly as received. */
+  readonly body: Uint8Array;
+  readonly signatureSlot: number | null;
+  readonly sourceIp: string | null;
+  /** `queued` for the worker, `processed` for deliveries that need no work (`ping`). */
+  readonly state: 'queued' | 'processed';
+  readonly outcome: string | null;
+  /** Delivery id this one replays, if any. */
+  readonly replayOf?: string | null;
+}
+
+/** A stored delivery row. `body` is the raw bytes. */
+export interface DeliveryRow {
+  readonly delivery_id: string;
+  readonly event: string;
+  readonly action: string | null;
+  readonly hook_id: string | null;
+  readonly repo: string | null;
+  readonly repo_id: number | null;
+  readonly installation_id: number | null;
+  readonly received_at: string;
+  readonly content_type: string;
+  readonly headers: string;
+  readonly body: Buffer;
+  readonly size: number;
+  readonly signature_slot: number | null;
+  readonly source_ip: string | null;
+  readonly state: DeliveryState;
+  readonly outcome: string | null;
+  readonly attempts: number;
+  readonly next_attempt_at: number;
+  readonly lease_until: number | null;
+  readonly last_error: string | null;
+  readonly processed_at: string | null;
+  readonly replay_of: string | null;
+}
+
+/** A stored task row. `id` is GitBridge's id; `task_id` the MAS's (null until accepted). */
+export interface TaskRow {
+  readonly id: string;
+  readonly task_id: string | null;
+  readonly delivery_id: string;
+  readonly idempotency_key: string;
+  readonly task_type: string;
+  readonly priority: string;
+  readonly rule: string;
+  readonly repo: string | null;
+  /** JSON of the task payload sent to the MAS. */
+  readonly payload: string;
+  readonly status: TaskStatus;
+  readonly attempts: number;
+  /** ms since epoch. */
+  readonly next_attempt_at: number;
+  readonly lease_until: number | null;
+  readonly last_error: string | null;
+  readonly result: string | null;
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+
+/** One task state transition. */
+export interface TaskHistoryRow {
+  readonly id: number;
+  readonly task_ref: string;
+  readonly from_status: TaskStatus | null;
+  readonly to_status: TaskStatus;
+  readonly at: string;
+  /** `gitbridge`, `mas`, `mas-callback`, `operator`. */
+  readonly source: string;
+  readonly detail: string | null;
+}
+
+/** A pending chat notification (outbox row). */
+export interface NotificationRow {
+  readonly id: number;
+  readonly delivery_id: string;
+  readonly task_ref: string | null;
+  readonly channel: string;
+  readonly text: string;
+  readonly url: string | null;
+  readonly status: 'pending' | 'sent' | 'failed' | 'skipped';
+  readonly attempts: number;
+}
+
+/** Filters for {@link Store.listTasks}. */
+export interface TaskFilter {
+  readonly status?: TaskStatus;
+  readonly repo?: string;
+  readonly type?: string;
+  /** ISO-8601 lower bound on `created_at`. */
+  readonly since?: string;
+  /** Default 100. */
+  readonly limit?: number;
+}
+
+/** Options for {@link Store.open}. */
+export interface StoreOptions {
+  /** Open read-only (the CLI). The file must exist. */
+  readonly readonly?: boolean;
+  /**
+   * SQLite `synchronous` mode. `NORMAL` (default) in WAL mode is durable
+   * against a process crash (the one GitHub's no-retry rule makes critical);
+   * `FULL` also survives power loss at some cost in throughput.
+   */
+  readonly synchronous?: 'NORMAL' | 'FULL';
+  /** How long a connection waits for a lock, ms (default 5000). */
+  readonly busyTimeoutMs?: number;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * The SQLite tracking store (DESIGN §6): deliveries with their raw bodies,
+ * the work queue, tasks and their history, the journal and the notification
+ * outbox. One file, WAL mode, versioned migrations. All methods are
+ * synchronous (better-sqlite3); errors are SqliteError with `code` such as
+ * `SQLITE_BUSY`, `SQLITE_FULL`, `SQLITE_READONLY`.
+ */
+export class Store {
+  readonly db: Db;
+  readonly path: string;
+  readonly #stmts = new Map<string, Statement>();
+
+  private constructor(db: Db, path: string) {
+    this.db = db;
+    this.path = path;
+  }
+
+  /**
+   * Opens (and, unless read-only, creates and migrates) the store in `dataDir`.
+   *
+   * @param dataDir directory holding `gitbridge.db`; created when missing
+   * @throws SqliteError when the file cannot be opened; Error when read-only and missing
+   */
+  static open(dataDir: string, options: StoreOptions = {}): Store {
+    const path = join(dataDir, STORE_FILE);
+    if (!options.readonly) mkdirSync(dataDir, { recursive: true });
+    const db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+      db.pragma('foreign_keys = ON');
+    }
+    const store = new Store(db, path);
+    if (!options.readonly) store.#migrate();
+    return store;
+  }
+
+  #migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
+    const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      }).immediate();
+    }
+  }
+
+  /** The highest applied migration version. */
+  schemaVersion(): number {
+    return (this.db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
+  }
+
+  #stmt(sql: string): Statement {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  /**
+   * Inserts a batch of deliveries in ONE transaction (group commit). A
+   * delivery id already stored is a duplicate (a GitHub redelivery, or the
+   * same event through a repository and an organization hook) and is left
+   * untouched. Either the whole batch commits or it throws and nothing does.
+   *
+   * @returns per input, `stored` or `duplicate`
+   * @throws SqliteError when the transaction cannot commit (disk full, read-only, locked past the busy timeout)
+   */
+  insertDeliveries(batch: readonly NewDelivery[], nowMs: number = Date.now()): ('stored' | 'duplicate')[] {
+    const insert = this.#stmt(`INSERT INTO deliveries (delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at,
+      content_type, headers, body, size, signature_slot, source_ip, state, outcome, next_attempt_at, processed_at, replay_of)
+      VALUES (@deliveryId, @event, @action, @hookId, @repo, @repoId, @installationId, @receivedAt, @contentType, @headers, @body,
+      @size, @signatureSlot, @sourceIp, @state, @outcome, @nextAttemptAt, @processedAt, @replayOf)
+      ON CONFLICT (delivery_id) DO NOTHING`);
+    return this.db.transaction(() =>
+      batch.map((d) => {
+        const r = insert.run({
+          ...d,
+          headers: JSON.stringify(d.headers),
+          body: Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength),
+          size: d.body.byteLength,
+          nextAttemptAt: nowMs,
+          processedAt: d.state === 'processed' ? iso(nowMs) : null,
+          replayOf: d.replayOf ?? null,
+        });
+        return r.changes === 1 ? ('stored' as const) : ('duplicate' as const);
+      }),
+    ).immediate();
+  }
+
+  /**
+   * Claims up to `limit` queued deliveries that are due, under a lease of
+   * `leaseMs`: a worker that dies loses the lease and the delivery is claimed
+   * again. Each claim counts as an attempt.
+   */
+  claimDeliveries(limit: number, leaseMs: number, nowMs: number = Date.now()): DeliveryRow[] {
+    return this.#stmt(`UPDATE deliveries SET lease_until = @lease, attempts = attempts + 1
+      WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE state = 'queued' AND next_attempt_at <= @now
+        AND (lease_until IS NULL OR lease_until <= @now) ORDER BY next_attempt_at LIMIT @limit)
+      RETURNING *`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as DeliveryRow[];
+  }
+
+  /**
+   * Records the processing of a claimed delivery in one transaction: its tasks
+   * (state `queued`), their notifications, the journal entry, and the
+   * delivery's new state (`processed` when tasks were created, `ignored` when no
+   * rule matched). A task that already exists for (delivery, task type) is
+   * kept, so processing twice never makes two tasks.
+   *
+   * @returns the ids of the tasks created
+   */
+  completeDelivery(
+    deliveryId: string,
+    drafts: readonly TaskDraft[],
+    journal: JournalEntry,
+    repo: string | null,
+    nowMs: number = Date.now(),
+    options: { idempotencySuffix?: string } = {},
+  ): string[] {
+    const now = iso(nowMs);
+    return this.db.transaction(() => {
+      const created: string[] = [];
+      for (const draft of drafts) {
+        const id = `gbt_${randomUUID()}`;
+        const key = `${deliveryId}:${draft.taskType}${options.idempotencySuffix ?? ''}`;
+        const r = this.#stmt(`INSERT INTO tasks (id, delivery_id, idempotency_key, task_type, priority, rule, repo, payload, status,
+          next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`)
+          .run(id, deliveryId, key, draft.taskType, draft.priority, draft.rule, repo, JSON.stringify(draft.payload), nowMs, now, now);
+        if (r.changes !== 1) continue;
+        created.push(id);
+        this.#history(id, null, 'queued', now, 'gitbridge', `rule ${draft.rule}`);
+        if (draft.notify) {
+          this.#stmt(`INSERT INTO notifications (delivery_id, task_ref, channel, text, url, status, next_attempt_at, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`).run(deliveryId, id, draft.notify.channel, draft.notify.text, draft.notify.url, nowMs, now, now);
+        }
+      }
+      this.#stmt('INSERT INTO journal (delivery_id, type, action, repo, number, timestamp, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(deliveryId, journal.type, journal.action, journal.repo, journal.number, journal.timestamp, now);
+      const state: DeliveryState = drafts.length > 0 ? 'processed' : 'ignored';
+      this.#stmt(`UPDATE deliveries SET state = ?, outcome = ?, lease_until = NULL, last_error = NULL, processed_at = ? WHERE delivery_id = ?`)
+        .run(state, drafts.length > 0 ? 'tasks' : 'ignored', now, deliveryId);
+      return created;
+    }).immediate();
+  }
+
+  /** Records a processing failure: retry at `retryAtMs`, or `dead` when `retryAtMs` is null. */
+  failDelivery(deliveryId: string, error: string, retryAtMs: number | null): void {
+    if (retryAtMs === null) {
+      this.#stmt(`UPDATE deliveries SET state = 'dead', outcome = 'dead', lease_until = NULL, last_error = ? WHERE delivery_id = ?`).run(error, deliveryId);
+    } else {
+      this.#stmt('UPDATE deliveries SET next_attempt_at = ?, lease_until = NULL, last_error = ? WHERE delivery_id = ?').run(retryAtMs, error, deliveryId);
+    }
+  }
+
+  /** Puts a dead (or any) delivery back in the queue with a fresh attempt count. @returns false when unknown */
+  requeueDelivery(deliveryId: string, nowMs: number = Date.now()): boolean {
+    return this.#stmt(`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, lease_until = NULL WHERE delivery_id = ? AND state = 'dead'`)
+      .run(nowMs, deliveryId).changes === 1;
+  }
+
+  #history(taskRef: string, from: TaskStatus | null, to: TaskStatus, at: string, source: string, detail: string | null): void {
+    this.#stmt('INSERT INTO task_history (task_ref, from_status, to_status, at, source, detail) VALUES (?, ?, ?, ?, ?, ?)').run(taskRef, from, to, at, source, detail);
+  }
+
+  /** Claims up to `limit` queued tasks that are due, under a lease; each claim counts as an attempt. */
+  claimTasks(limit: number, leaseMs: number, nowMs: number = Date.now()): TaskRow[] {
+    return this.#stmt(`UPDATE tasks SET lease_until = @lease, attempts = attempts + 1
+      WHERE id IN (SELECT id FROM tasks WHERE status = 'queued' AND next_attempt_at <= @now
+        AND (lease_until IS NULL OR lease_until <= @now) ORDER BY next_attempt_at LIMIT @limit)
+      RETURNING *`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as TaskRow[];
+  }
+
+  /** The MAS accepted the task: record its task id, status `pending`. */
+  markTaskSubmitted(id: string, masTaskId: string, nowMs: number = Date.now()): void {
+    const now = iso(nowMs);
+    this.db.transaction(() => {
+      const r = this.#stmt(`UPDATE tasks SET task_id = ?, status = 'pending', lease_until = NULL, last_error = NULL, updated_at = ? WHERE id = ? AND status = 'queued'`)
+        .run(masTaskId, now, id);
+      if (r.changes === 1) this.#history(id, 'queued', 'pending', now, 'mas', `task_id ${masTaskId}`);
+    }).immediate();
+  }
+
+  /** A retryable submission failure: try again at `retryAtMs`. */
+  retryTaskLater(id: string, error: string, retryAtMs: number, nowMs: number = Date.now()): void {
+    this.#stmt(`UPDATE tasks SET next_attempt_at = ?, lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ? AND status = 'queued'`)
+      .run(retryAtMs, error, iso(nowMs), id);
+  }
+
+  /** Ends a queued task as `failed` (permanent MAS rejection) or `dead` (retries exhausted), keeping the reason. */
+  endTask(id: string, status: 'failed' | 'dead', reason: string, source: string, nowMs: number = Date.now()): void {
+    const now = iso(nowMs);
+    this.db.transaction(() => {
+      const row = this.#stmt('SELECT status FROM tasks WHERE id = ?').get(id) as { status: TaskStatus } | undefined;
+      if (!row || isTerminal(row.status)) return;
+      this.#stmt('UPDATE tasks SET status = ?, lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?').run(status, reason, now, id);
+      this.#history(id, row.status, status, now, source, reason);
+    }).immediate();
+  }
+
+  /** Puts a `dead` or `failed` task back to `queued` for another round of attempts. @returns false when unknown or not retriable */
+  retryTask(ref: string, nowMs: number = Date.now()): boolean {
+    const now = iso(nowMs);
+    return this.db.transaction(() => {
+      const row = this.#stmt('SELECT id, status FROM tasks WHERE id = ? OR task_id = ?').get(ref, ref) as { id: string; status: TaskStatus } | undefined;
+      if (!row || (row.status !== 'dead' && row.status !== 'failed')) return false;
+      this.#stmt(`UPDATE tasks SET status = 'queued', task_id = NULL, attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ? WHERE id = ?`).run(nowMs, now, row.id);
+      this.#history(row.id, row.status, 'queued', now, 'operator', 'retry');
+      return true;
+    }).immediate();
+  }
+
+  /**
+   * Applies a MAS status update. States only move forward; terminal states
+   * are final; a duplicate or late update changes nothing.
+   *
+   * @returns `unknown` when no task has this MAS task id, `ignored` when it does not move the task forward, else `applied`
+   */
+  applyCallback(
+    masTaskId: string,
+    status: 'running' | 'completed' | 'failed',
+    detail: { result?: unknown; error?: unknown },
+    nowMs: number = Date.now(),
+  ): { outcome: 'unknown' } | { outcome: 'ignored' | 'applied'; task: TaskRow } {
+    const now = iso(nowMs);
+    return this.db.transaction(() => {
+      const task = this.#stmt('SELECT * FROM tasks WHERE task_id = ?').get(masTaskId) as TaskRow | undefined;
+      if (!task) return { outcome: 'unknown' as const };
+      if (isTerminal(task.status) || STATUS_RANK[status] <= STATUS_RANK[task.status]) return { outcome: 'ignored' as const, task };
+      const result = detail.result === undefined ? task.result : JSON.stringify(detail.result);
+      const error = detail.error === undefined ? task.last_error : typeof detail.error === 'string' ? detail.error : JSON.stringify(detail.error);
+      this.#stmt('UPDATE tasks SET status = ?, result = ?, last_error = ?, updated_at = ? WHERE id = ?').run(status, result, error, now, task.id);
+      this.#history(task.id, task.status, status, now, 'mas-callback', status === 'failed' ? error : null);
+      return { outcome: 'applied' as const, task: { ...task, status } };
+    }).immediate();
+  }
+
+  /** Lists tasks, newest first. */
+  listTasks(filter: TaskFilter = {}): TaskRow[] {
+    const where: string[] = [];
+    const args: Record<string, unknown> = { limit: filter.limit ?? 100 };
+    if (filter.status) (where.push('status = @status'), (args.status = filter.status));
+    if (filter.repo) (where.push('repo = @repo'), (args.repo = filter.repo));
+    if (filter.type) (where.push('task_type = @type'), (args.type = filter.type));
+    if (filter.since) (where.push('created_at >= @since'), (args.since = filter.since));
+    return this.db.prepare(`SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, rowid DESC LIMIT @limit`).all(args) as TaskRow[];
+  }
+
+  /** One task by GitBridge id or MAS task id. */
+  getTask(ref: string): TaskRow | undefined {
+    return this.#stmt('SELECT * FROM tasks WHERE id = ? OR task_id = ?').get(ref, ref) as TaskRow | undefined;
+  }
+
+  /** A task's transitions, oldest first. */
+  taskHistory(taskRef: string): TaskHistoryRow[] {
+    return this.#stmt('SELECT * FROM task_history WHERE task_ref = ? ORDER BY id').all(taskRef) as TaskHistoryRow[];
+  }
+
+  /** Tasks created from a delivery. */
+  tasksForDelivery(deliveryId: string): TaskRow[] {
+    return this.#stmt('SELECT * FROM tasks WHERE delivery_id = ? ORDER BY created_at, rowid').all(deliveryId) as TaskRow[];
+  }
+
+  /** One delivery, with its raw body. */
+  getDelivery(deliveryId: string): DeliveryRow | undefined {
+    return this.#stmt('SELECT * FROM deliveries WHERE delivery_id = ?').get(deliveryId) as DeliveryRow | undefined;
+  }
+
+  /** Lists deliveries (without bodies), newest first. */
+  listDeliveries(limit = 100): Omit<DeliveryRow, 'body'>[] {
+    return this.#stmt(`SELECT delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at, content_type, headers, size,
+      signature_slot, source_ip, state, outcome, attempts, next_attempt_at, lease_until, last_error, processed_at, replay_of
+      FROM deliveries ORDER BY received_at DESC, rowid DESC LIMIT ?`).all(limit) as Omit<DeliveryRow, 'body'>[];
+  }
+
+  /** Journal entries, newest first. */
+  listJournal(limit = 100): (JournalEntry & { delivery_id: string; recorded_at: string })[] {
+    return this.#stmt('SELECT delivery_id, type, action, repo, number, timestamp, recorded_at FROM journal ORDER BY id DESC LIMIT ?').all(limit) as (JournalEntry & {
+      delivery_id: string;
+      recorded_at: string;
+    })[];
+  }
+
+  /** Claims pending notifications that are due, under a lease. */
+  claimNotifications(limit: number, leaseMs: number, nowMs: number = Date.now()): NotificationRow[] {
+    return this.#stmt(`UPDATE notifications SET lease_until = @lease, attempts = attempts + 1
+      WHERE id IN (SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= @now
+        AND (lease_until IS NULL OR lease_until <= @now) ORDER BY id LIMIT @limit)
+      RETURNING id, delivery_id, task_ref, channel, text, url, status, attempts`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as NotificationRow[];
+  }
+
+  /** Records a notification's outcome; `retryAtMs` schedules another attempt. */
+  settleNotification(id: number, status: 'sent' | 'failed' | 'skipped' | 'pending', error: string | null, retryAtMs: number | null, nowMs: number = Date.now()): void {
+    this.#stmt('UPDATE notifications SET status = ?, last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL, updated_at = ? WHERE id = ?')
+      .run(status, error, retryAtMs, iso(nowMs), id);
+  }
+
+  /** Notifications of a delivery (for tests and `deliveries show`). */
+  notificationsForDelivery(deliveryId: string): NotificationRow[] {
+    return this.#stmt('SELECT id, delivery_id, task_ref, channel, text, url, status, attempts FROM notifications WHERE delivery_id = ? ORDER BY id').all(deliveryId) as NotificationRow[];
+  }
+
+  /** Deliveries waiting to be processed (the `gitbridge_event_queue_depth` gauge). */
+  queueDepth(): number {
+    return (this.#stmt(`SELECT COUNT(*) AS n FROM deliveries WHERE state = 'queued'`).get() as { n: number }).n;
+  }
+
+  /** Task counts by status (every status present, zero when none). */
+  taskCounts(): Record<TaskStatus, number> {
+    const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    for (const r of this.#stmt('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as { status: TaskStatus; n: number }[]) out[r.status] = r.n;
+    return out;
+  }
+
+  /** Delivery counts by state. */
+  deliveryCounts(): Record<DeliveryState, number> {
+    const out: Record<DeliveryState, number> = { queued: 0, processed: 0, ignored: 0, dead: 0 };
+    for (const r of this.#stmt('SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state').all() as { state: DeliveryState; n: number }[]) out[r.state] = r.n;
+    return out;
+  }
+
+  /** Earliest `next_attempt_at` (ms) among queued work of a kind, or null when none is waiting. */
+  nextDue(kind: 'deliveries' | 'tasks' | 'notifications'): number | null {
+    const sql = {
+      deliveries: `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS t FROM deliveries WHERE state = 'queued'`,
+      tasks: `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS t FROM tasks WHERE status = 'queued'`,
+      notifications: `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS t FROM notifications WHERE status = 'pending'`,
+    }[kind];
+    return (this.#stmt(sql).get() as { t: number | null }).t;
+  }
+
+  /** Checks that the store accepts a write (readiness). */
+  writable(): boolean {
+    try {
+      this.db.transaction(() => this.db.prepare('SELECT 1').get()).immediate();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Closes the connection (checkpointing the WAL when it is the last one). */
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

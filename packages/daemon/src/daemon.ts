@@ -1,0 +1,158 @@
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import {
+  FailOpenRateLimiter,
+  GroupCommitter,
+  IpAllowlist,
+  MemoryRateLimiter,
+  RedisRateLimiter,
+  Store,
+  compileRules,
+  createLoggers,
+  createMetrics,
+  currentHooksSnapshot,
+  defaultRules,
+  fetchHooksSnapshot,
+  writeHooksSnapshot,
+  type Config,
+  type Loggers,
+  type Metrics,
+  type RateLimiter,
+} from '@gitbridge/core';
+import { buildServer } from './server.js';
+import { Workers } from './workers.js';
+
+/** A running daemon. */
+export interface Daemon {
+  readonly app: FastifyInstance;
+  /** `http://host:port` it listens on. */
+  readonly url: string;
+  readonly port: number;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly loggers: Loggers;
+  /**
+   * Graceful stop: new deliveries get 503 with `Retry-After`, requests in
+   * flight finish, queued commits are flushed, in-flight MAS submissions get
+   * up to `graceMs` (default config.shutdownGraceMs), then the store closes.
+   */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Options for {@link startDaemon} beyond the config. */
+export interface StartOptions {
+  /** Redis key prefix for rate-limit counters (tests use a random one). */
+  readonly redisPrefix?: string;
+  /** Write logs synchronously (tests that read log files right away). */
+  readonly syncLogs?: boolean;
+}
+
+/**
+ * Opens the store, builds the server and the workers, and listens on
+ * `config.host:config.port`.
+ *
+ * @throws GitBridgeError `GB_RULES_INVALID`; SqliteError when the store cannot open; Error on listen failure (EADDRINUSE)
+ */
+export async function startDaemon(config: Config, options: StartOptions = {}): Promise<Daemon> {
+  const rules = compileRules(config.rules ?? defaultRules());
+  const loggers = createLoggers({ logDir: config.logDir, level: config.logLevel, stdout: config.logStdout, sync: options.syncLogs ?? false });
+  const { log } = loggers;
+  const store = Store.open(config.dataDir);
+  const metrics = createMetrics({ store });
+  const committer = new GroupCommitter(store, {
+    onCommit(size, ms) {
+      metrics.storeCommitBatch.observe(size);
+      metrics.storeCommitDuration.observe(ms / 1000);
+    },
+  });
+
+  let redis: Redis | undefined;
+  let inner: RateLimiter;
+  if (config.redisUrl) {
+    redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 500, lazyConnect: false });
+    let warned = 0;
+    redis.on('error', (err) => {
+      // ioredis reconnects by itself; say so once a minute at most.
+      if (Date.now() - warned > 60_000) {
+        warned = Date.now();
+        log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'Redis unavailable: rate limiting fails open');
+      }
+    });
+    inner = new RedisRateLimiter(redis, options.redisPrefix ? { prefix: options.redisPrefix } : {});
+  } else {
+    inner = new MemoryRateLimiter();
+  }
+  const limiter = new FailOpenRateLimiter(inner, (err) => {
+    metrics.rateLimiterErrors.inc();
+    log.warn({ err: { message: (err as Error).message } }, 'rate limiter failed: request allowed (fail open)');
+  });
+
+  const snapshot = currentHooksSnapshot(config.dataDir);
+  let allowlist = new IpAllowlist(config.ipAllowlist, snapshot.hooks);
+  log.info({ hooksSnapshot: snapshot.snapshot_date, source: snapshot.source, ranges: allowlist.ranges.length }, 'IP allowlist loaded');
+  let refreshTimer: NodeJS.Timeout | undefined;
+  if (config.metaRefreshS > 0 && config.ipAllowlist.some((e) => e.toLowerCase() === 'github')) {
+    const refresh = async () => {
+      try {
+        const fresh = await fetchHooksSnapshot(config.metaUrl);
+        writeHooksSnapshot(config.dataDir, fresh);
+        allowlist = new IpAllowlist(config.ipAllowlist, fresh.hooks);
+        metrics.ipRangesRefresh.inc({ outcome: 'success' });
+        log.info({ ranges: fresh.hooks.length }, 'GitHub hook ranges refreshed');
+      } catch (err) {
+        metrics.ipRangesRefresh.inc({ outcome: 'failure' });
+        log.warn({ err: { message: (err as Error).message } }, 'GitHub hook ranges refresh failed: keeping the last good list');
+      }
+    };
+    refreshTimer = setInterval(() => void refresh(), config.metaRefreshS * 1000);
+    refreshTimer.unref();
+    setTimeout(() => void refresh(), 5_000).unref();
+  }
+
+  const workers = new Workers({ config, store, rules, metrics, log });
+  const lifecycle = { draining: false };
+  const app = buildServer({
+    config,
+    store,
+    committer,
+    limiter,
+    allowlist: () => allowlist,
+    metrics,
+    loggers,
+    lifecycle,
+    onAccepted: () => workers.kick(),
+    ...(redis ? { ready: async () => redis.status === 'ready' } : {}),
+  });
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  workers.start();
+  log.info({ port, host: config.host, mas: config.masUrl, redis: Boolean(config.redisUrl), rules: rules.length }, 'gitbridged listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    app,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    store,
+    metrics,
+    loggers,
+    stop(graceMs = config.shutdownGraceMs) {
+      stopping ??= (async () => {
+        lifecycle.draining = true;
+        log.info('shutting down: draining');
+        if (refreshTimer) clearInterval(refreshTimer);
+        await app.close();
+        committer.flush();
+        await workers.stop(graceMs);
+        await limiter.close();
+        redis?.disconnect();
+        store.close();
+        log.info('stopped');
+        loggers.close();
+      })();
+      return stopping;
+    },
+  };
+}

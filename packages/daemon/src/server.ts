@@ -1,0 +1,308 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+
+  clientAddress,
+  decodePayload,
+  errorBody,
+  identifyDelivery,
+  isGitBridgeError,
+  labelValue,
+  rateLimitSubject,
+  readDeliveryHeaders,
+  verifySignature,
+  webhookContentType,
+  type Config,
+  type ErrorCode,
+  type EventStatus,
+  type GroupCommitter,
+  type IpAllowlist,
+  type Loggers,
+  type Metrics,
+  type RateLimiter,
+  type RejectionReason,
+  type Store,
+} from '@gitbridge/core';
+
+/** What {@link buildServer} needs; every I/O part is injected. */
+export interface ServerDeps {
+  readonly config: Config;
+  readonly store: Store;
+  readonly committer: GroupCommitter;
+  readonly limiter: RateLimiter;
+  /** Returns the allowlist in force (it is swapped when the hook ranges refresh). */
+  readonly allowlist: () => IpAllowlist;
+  readonly metrics: Metrics;
+  readonly loggers: Loggers;
+  /** Lifecycle flags shared with main (draining during shutdown). */
+  readonly lifecycle: { draining: boolean };
+  /** Called after a delivery is committed, to wake the worker. */
+  readonly onAccepted?: () => void;
+  /** Extra readiness check (Redis reachable). */
+  readonly ready?: () => Promise<boolean>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    gbClientIp: string | undefined;
+    gbStarted: number;
+    gbEvent: string | undefined;
+    gbAction: string | undefined;
+    gbDeliveryId: string | undefined;
+  }
+}
+
+/** Headers kept with a stored delivery for replay; signatures are never stored. */
+const KEPT_HEADERS = [
+  'x-github-event',
+  'x-github-delivery',
+  'x-github-hook-id',
+  'x-github-hook-installation-target-type',
+  'x-github-hook-installation-target-id',
+  'x-github-enterprise-version',
+  'x-github-enterprise-host',
+  'user-agent',
+  'content-type',
+];
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'GB_WEBHOOK_PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'GB_WEBHOOK_UNSUPPORTED_CONTENT_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'GB_BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'GB_WEBHOOK_INVALID_PAYLOAD',
+};
+
+function sendError(reply: FastifyReply, code: ErrorCode, message?: string, headers: Record<string, string> = {}): FastifyReply {
+  const body = errorBody(code, message);
+  return reply.code(body.statusCode).headers(headers).type('application/json; charset=utf-8').send(body);
+}
+
+/**
+ * Builds the gitbridged HTTP server (DESIGN §3). Never listens: the caller
+ * calls `listen` (main) or `inject` (tests).
+ *
+ * Routes: `POST /webhook`, `POST /mas/callback`, `GET /metrics`,
+ * `GET /healthz`, `GET /readyz`. Every error body is
+ * `{statusCode, code, error, message}`.
+ */
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const { config, metrics, loggers, store } = deps;
+  const { log, security } = loggers;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: config.maxPayloadBytes,
+    // A body that stalls is dropped by Node's request timeout (408) without slowing other requests.
+    requestTimeout: config.bodyTimeoutMs,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  // Keep the raw bytes: the signature is verified over them before any parsing.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const events = (req: FastifyRequest, status: EventStatus) => {
+    metrics.events.inc({ type: labelValue(req.gbEvent, 'unknown'), action: labelValue(req.gbAction), status });
+  };
+  const reject = (req: FastifyRequest, reply: FastifyReply, reason: RejectionReason, status: EventStatus, code: ErrorCode, message?: string, headers?: Record<string, string>) => {
+    metrics.rejections.inc({ reason });
+    events(req, status);
+    return sendError(reply, code, message, headers);
+  };
+
+  app.addHook('onRequest', async (req) => {
+    req.gbStarted = performance.now();
+    req.gbClientIp = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustProxy);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requestDuration.observe({ route, status_code: String(reply.statusCode) }, (performance.now() - req.gbStarted) / 1000);
+  });
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
+    if (isGitBridgeError(err)) return sendError(reply, err.code, err.message, { ...err.headers });
+    const mapped = err.code ? FASTIFY_CODES[err.code] : undefined;
+    if (mapped === 'GB_WEBHOOK_PAYLOAD_TOO_LARGE') {
+      security.warn({ kind: 'payload_too_large', ip: req.gbClientIp, limitBytes: config.maxPayloadBytes, deliveryId: req.headers['x-github-delivery'] }, 'payload over the size limit');
+      return reject(req, reply, 'size', 'too_large', mapped, `Payload is larger than the limit of ${config.maxPayloadBytes} bytes`);
+    }
+    if (mapped) return sendError(reply, mapped);
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, 'GB_BAD_REQUEST', err.message);
+    log.error({ err, deliveryId: req.gbDeliveryId, url: req.url }, 'unhandled error');
+    events(req, 'error');
+    return sendError(reply, 'GB_INTERNAL');
+  });
+
+  app.setNotFoundHandler((_req, reply) => sendError(reply, 'GB_NOT_FOUND'));
+
+  app.post('/webhook', {
+    // Cheap checks first, before the body is read.
+    onRequest: async (req, reply) => {
+      if (deps.lifecycle.draining) {
+        return reject(req, reply, 'shutting_down', 'unavailable', 'GB_SHUTTING_DOWN', undefined, { 'retry-after': '5', connection: 'close' });
+      }
+      const ip = req.gbClientIp;
+      if (!deps.allowlist().allows(ip)) {
+        security.warn({ kind: 'address_denied', ip, deliveryId: req.headers['x-github-delivery'] }, 'source address not in allowlist');
+        return reject(req, reply, 'address', 'forbidden', 'GB_WEBHOOK_FORBIDDEN_ADDRESS', `Source address ${ip ?? 'unknown'} is not allowed`);
+      }
+      if (webhookContentType(req.headers['content-type']) === null) {
+        return reject(req, reply, 'content_type', 'unsupported_media_type', 'GB_WEBHOOK_UNSUPPORTED_CONTENT_TYPE',
+          `Unsupported content type "${String(req.headers['content-type'] ?? '').slice(0, 100)}": set the hook's content type to application/json (application/x-www-form-urlencoded is also accepted)`);
+      }
+      const unauth = await deps.limiter.peek(`rate_limit:webhook:unauthenticated_${ip ?? 'unknown'}`, config.rateLimitUnauthenticated, config.rateLimitWindowS);
+      if (!unauth.allowed) {
+        security.warn({ kind: 'rate_limited_unauthenticated', ip }, 'too many failed signatures from this address');
+        return reject(req, reply, 'rate_limit', 'rate_limited', 'GB_WEBHOOK_RATE_LIMITED', 'Too many requests with bad signatures from this address', { 'retry-after': String(unauth.resetS) });
+      }
+    },
+    handler: async (req, reply) => {
+      const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const get = (name: string) => req.headers[name];
+      let ids: ReturnType<typeof readDeliveryHeaders>;
+      try {
+        ids = readDeliveryHeaders(get);
+      } catch (err) {
+        if (!isGitBridgeError(err)) throw err;
+        return reject(req, reply, 'validation', 'invalid', err.code, err.message);
+      }
+      req.gbDeliveryId = ids.deliveryId;
+      const dlog = log.child({ deliveryId: ids.deliveryId });
+
+      const verified = verifySignature(config.webhookSecrets, body, req.headers['x-hub-signature-256']);
+      if (!verified.ok) {
+        await deps.limiter.consume(`rate_limit:webhook:unauthenticated_${req.gbClientIp ?? 'unknown'}`, config.rateLimitUnauthenticated, config.rateLimitWindowS);
+        security.warn({ kind: 'signature_failed', reason: verified.reason, deliveryId: ids.deliveryId, ip: req.gbClientIp }, 'webhook signature verification failed');
+        dlog.warn({ reason: verified.reason }, 'rejected: bad signature');
+        return reject(req, reply, 'signature', 'unauthorized',
+          verified.reason === 'missing' ? 'GB_WEBHOOK_SIGNATURE_MISSING' : 'GB_WEBHOOK_SIGNATURE_MISMATCH',
+          verified.reason === 'malformed' ? 'The X-Hub-Signature-256 header is not of the form sha256=<64 hex digits>' : undefined);
+      }
+      // From here the headers are authentic enough to label metrics with.
+      req.gbEvent = ids.event;
+      metrics.signatureSlot.inc({ slot: String(verified.slot) });
+      if (verified.slot > 0) security.info({ kind: 'secret_slot', slot: verified.slot, deliveryId: ids.deliveryId }, 'delivery verified with a rotated secret');
+
+      const type = webhookContentType(req.headers['content-type'])!;
+      let delivery;
+      try {
+        delivery = identifyDelivery(ids, decodePayload(body, type));
+      } catch (err) {
+        if (!isGitBridgeError(err)) throw err;
+        dlog.warn({ event: ids.event, code: err.code }, `rejected: ${err.message}`);
+        return reject(req, reply, 'validation', 'invalid', err.code, err.message);
+      }
+      req.gbAction = delivery.action ?? undefined;
+
+      const subject = rateLimitSubject(delivery);
+      const limit = await deps.limiter.consume(`rate_limit:webhook:${subject}`, config.rateLimitPerRepo, config.rateLimitWindowS);
+      if (!limit.allowed) {
+        security.warn({ kind: 'rate_limited', deliveryId: ids.deliveryId, subject, repo: delivery.repo, limit: limit.limit, retryAfterS: limit.resetS }, 'delivery rate limited; redeliver it later');
+        dlog.warn({ event: ids.event, action: delivery.action, repo: delivery.repo }, 'rejected: rate limited');
+        return reject(req, reply, 'rate_limit', 'rate_limited', 'GB_WEBHOOK_RATE_LIMITED',
+          `Rate limit of ${limit.limit} deliveries per ${config.rateLimitWindowS} s exceeded for ${subject}`, { 'retry-after': String(limit.resetS) });
+      }
+
+      const headers: Record<string, string> = {};
+      for (const h of KEPT_HEADERS) {
+        const v = req.headers[h];
+        if (typeof v === 'string') headers[h] = v;
+      }
+      const isPing = delivery.event === 'ping';
+      let outcome: 'stored' | 'duplicate';
+      try {
+        outcome = await deps.committer.submit({
+          deliveryId: delivery.deliveryId,
+          event: delivery.event,
+          action: delivery.action,
+          hookId: delivery.hookId,
+          repo: delivery.repo ?? delivery.org,
+          repoId: delivery.repoId,
+          installationId: delivery.installationId,
+          receivedAt: new Date().toISOString(),
+          contentType: type,
+          headers,
+          body,
+          signatureSlot: verified.slot,
+          sourceIp: req.gbClientIp ?? null,
+          state: isPing ? 'processed' : 'queued',
+          outcome: isPing ? 'ping' : null,
+        });
+      } catch (err) {
+        dlog.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'store commit failed: answering 503');
+        return reject(req, reply, 'store', 'unavailable', 'GB_WEBHOOK_STORE_UNAVAILABLE');
+      }
+      if (outcome === 'duplicate') {
+        dlog.info({ event: delivery.event, action: delivery.action, repo: delivery.repo }, 'duplicate delivery id: already stored');
+        events(req, 'duplicate');
+        return reply.code(200).send({ delivery_id: delivery.deliveryId, status: 'duplicate' });
+      }
+      if (isPing) {
+        dlog.info({ event: 'ping', hookId: delivery.hookId, zen: typeof delivery.payload.zen === 'string' ? delivery.payload.zen : undefined }, 'ping received');
+        events(req, 'ping');
+        return reply.code(200).send({ delivery_id: delivery.deliveryId, status: 'ping' });
+      }
+      dlog.info({ event: delivery.event, action: delivery.action, repo: delivery.repo, size: body.length, ip: req.gbClientIp }, 'delivery accepted');
+      events(req, 'accepted');
+      deps.onAccepted?.();
+      return reply.code(202).send({ delivery_id: delivery.deliveryId, status: 'accepted' });
+    },
+  });
+
+  app.post('/mas/callback', async (req, reply) => {
+    const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const v = verifySignature([config.masCallbackSecret], body, req.headers['x-mas-signature-256']);
+    if (!v.ok) {
+      metrics.callbacks.inc({ outcome: 'unauthorized' });
+      security.warn({ kind: 'callback_signature_failed', reason: v.reason, ip: req.gbClientIp }, 'MAS callback signature verification failed');
+      return sendError(reply, 'GB_CALLBACK_SIGNATURE_MISMATCH');
+    }
+    let parsed: Record<string, unknown>;
+    try {
+      const p: unknown = JSON.parse(body.toString('utf8'));
+      if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new Error('not an object');
+      parsed = p as Record<string, unknown>;
+    } catch {
+      metrics.callbacks.inc({ outcome: 'invalid' });
+      return sendError(reply, 'GB_CALLBACK_INVALID', 'Callback body must be a JSON object');
+    }
+    const taskId = parsed.task_id;
+    const status = parsed.status;
+    if ((typeof taskId !== 'string' && typeof taskId !== 'number') || String(taskId) === '') {
+      metrics.callbacks.inc({ outcome: 'invalid' });
+      return sendError(reply, 'GB_CALLBACK_INVALID', 'Callback field "task_id" is required');
+    }
+    if (status !== 'running' && status !== 'completed' && status !== 'failed') {
+      metrics.callbacks.inc({ outcome: 'invalid' });
+      return sendError(reply, 'GB_CALLBACK_INVALID', 'Callback field "status" must be running, completed or failed');
+    }
+    const r = store.applyCallback(String(taskId), status, { result: parsed.result, error: parsed.error });
+    if (r.outcome === 'unknown') {
+      metrics.callbacks.inc({ outcome: 'unknown_task' });
+      return sendError(reply, 'GB_CALLBACK_UNKNOWN_TASK', `No task with task_id ${String(taskId).slice(0, 100)} is tracked`);
+    }
+    metrics.callbacks.inc({ outcome: r.outcome });
+    log.info({ deliveryId: r.task.delivery_id, taskId: String(taskId), status, applied: r.outcome === 'applied' }, r.outcome === 'applied' ? `task ${status}` : 'callback ignored: task already at or past this state');
+    return reply.code(200).send({ task_id: String(taskId), status: r.task.status, applied: r.outcome === 'applied' });
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const checks = {
+      store: store.writable(),
+      draining: deps.lifecycle.draining,
+      redis: deps.ready ? await deps.ready() : true,
+    };
+    const ok = checks.store && !checks.draining && checks.redis;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks });
+  });
+
+  return app;
+}
+

@@ -1,0 +1,274 @@
+import type { Logger } from 'pino';
+import {
+  backoffDelay,
+  decodePayload,
+  identifyDelivery,
+  journalEntry,
+  mapDelivery,
+  MasError,
+  postChatMessage,
+  submitTask,
+  type Config,
+  type DeliveryRow,
+  type Metrics,
+  type RuleSpec,
+  type Store,
+  type TaskRow,
+  type WebhookContentType,
+} from '@gitbridge/core';
+
+/**
+ * A polling loop that also wakes on `kick()`. `tick` returns true when it
+ * should run again at once (a full batch was claimed); otherwise the loop
+ * sleeps until the store's next due item, `pollMs` at most.
+ */
+class Loop {
+  #timer: NodeJS.Timeout | null = null;
+  #running = false;
+  #stopped = false;
+  #again = false;
+  #idle: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly name: string,
+    private readonly tick: () => Promise<boolean>,
+    private readonly nextDue: () => number | null,
+    private readonly log: Logger,
+    private readonly pollMs = 1000,
+  ) {}
+
+  kick(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#idle = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    let again = true;
+    while (again && !this.#stopped) {
+      this.#again = false;
+      try {
+        again = (await this.tick()) || this.#again;
+      } catch (err) {
+        this.log.error({ err, worker: this.name }, 'worker tick failed');
+        again = false;
+      }
+    }
+    this.#running = false;
+    if (this.#stopped) return;
+    let wait = this.pollMs;
+    try {
+      const due = this.nextDue();
+      if (due !== null) wait = Math.max(0, Math.min(this.pollMs, due - Date.now()));
+    } catch {
+      // store closed during shutdown
+    }
+    this.#timer = setTimeout(() => this.kick(), wait);
+    this.#timer.unref();
+  }
+
+  /** Stops scheduling and waits for the running tick. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#idle;
+  }
+}
+
+/** What the workers need. */
+export interface WorkerDeps {
+  readonly config: Config;
+  readonly store: Store;
+  readonly rules: readonly RuleSpec[];
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+/**
+ * The asynchronous half of the flow (DESIGN §1 stages 5–8): a delivery
+ * worker (routing rules → tasks, journal, notifications, in one
+ * transaction), a MAS submitter (protocol 2.1 with retries, backoff and a
+ * circuit that probes before resuming), and a notifier (chat outbox).
+ */
+export class Workers {
+  readonly #deps: WorkerDeps;
+  readonly #deliveries: Loop;
+  readonly #tasks: Loop;
+  readonly #notifications: Loop;
+  readonly #inflight = new Set<Promise<void>>();
+  #consecutiveMasFailures = 0;
+  #circuitUntil = 0;
+
+  constructor(deps: WorkerDeps) {
+    this.#deps = deps;
+    this.#deliveries = new Loop('deliveries', () => this.#processDeliveries(), () => deps.store.nextDue('deliveries'), deps.log);
+    this.#tasks = new Loop('tasks', () => this.#submitTasks(), () => this.#nextTaskDue(), deps.log);
+    this.#notifications = new Loop('notifications', () => this.#sendNotifications(), () => deps.store.nextDue('notifications'), deps.log);
+  }
+
+  /** Starts the loops (picks up whatever the store holds from before a restart). */
+  start(): void {
+    this.#deliveries.kick();
+    this.#tasks.kick();
+    this.#notifications.kick();
+  }
+
+  /** Wakes the delivery worker (a delivery was just committed). */
+  kick(): void {
+    this.#deliveries.kick();
+  }
+
+  /**
+   * Stops claiming new work and waits for in-flight MAS submissions up to
+   * `graceMs`. A submission still running after that is left under its lease
+   * and is retried (same Idempotency-Key) after restart.
+   */
+  async stop(graceMs: number): Promise<void> {
+    await Promise.all([this.#deliveries.stop(), this.#notifications.stop()]);
+    const tasksStopped = this.#tasks.stop();
+    const deadline = new Promise<void>((r) => setTimeout(r, graceMs).unref());
+    await Promise.race([Promise.all([tasksStopped, ...this.#inflight]).then(() => undefined), deadline]);
+  }
+
+  async #processDeliveries(): Promise<boolean> {
+    const { store, rules, config, metrics, log } = this.#deps;
+    const batch = store.claimDeliveries(64, config.leaseMs);
+    let created = 0;
+    for (const row of batch) created += this.#processOne(row, rules, config, metrics, log);
+    if (created > 0) this.#tasks.kick();
+    if (created > 0) this.#notifications.kick();
+    return batch.length === 64;
+  }
+
+  #processOne(row: DeliveryRow, rules: readonly RuleSpec[], config: Config, metrics: Metrics, log: Logger): number {
+    const dlog = log.child({ deliveryId: row.delivery_id });
+    const { store } = this.#deps;
+    try {
+      const headers = JSON.parse(row.headers) as Record<string, string>;
+      const d = identifyDelivery(
+        { deliveryId: row.delivery_id, event: row.event, hookId: row.hook_id },
+        decodePayload(row.body, row.content_type as WebhookContentType),
+      );
+      const drafts = mapDelivery(rules, d);
+      const journal = journalEntry(d, row.received_at);
+      const ids = store.completeDelivery(row.delivery_id, drafts, journal, d.repo ?? d.org, Date.now(), row.replay_of ? { idempotencySuffix: `:replay:${row.delivery_id}` } : {});
+      metrics.processing.inc({ outcome: drafts.length > 0 ? 'tasks' : 'ignored' });
+      if (drafts.length === 0) {
+        metrics.events.inc({ type: row.event, action: row.action ?? 'none', status: 'ignored' });
+        dlog.info({ event: row.event, action: row.action, repo: row.repo }, 'no rule matched: recorded as ignored');
+      } else {
+        dlog.info({ event: row.event, action: row.action, repo: row.repo, tasks: drafts.map((t) => t.taskType), hookId: headers['x-github-hook-id'] }, 'delivery turned into tasks');
+      }
+      return ids.length;
+    } catch (err) {
+      const message = (err as Error).message;
+      const dead = row.attempts >= config.processMaxAttempts;
+      store.failDelivery(row.delivery_id, message, dead ? null : Date.now() + backoffDelay(row.attempts, { baseMs: 1000 }));
+      metrics.processing.inc({ outcome: dead ? 'dead' : 'error' });
+      dlog.error({ err, attempts: row.attempts, dead }, dead ? 'processing failed: delivery is dead' : 'processing failed: will retry');
+      return 0;
+    }
+  }
+
+  #nextTaskDue(): number | null {
+    const due = this.#deps.store.nextDue('tasks');
+    if (due === null) return null;
+    return Math.max(due, this.#circuitUntil);
+  }
+
+  async #submitTasks(): Promise<boolean> {
+    const { store, config } = this.#deps;
+    if (Date.now() < this.#circuitUntil) return false;
+    // While the circuit is half-open, one probe at a time.
+    const room = this.#consecutiveMasFailures > 0 ? Math.max(0, 1 - this.#inflight.size) : config.masConcurrency - this.#inflight.size;
+    if (room <= 0) return false;
+    const batch = store.claimTasks(room, config.leaseMs);
+    for (const task of batch) {
+      const p = this.#submitOne(task).finally(() => {
+        this.#inflight.delete(p);
+        this.#tasks.kick();
+      });
+      this.#inflight.add(p);
+    }
+    return false;
+  }
+
+  async #submitOne(task: TaskRow): Promise<void> {
+    const { store, config, metrics, log } = this.#deps;
+    const tlog = log.child({ deliveryId: task.delivery_id, task: task.id, taskType: task.task_type });
+    const started = performance.now();
+    try {
+      const { taskId } = await submitTask(
+        { masUrl: config.masUrl, token: config.masToken, callbackUrl: `${config.publicUrl}/mas/callback`, timeoutMs: config.masTimeoutMs },
+        { taskType: task.task_type, payload: JSON.parse(task.payload), idempotencyKey: task.idempotency_key, deliveryId: task.delivery_id },
+      );
+      store.markTaskSubmitted(task.id, taskId);
+      this.#consecutiveMasFailures = 0;
+      this.#circuitUntil = 0;
+      metrics.masSubmissions.inc({ outcome: 'accepted' });
+      metrics.masSubmissionDuration.observe({ outcome: 'accepted' }, (performance.now() - started) / 1000);
+      tlog.info({ taskId, attempts: task.attempts }, 'task accepted by the MAS');
+    } catch (err) {
+      const e = err instanceof MasError ? err : new MasError('GB_MAS_UNREACHABLE', (err as Error).message, { retryable: true, cause: err });
+      const outcome = !e.retryable ? 'rejected' : e.code === 'GB_MAS_UNREACHABLE' ? 'unreachable' : 'retryable_error';
+      metrics.masSubmissions.inc({ outcome });
+      metrics.masSubmissionDuration.observe({ outcome }, (performance.now() - started) / 1000);
+      if (!e.retryable) {
+        store.endTask(task.id, 'failed', e.message, 'mas');
+        tlog.warn({ status: e.status, reason: e.message }, 'MAS rejected the task permanently: failed');
+        return;
+      }
+      this.#consecutiveMasFailures++;
+      if (task.attempts >= config.masMaxAttempts) {
+        store.endTask(task.id, 'dead', `retries exhausted: ${e.message}`, 'gitbridge');
+        tlog.error({ attempts: task.attempts, reason: e.message }, 'MAS submission retries exhausted: task is dead');
+        return;
+      }
+      const delay = backoffDelay(task.attempts, { baseMs: 500, capMs: 60_000, retryAfterMs: e.retryAfterMs });
+      store.retryTaskLater(task.id, e.message, Date.now() + delay);
+      // Open the circuit: no new claims until the delay passes, then one probe.
+      this.#circuitUntil = Math.max(this.#circuitUntil, Date.now() + Math.min(delay, backoffDelay(this.#consecutiveMasFailures, { baseMs: 250, capMs: 30_000 }) || 1));
+      const level = this.#consecutiveMasFailures <= 3 || this.#consecutiveMasFailures % 50 === 0 ? 'warn' : 'debug';
+      tlog[level]({ attempts: task.attempts, retryInMs: delay, reason: e.message, consecutiveFailures: this.#consecutiveMasFailures }, 'MAS submission failed: will retry');
+    }
+  }
+
+  async #sendNotifications(): Promise<boolean> {
+    const { store, config, metrics, log } = this.#deps;
+    const batch = store.claimNotifications(16, config.leaseMs);
+    await Promise.all(
+      batch.map(async (n) => {
+        const nlog = log.child({ deliveryId: n.delivery_id, channel: n.channel });
+        if (!config.notifyUrl) {
+          store.settleNotification(n.id, 'skipped', 'no GITBRIDGE_NOTIFY_URL configured', null);
+          metrics.notifications.inc({ outcome: 'skipped' });
+          return;
+        }
+        try {
+          await postChatMessage(config.notifyUrl, n, 5000);
+          store.settleNotification(n.id, 'sent', null, null);
+          metrics.notifications.inc({ outcome: 'sent' });
+          nlog.info('chat notification sent');
+        } catch (err) {
+          const message = (err as Error).message;
+          if (n.attempts >= 4) {
+            store.settleNotification(n.id, 'failed', message, null);
+            metrics.notifications.inc({ outcome: 'failed' });
+            nlog.warn({ reason: message, attempts: n.attempts }, 'chat notification failed; giving up (the task is not affected)');
+          } else {
+            store.settleNotification(n.id, 'pending', message, Date.now() + backoffDelay(n.attempts, { baseMs: 1000, capMs: 30_000 }));
+            metrics.notifications.inc({ outcome: 'retried' });
+            nlog.warn({ reason: message, attempts: n.attempts }, 'chat notification failed; will retry');
+          }
+        }
+      }),
+    );
+    return batch.length === 16;
+  }
+}
