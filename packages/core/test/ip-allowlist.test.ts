@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { IpAllowlist, clientAddress, readHooksSnapshot } from '../src/index.js';
+
+describe('IpAllowlist', () => {
+  const hooks = readHooksSnapshot().hooks;
+  const list = new IpAllowlist(['github', 'loopback'], hooks);
+
+  it('allows GitHub hook ranges over IPv4, IPv6 and IPv4-mapped IPv6', () => {
+    expect(list.allows('192.30.252.1')).toBe(true);
+    expect(list.allows('140.82.115.255')).toBe(true);
+    expect(list.allows('::ffff:185.199.108.10')).toBe(true);
+    expect(list.allows('2606:50c0:1::1')).toBe(true);
+    expect(list.allows('2a0a:a440:0:1::5')).toBe(true);
+  });
+  it('allows loopback and denies the rest', () => {
+    expect(list.allows('127.0.0.1')).toBe(true);
+    expect(list.allows('::1')).toBe(true);
+    expect(list.allows('::ffff:127.0.0.1')).toBe(true);
+    expect(list.allows('10.0.0.1')).toBe(false);
+    expect(list.allows('192.30.256.1')).toBe(false);
+    expect(list.allows('2001:db8::1')).toBe(false);
+    expect(list.allows('not an ip')).toBe(false);
+    expect(list.allows(undefined)).toBe(false);
+  });
+  it('supports explicit CIDRs, addresses and any', () => {
+    const custom = new IpAllowlist(['10.1.0.0/16', '203.0.113.7'], []);
+    expect(custom.allows('10.1.200.3')).toBe(true);
+    expect(custom.allows('203.0.113.7')).toBe(true);
+    expect(custom.allows('203.0.113.8')).toBe(false);
+    expect(new IpAllowlist(['any'], []).allows('8.8.8.8')).toBe(true);
+  });
+  it('names invalid entries', () => {
+    expect(() => new IpAllowlist(['10.0.0.0/33', 'nope'], [])).toThrow(/10.0.0.0\/33, nope/);
+  });
+});
+
+describe('clientAddress', () => {
+  it('ignores X-Forwarded-For unless proxies are trusted', () => {
+    expect(clientAddress('127.0.0.1', '140.82.112.1', false)).toBe('127.0.0.1');
+  });
+  it('takes the right-most untrusted hop, never the forgeable left-most', () => {
+    // client forged "1.2.3.4", real client 140.82.112.9, proxy on loopback
+    expect(clientAddress('127.0.0.1', '1.2.3.4, 140.82.112.9', 1)).toBe('140.82.112.9');
+    expect(clientAddress('127.0.0.1', '1.2.3.4, 140.82.112.9', ['127.0.0.1'])).toBe('140.82.112.9');
+    expect(clientAddress('127.0.0.1', '1.2.3.4, 140.82.112.9, 10.0.0.2', ['127.0.0.1', '10.0.0.0/8'])).toBe('140.82.112.9');
+    expect(clientAddress('::ffff:127.0.0.1', '140.82.112.9', 1)).toBe('140.82.112.9');
+  });
+  it('does not let a spoofed header pass an untrusted peer', () => {
+    expect(clientAddress('8.8.8.8', '140.82.112.9', ['127.0.0.1'])).toBe('8.8.8.8');
+  });
+});

@@ -1,0 +1,876 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fastify } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { Agent, request as httpRequest } from 'undici';
+import { sign } from '@gitbridge/core';
+
+// ---------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------
+
+/** Lifecycle status of a task held by the reference MAS. */
+export type TaskStatus = 'pending' | 'running' | 'completed' | 'failed';
+
+/** Status values carried by a callback (a task is never called back as `pending`). */
+export type CallbackStatus = Exclude<TaskStatus, 'pending'>;
+
+/**
+ * Options for {@link startReferenceMas}. All durations are in milliseconds.
+ */
+export interface ReferenceMasOptions {
+  /** TCP port to listen on; `0` (default) picks a free port, read it back from {@link ReferenceMas.port}. */
+  port?: number;
+  /** Interface to bind; default `'127.0.0.1'`. */
+  host?: string;
+  /**
+   * Secret used to sign callbacks: every callback carries
+   * `X-MAS-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`.
+   * Required and non-empty; {@link startReferenceMas} throws otherwise.
+   */
+  callbackSecret: string;
+  /**
+   * When set (non-empty), every endpoint except `GET /healthz` requires
+   * `Authorization: Bearer <token>` and answers 401 otherwise.
+   */
+  token?: string;
+  /** Delay from task creation until the task goes `running` and that callback is sent, in ms. Default 50. */
+  callbackDelayMs?: number;
+  /** Simulated work time from `running` until `completed`, in ms. Default 200. */
+  completeAfterMs?: number;
+  /** Attempts per callback (first try included) before giving up. Default 8. */
+  callbackMaxAttempts?: number;
+  /** Backoff before the 2nd callback attempt, in ms; doubles after each failed attempt. Default 100. */
+  callbackRetryBaseMs?: number;
+  /** Timeout for one callback attempt (connect, headers and body each), in ms. Default 5000. */
+  callbackTimeoutMs?: number;
+  /** Serve the `/_control/...` failure-injection API. Default `true`; `false` answers 404 there. */
+  control?: boolean;
+  /** Enable fastify's (pino) request logger on stdout. Default `false`. */
+  logger?: boolean;
+  /**
+   * Called synchronously for every submission, callback attempt and
+   * failure-mode change (see {@link ReferenceMasEvent}). Exceptions thrown
+   * by the listener are swallowed. The `gitbridge-mas` binary prints each
+   * event as one JSON line.
+   */
+  onEvent?: (event: ReferenceMasEvent) => void;
+}
+
+/**
+ * A task as recorded by the reference MAS (a snapshot: later status changes
+ * are not reflected in an object already read).
+ */
+export interface ReferenceMasTask {
+  /** Server-assigned id (UUID v4). */
+  readonly task_id: string;
+  /** `task_type` from the submission body. */
+  readonly task_type: string;
+  /** `payload` from the submission body (a JSON object). */
+  readonly payload: Readonly<Record<string, unknown>>;
+  /** Where status callbacks are POSTed. */
+  readonly callback_url: string;
+  /** The `Idempotency-Key` header that created the task (`<delivery id>:<task type>`). */
+  readonly idempotency_key: string;
+  /** The `X-GitHub-Delivery` header of the creating request, `null` when absent. */
+  readonly delivery_id: string | null;
+  /** Creation time, ISO-8601. */
+  readonly created_at: string;
+  /** Time of the last status change, ISO-8601. */
+  readonly updated_at: string;
+  /** Current status (changes on schedule whether or not the callback got through). */
+  readonly status: TaskStatus;
+  /** Result sent with the `completed` callback, once completed. */
+  readonly result?: Readonly<Record<string, unknown>>;
+}
+
+/** One `POST /tasks` request as received (repeats and rejections included). */
+export interface Submission {
+  /** The `Idempotency-Key` header, `null` when absent. */
+  readonly idempotency_key: string | null;
+  /** The `X-GitHub-Delivery` header, `null` when absent. */
+  readonly delivery_id: string | null;
+  /**
+   * HTTP status answered. `null` while the response is withheld by
+   * `acceptThenHang` (filled in if a `reset()` later releases it; stays
+   * `null` if the server is closed first).
+   */
+  readonly status_code: number | null;
+  /** Task created or matched, `null` when the request was rejected. */
+  readonly task_id: string | null;
+  /** When the request was decided, ISO-8601. */
+  readonly at: string;
+}
+
+/**
+ * One callback attempt. Exactly one of `status_code` (an HTTP answer was
+ * received; 2xx counts as delivered) or `error` (connection error, timeout,
+ * ...) is set.
+ */
+export type CallbackAttempt = {
+  readonly task_id: string;
+  /** Status carried by the callback. */
+  readonly status: CallbackStatus;
+  /** 1-based attempt number for this callback. */
+  readonly attempt: number;
+  /** When the attempt finished, ISO-8601. */
+  readonly at: string;
+} & (
+  | { readonly status_code: number; readonly error?: undefined }
+  | { readonly error: string; readonly status_code?: undefined }
+);
+
+/** Snapshot of the active failure modes (see {@link FailureModes}). */
+export interface FailureModeState {
+  /** Pending injected failures of `POST /tasks`, or `null`. */
+  readonly failNext: {
+    readonly remaining: number;
+    readonly status: number;
+    readonly retryAfterS: number | null;
+  } | null;
+  /** Delay before handling each `POST /tasks`, in ms (0 = off). */
+  readonly hangMs: number;
+  /** Whether `POST /tasks` creates the task but withholds the answer. */
+  readonly acceptThenHang: boolean;
+  /** Whether the listening socket is currently closed. */
+  readonly refusingConnections: boolean;
+  /** Delay added to every response except `/_control/...`, in ms (0 = off). */
+  readonly slowMs: number;
+}
+
+/**
+ * Failure injection for tests and demos. The same operations are served over
+ * HTTP under `POST /_control/...` unless `options.control === false`.
+ * Modes stay active until {@link FailureModes.reset} (or until used up for
+ * `failNext`); each call replaces the previous setting of that mode.
+ */
+export interface FailureModes {
+  /**
+   * The next `count` `POST /tasks` requests answer `status` (400-599) with a
+   * `{statusCode, code: 'INJECTED_FAILURE', error, message}` body, and a
+   * `Retry-After: <retryAfterS>` header (seconds) when given. Nothing is
+   * created or recorded under the key. Checked before auth and validation.
+   */
+  failNext(count: number, status: number, options?: { retryAfterS?: number }): void;
+  /** Every `POST /tasks` waits `ms` before being handled (0 turns it off). */
+  hang(ms: number): void;
+  /**
+   * `POST /tasks` is handled normally (the task is created and its
+   * callbacks run) but the response is withheld until `reset()` (then it is
+   * sent) or `close()` (then the connection is destroyed). Models "accepted,
+   * then the client timed out".
+   */
+  acceptThenHang(): void;
+  /**
+   * Closes the listening socket now (new connections get ECONNREFUSED;
+   * idle keep-alive connections are closed, requests in flight finish with
+   * `Connection: close`) and listens again on the same host and port after
+   * `ms`. Calling it again while refusing restarts the countdown. The
+   * promise resolves once listening again (or on `reset()`/`close()`); it
+   * never rejects.
+   */
+  refuseConnections(ms: number): Promise<void>;
+  /** Delays every response except `/_control/...` by `ms` (0 turns it off). */
+  slow(ms: number): void;
+  /** Clears every mode: releases withheld responses and listens again immediately if refusing. */
+  reset(): void;
+  /** Current modes. */
+  readonly state: FailureModeState;
+}
+
+/** Names of failure-mode changes reported in `control` events. */
+export type ControlAction =
+  | 'fail_next'
+  | 'hang'
+  | 'accept_then_hang'
+  | 'refuse_connections'
+  | 'listening_again'
+  | 'slow'
+  | 'reset';
+
+/**
+ * Events passed to {@link ReferenceMasOptions.onEvent}; flat JSON-friendly
+ * objects, discriminated by `event`.
+ *
+ * - `submission`: one `POST /tasks` was decided (`created` is true only for a new task).
+ * - `callback`: one callback attempt finished; `will_retry` tells whether another attempt follows.
+ * - `control`: a failure mode changed (`params` holds its numeric arguments, ms / seconds / counts).
+ * - `error`: something went wrong in the background (e.g. listening again failed; it is retried).
+ */
+export type ReferenceMasEvent =
+  | ({ readonly event: 'submission'; readonly created: boolean; readonly task_type: string | null } & Submission)
+  | ({ readonly event: 'callback'; readonly callback_url: string; readonly will_retry: boolean } & CallbackAttempt)
+  | {
+      readonly event: 'control';
+      readonly action: ControlAction;
+      readonly params: Readonly<Record<string, number>>;
+      readonly at: string;
+    }
+  | { readonly event: 'error'; readonly message: string; readonly at: string };
+
+/** A running reference MAS, returned by {@link startReferenceMas}. */
+export interface ReferenceMas {
+  /** Base URL without trailing slash, e.g. `http://127.0.0.1:8081`. */
+  readonly url: string;
+  /** The bound TCP port (useful with `port: 0`). */
+  readonly port: number;
+  /** Snapshot of all tasks, in creation order. */
+  readonly tasks: readonly ReferenceMasTask[];
+  /** Every `POST /tasks` received, in order (including repeats and rejections). */
+  readonly submissions: readonly Submission[];
+  /** Every callback attempt, in order of completion. */
+  readonly callbacks: readonly CallbackAttempt[];
+  /** Failure injection (also served under `POST /_control/...`). */
+  readonly failureModes: FailureModes;
+  /**
+   * Stops the server: cancels pending status changes, callback retries and
+   * timers, aborts callbacks in flight, destroys open connections (withheld
+   * responses included). Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------
+// Implementation helpers
+// ---------------------------------------------------------------------------
+
+const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 0,
+  callbackDelayMs: 50,
+  completeAfterMs: 200,
+  callbackMaxAttempts: 8,
+  callbackRetryBaseMs: 100,
+  callbackTimeoutMs: 5000,
+} as const;
+
+/** Largest delay accepted by setTimeout (about 24.8 days). */
+const MAX_MS = 2_147_483_647;
+
+interface TaskRecord {
+  task_id: string;
+  task_type: string;
+  payload: Record<string, unknown>;
+  callback_url: string;
+  idempotency_key: string;
+  delivery_id: string | null;
+  created_at: string;
+  updated_at: string;
+  status: TaskStatus;
+  result?: Record<string, unknown>;
+  /** Tail of this task's callback chain: callbacks are delivered one after the other. */
+  queue: Promise<void>;
+}
+
+interface MutableSubmission {
+  idempotency_key: string | null;
+  delivery_id: string | null;
+  status_code: number | null;
+  task_id: string | null;
+  at: string;
+}
+
+interface SubmitResponse {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+  taskId: string | null;
+  taskType: string | null;
+  created: boolean;
+}
+
+/** Cancellable timers: every pending sleep resolves `false` on cancelAll(). */
+class Timers {
+  readonly #pending = new Map<NodeJS.Timeout, (fired: boolean) => void>();
+  #cancelled = false;
+
+  sleep(ms: number): Promise<boolean> {
+    if (this.#cancelled) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(timer);
+        resolve(true);
+      }, ms);
+      this.#pending.set(timer, resolve);
+    });
+  }
+
+  cancelAll(): void {
+    this.#cancelled = true;
+    for (const [timer, resolve] of this.#pending) {
+      clearTimeout(timer);
+      resolve(false);
+    }
+    this.#pending.clear();
+  }
+}
+
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+function errorBody(status: number, code: string, message: string): Record<string, unknown> {
+  return { statusCode: status, code, error: STATUS_CODES[status] ?? 'Error', message };
+}
+
+function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, code, message));
+}
+
+function assertMs(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_MS) {
+    throw new TypeError(`${name} must be an integer number of milliseconds between 0 and ${MAX_MS}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function assertInt(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`${name} must be an integer between ${min} and ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function singleHeader(value: string | string[] | undefined): string | null {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (v === undefined) return null;
+  const trimmed = v.trim();
+  return trimmed === '' ? null : trimmed;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Parses a raw body kept by the content-type parser. `undefined` = no body. */
+function parseJson(body: unknown): { ok: true; value: unknown } | { ok: false; message: string } {
+  if (body === undefined || body === null) return { ok: true, value: undefined };
+  const text = Buffer.isBuffer(body) ? body.toString('utf8') : String(body);
+  if (text.trim() === '') return { ok: true, value: undefined };
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (err) {
+    return { ok: false, message: `request body is not valid JSON: ${(err as Error).message}` };
+  }
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const cause = (err as { cause?: unknown }).cause;
+    const causeCode = cause instanceof Error ? (cause as NodeJS.ErrnoException).code : undefined;
+    const label = causeCode ?? code;
+    return label ? `${label}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+function snapshotTask(t: TaskRecord): ReferenceMasTask {
+  const snap: ReferenceMasTask = {
+    task_id: t.task_id,
+    task_type: t.task_type,
+    payload: t.payload,
+    callback_url: t.callback_url,
+    idempotency_key: t.idempotency_key,
+    delivery_id: t.delivery_id,
+    created_at: t.created_at,
+    updated_at: t.updated_at,
+    status: t.status,
+    ...(t.result !== undefined ? { result: t.result } : {}),
+  };
+  return Object.freeze(snap);
+}
+
+// ---------------------------------------------------------------------------
+// startReferenceMas
+// ---------------------------------------------------------------------------
+
+/**
+ * Starts a reference MAS server speaking MAS protocol 2.1 and resolves once
+ * it is listening.
+ *
+ * Endpoints:
+ * - `POST /tasks` body `{task_type: string, payload: object, callback_url: "http(s)://..."}`,
+ *   header `Idempotency-Key` required (`X-GitHub-Delivery` recorded when present):
+ *   201 `{task_id, status: "pending"}` for a new key, 200 with the same body for a
+ *   known key; 400 `{statusCode, code, error, message}` for invalid JSON / body or a
+ *   missing key; 401 for a missing/wrong bearer token when `token` is set.
+ * - `GET /tasks` → `{tasks: ReferenceMasTask[]}`; `GET /tasks/:id` → task or 404; `GET /healthz` → `{status: "ok"}`.
+ * - `POST /_control/{fail-next,hang,accept-then-hang,refuse-connections,slow,reset}` and
+ *   `GET /_control` (state), unless `control: false`.
+ *
+ * Each new task goes `running` `callbackDelayMs` after creation and
+ * `completed` (result `{summary: "reference MAS handled <task_type>"}`)
+ * `completeAfterMs` later; each change is POSTed to `callback_url` as
+ * `{task_id, status, result?, updated_at}` signed with `X-MAS-Signature-256`.
+ * Callbacks of one task are delivered in order; a non-2xx answer or a
+ * connection error is retried after `callbackRetryBaseMs` doubling, up to
+ * `callbackMaxAttempts` attempts.
+ *
+ * @throws Error when `callbackSecret` is missing/empty or an option is out of range;
+ *   rejects when the port cannot be bound.
+ */
+export async function startReferenceMas(options: ReferenceMasOptions): Promise<ReferenceMas> {
+  if (typeof options?.callbackSecret !== 'string' || options.callbackSecret === '') {
+    throw new Error('startReferenceMas: callbackSecret is required (a non-empty string used to sign callbacks)');
+  }
+  const secret = options.callbackSecret;
+  const host = options.host ?? DEFAULTS.host;
+  if (typeof host !== 'string' || host === '') throw new TypeError('startReferenceMas: host must be a non-empty string');
+  const requestedPort = assertInt('port', options.port ?? DEFAULTS.port, 0, 65535);
+  const callbackDelayMs = assertMs('callbackDelayMs', options.callbackDelayMs ?? DEFAULTS.callbackDelayMs);
+  const completeAfterMs = assertMs('completeAfterMs', options.completeAfterMs ?? DEFAULTS.completeAfterMs);
+  const maxAttempts = assertInt('callbackMaxAttempts', options.callbackMaxAttempts ?? DEFAULTS.callbackMaxAttempts, 1, 100);
+  const retryBaseMs = assertMs('callbackRetryBaseMs', options.callbackRetryBaseMs ?? DEFAULTS.callbackRetryBaseMs);
+  const callbackTimeoutMs = assertInt('callbackTimeoutMs', options.callbackTimeoutMs ?? DEFAULTS.callbackTimeoutMs, 1, MAX_MS);
+  const tokenDigest = options.token ? digest(options.token) : null;
+  const controlEnabled = options.control !== false;
+  const onEvent = options.onEvent;
+
+  // --- state ---------------------------------------------------------------
+  const tasks = new Map<string, TaskRecord>();
+  const byKey = new Map<string, TaskRecord>();
+  const submissions: MutableSubmission[] = [];
+  const callbacks: CallbackAttempt[] = [];
+  const timers = new Timers();
+  const agent = new Agent({
+    connect: { timeout: callbackTimeoutMs },
+    headersTimeout: callbackTimeoutMs,
+    bodyTimeout: callbackTimeoutMs,
+  });
+  const abort = new AbortController();
+  let closed = false;
+
+  let failNext: { remaining: number; status: number; retryAfterS: number | null } | null = null;
+  let hangMs = 0;
+  let acceptThenHang = false;
+  let slowMs = 0;
+  let refusing = false;
+  let relistenTimer: NodeJS.Timeout | undefined;
+  let relistenWaiters: Array<() => void> = [];
+  /** Responses withheld by acceptThenHang: resolve(true) sends, resolve(false) drops. */
+  const held = new Set<(release: boolean) => void>();
+
+  const emit = (event: ReferenceMasEvent): void => {
+    if (!onEvent) return;
+    try {
+      onEvent(event);
+    } catch {
+      // A faulty listener must not break the server.
+    }
+  };
+
+  // --- callbacks -------------------------------------------------------------
+  async function deliver(task: TaskRecord, status: CallbackStatus, raw: Buffer): Promise<void> {
+    const signature = sign(secret, raw);
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      if (closed) return;
+      let outcome: { status_code: number } | { error: string };
+      try {
+        const res = await httpRequest(task.callback_url, {
+          method: 'POST',
+          dispatcher: agent,
+          signal: abort.signal,
+          headers: {
+            'content-type': 'application/json',
+            'x-mas-signature-256': signature,
+            'user-agent': 'gitbridge-mas-reference',
+          },
+          body: raw,
+        });
+        try {
+          await res.body.dump();
+        } catch {
+          // The status line is what matters; a broken body does not change it.
+        }
+        outcome = { status_code: res.statusCode };
+      } catch (err) {
+        if (closed) return;
+        outcome = { error: describeError(err) };
+      }
+      if (closed) return;
+      const delivered = 'status_code' in outcome && outcome.status_code >= 200 && outcome.status_code < 300;
+      const record: CallbackAttempt = { task_id: task.task_id, status, attempt, at: nowIso(), ...outcome };
+      callbacks.push(record);
+      const willRetry = !delivered && attempt < maxAttempts;
+      emit({ event: 'callback', callback_url: task.callback_url, will_retry: willRetry, ...record });
+      if (!willRetry) return;
+      const fired = await timers.sleep(Math.min(retryBaseMs * 2 ** (attempt - 1), MAX_MS));
+      if (!fired) return;
+    }
+  }
+
+  function transition(task: TaskRecord, status: CallbackStatus, result?: Record<string, unknown>): void {
+    if (closed) return;
+    task.status = status;
+    task.updated_at = nowIso();
+    if (result !== undefined) task.result = result;
+    const body: Record<string, unknown> = { task_id: task.task_id, status, updated_at: task.updated_at };
+    if (result !== undefined) body.result = result;
+    const raw = Buffer.from(JSON.stringify(body), 'utf8');
+    task.queue = task.queue.then(() => deliver(task, status, raw)).catch(() => undefined);
+  }
+
+  function scheduleLifecycle(task: TaskRecord): void {
+    void (async () => {
+      if (!(await timers.sleep(callbackDelayMs))) return;
+      transition(task, 'running');
+      if (!(await timers.sleep(completeAfterMs))) return;
+      transition(task, 'completed', { summary: `reference MAS handled ${task.task_type}` });
+    })();
+  }
+
+  // --- POST /tasks logic -----------------------------------------------------
+  function authorized(request: FastifyRequest): boolean {
+    if (!tokenDigest) return true;
+    const header = singleHeader(request.headers.authorization);
+    const match = header ? /^Bearer[ \t]+(\S+)$/i.exec(header) : null;
+    if (!match?.[1]) return false;
+    return timingSafeEqual(digest(match[1]), tokenDigest);
+  }
+
+  function submit(request: FastifyRequest, idempotencyKey: string | null, deliveryId: string | null): SubmitResponse {
+    const reject = (status: number, code: string, message: string, headers?: Record<string, string>): SubmitResponse => ({
+      status,
+      body: errorBody(status, code, message),
+      taskId: null,
+      taskType: null,
+      created: false,
+      ...(headers ? { headers } : {}),
+    });
+
+    if (failNext && failNext.remaining > 0) {
+      const { status, retryAfterS } = failNext;
+      failNext.remaining -= 1;
+      if (failNext.remaining === 0) failNext = null;
+      return reject(
+        status,
+        'INJECTED_FAILURE',
+        `failure injected by the reference MAS (failNext)`,
+        retryAfterS !== null ? { 'retry-after': String(retryAfterS) } : undefined,
+      );
+    }
+    if (!authorized(request)) {
+      return reject(401, 'UNAUTHORIZED', 'missing or invalid bearer token', { 'www-authenticate': 'Bearer' });
+    }
+    if (idempotencyKey === null) {
+      return reject(400, 'MISSING_IDEMPOTENCY_KEY', 'the Idempotency-Key header is required (<delivery id>:<task type>)');
+    }
+    const parsed = parseJson(request.body);
+    if (!parsed.ok) return reject(400, 'INVALID_JSON', parsed.message);
+    const body = parsed.value;
+    if (!isPlainObject(body)) return reject(400, 'INVALID_BODY', 'request body must be a JSON object');
+    const { task_type: taskType, payload, callback_url: callbackUrl } = body;
+    if (typeof taskType !== 'string' || taskType.trim() === '') {
+      return reject(400, 'INVALID_BODY', 'task_type must be a non-empty string');
+    }
+    if (!isPlainObject(payload)) return reject(400, 'INVALID_BODY', 'payload must be a JSON object');
+    if (typeof callbackUrl !== 'string') return reject(400, 'INVALID_BODY', 'callback_url must be a string');
+    let url: URL;
+    try {
+      url = new URL(callbackUrl);
+    } catch {
+      return reject(400, 'INVALID_BODY', 'callback_url must be an absolute http(s) URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return reject(400, 'INVALID_BODY', 'callback_url must use http or https');
+    }
+
+    const existing = byKey.get(idempotencyKey);
+    if (existing) {
+      return {
+        status: 200,
+        body: { task_id: existing.task_id, status: 'pending' },
+        taskId: existing.task_id,
+        taskType: existing.task_type,
+        created: false,
+      };
+    }
+    const at = nowIso();
+    const task: TaskRecord = {
+      task_id: randomUUID(),
+      task_type: taskType,
+      payload,
+      callback_url: callbackUrl,
+      idempotency_key: idempotencyKey,
+      delivery_id: deliveryId,
+      created_at: at,
+      updated_at: at,
+      status: 'pending',
+      queue: Promise.resolve(),
+    };
+    tasks.set(task.task_id, task);
+    byKey.set(idempotencyKey, task);
+    scheduleLifecycle(task);
+    return { status: 201, body: { task_id: task.task_id, status: 'pending' }, taskId: task.task_id, taskType, created: true };
+  }
+
+  function recordSubmission(
+    idempotencyKey: string | null,
+    deliveryId: string | null,
+    statusCode: number | null,
+    taskId: string | null,
+    taskType: string | null,
+    created: boolean,
+  ): MutableSubmission {
+    const sub: MutableSubmission = {
+      idempotency_key: idempotencyKey,
+      delivery_id: deliveryId,
+      status_code: statusCode,
+      task_id: taskId,
+      at: nowIso(),
+    };
+    submissions.push(sub);
+    emit({ event: 'submission', created, task_type: taskType, ...sub });
+    return sub;
+  }
+
+  function dropConnection(reply: FastifyReply): void {
+    reply.hijack();
+    reply.raw.destroy();
+  }
+
+  // --- failure modes -----------------------------------------------------------
+  const controlEvent = (action: ControlAction, params: Record<string, number> = {}): void => {
+    emit({ event: 'control', action, params, at: nowIso() });
+  };
+
+  function finishRefusing(): void {
+    refusing = false;
+    const waiters = relistenWaiters;
+    relistenWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  function relisten(): void {
+    relistenTimer = undefined;
+    if (closed || !refusing) return;
+    const server = app.server;
+    const onError = (err: Error): void => {
+      server.off('listening', onListening);
+      emit({ event: 'error', message: `listening again on ${host}:${port} failed: ${describeError(err)}; retrying in 100 ms`, at: nowIso() });
+      if (!closed && refusing) relistenTimer = setTimeout(relisten, 100);
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      if (closed) {
+        server.close();
+        return;
+      }
+      finishRefusing();
+      controlEvent('listening_again', { port });
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ port, host });
+  }
+
+  const failureModes: FailureModes = {
+    failNext(count, status, opts) {
+      assertInt('count', count, 0, 1_000_000);
+      assertInt('status', status, 400, 599);
+      const retryAfterS = opts?.retryAfterS === undefined ? null : assertInt('retryAfterS', opts.retryAfterS, 0, 86_400 * 365);
+      failNext = count > 0 ? { remaining: count, status, retryAfterS } : null;
+      controlEvent('fail_next', { count, status, ...(retryAfterS !== null ? { retry_after_s: retryAfterS } : {}) });
+    },
+    hang(ms) {
+      hangMs = assertMs('ms', ms);
+      controlEvent('hang', { ms });
+    },
+    acceptThenHang() {
+      acceptThenHang = true;
+      controlEvent('accept_then_hang');
+    },
+    refuseConnections(ms) {
+      assertMs('ms', ms);
+      if (closed) return Promise.resolve();
+      const done = new Promise<void>((resolve) => relistenWaiters.push(resolve));
+      if (!refusing) {
+        refusing = true;
+        // Stops accepting at once; Node also closes idle keep-alive sockets.
+        // Active requests finish, answered with `Connection: close` (onSend hook).
+        app.server.close();
+        app.server.closeIdleConnections();
+      }
+      if (relistenTimer) clearTimeout(relistenTimer);
+      relistenTimer = setTimeout(relisten, ms);
+      controlEvent('refuse_connections', { ms });
+      return done;
+    },
+    slow(ms) {
+      slowMs = assertMs('ms', ms);
+      controlEvent('slow', { ms });
+    },
+    reset() {
+      failNext = null;
+      hangMs = 0;
+      acceptThenHang = false;
+      slowMs = 0;
+      for (const release of held) release(true);
+      held.clear();
+      if (refusing && relistenTimer) {
+        clearTimeout(relistenTimer);
+        relisten();
+      }
+      controlEvent('reset');
+    },
+    get state(): FailureModeState {
+      return {
+        failNext: failNext ? { ...failNext } : null,
+        hangMs,
+        acceptThenHang,
+        refusingConnections: refusing,
+        slowMs,
+      };
+    },
+  };
+
+  // --- fastify app -----------------------------------------------------------
+  const app = fastify({ logger: options.logger ?? false, forceCloseConnections: true });
+
+  // Keep the raw bytes; handlers JSON.parse them so they control the 400.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    done(null, body);
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    if (request.method === 'POST' && request.routeOptions.url === '/tasks') {
+      recordSubmission(
+        singleHeader(request.headers['idempotency-key']),
+        singleHeader(request.headers['x-github-delivery']),
+        status,
+        null,
+        null,
+        false,
+      );
+    }
+    const message = status >= 500 ? 'internal error in the reference MAS' : error.message;
+    return sendError(reply, status, error.code ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST'), message);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, 'NOT_FOUND', `route ${request.method} ${request.url.split('?')[0] ?? ''} not found`),
+  );
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (refusing) reply.header('connection', 'close');
+    if (slowMs > 0 && !request.url.startsWith('/_control')) await timers.sleep(slowMs);
+    return payload;
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.post('/tasks', async (request, reply) => {
+    if (hangMs > 0) await timers.sleep(hangMs);
+    if (closed) return dropConnection(reply);
+    const idempotencyKey = singleHeader(request.headers['idempotency-key']);
+    const deliveryId = singleHeader(request.headers['x-github-delivery']);
+    const outcome = submit(request, idempotencyKey, deliveryId);
+    if (acceptThenHang) {
+      const sub = recordSubmission(idempotencyKey, deliveryId, null, outcome.taskId, outcome.taskType, outcome.created);
+      const release = await new Promise<boolean>((resolve) => {
+        if (closed) resolve(false);
+        else held.add(resolve);
+      });
+      if (!release || closed) return dropConnection(reply);
+      sub.status_code = outcome.status;
+    } else {
+      recordSubmission(idempotencyKey, deliveryId, outcome.status, outcome.taskId, outcome.taskType, outcome.created);
+    }
+    if (outcome.headers) reply.headers(outcome.headers);
+    return reply.code(outcome.status).send(outcome.body);
+  });
+
+  app.get('/tasks', async (request, reply) => {
+    if (!authorized(request)) return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'UNAUTHORIZED', 'missing or invalid bearer token');
+    return { tasks: [...tasks.values()].map(snapshotTask) };
+  });
+
+  app.get<{ Params: { id: string } }>('/tasks/:id', async (request, reply) => {
+    if (!authorized(request)) return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'UNAUTHORIZED', 'missing or invalid bearer token');
+    const task = tasks.get(request.params.id);
+    if (!task) return sendError(reply, 404, 'TASK_NOT_FOUND', `no task with id ${request.params.id}`);
+    return snapshotTask(task);
+  });
+
+  if (controlEnabled) {
+    /** Wraps a control action: auth, JSON body (optional), 400 on bad parameters, answers the new state. */
+    const control = (
+      path: string,
+      run: (body: Record<string, unknown>) => void,
+    ): void => {
+      app.post(`/_control/${path}`, async (request, reply) => {
+        if (!authorized(request)) return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'UNAUTHORIZED', 'missing or invalid bearer token');
+        const parsed = parseJson(request.body);
+        if (!parsed.ok) return sendError(reply, 400, 'INVALID_JSON', parsed.message);
+        const body = parsed.value === undefined ? {} : parsed.value;
+        if (!isPlainObject(body)) return sendError(reply, 400, 'INVALID_BODY', 'request body must be a JSON object');
+        try {
+          run(body);
+        } catch (err) {
+          return sendError(reply, 400, 'INVALID_BODY', (err as Error).message);
+        }
+        return { ok: true, state: failureModes.state };
+      });
+    };
+    control('fail-next', (b) => {
+      const opts = b.retry_after_s === undefined ? undefined : { retryAfterS: b.retry_after_s as number };
+      failureModes.failNext((b.count ?? 1) as number, (b.status ?? 503) as number, opts);
+    });
+    control('hang', (b) => failureModes.hang(b.ms as number));
+    control('accept-then-hang', () => failureModes.acceptThenHang());
+    control('refuse-connections', (b) => {
+      void failureModes.refuseConnections(b.ms as number);
+    });
+    control('slow', (b) => failureModes.slow(b.ms as number));
+    control('reset', () => failureModes.reset());
+    app.get('/_control', async (request, reply) => {
+      if (!authorized(request)) return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'UNAUTHORIZED', 'missing or invalid bearer token');
+      return { state: failureModes.state };
+    });
+  }
+
+  await app.listen({ port: requestedPort, host });
+  const address = app.server.address() as AddressInfo;
+  const port = address.port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+
+  return {
+    url,
+    port,
+    get tasks() {
+      return [...tasks.values()].map(snapshotTask);
+    },
+    get submissions() {
+      return submissions.map((s) => Object.freeze({ ...s }));
+    },
+    get callbacks() {
+      return [...callbacks];
+    },
+    failureModes,
+    close() {
+      if (closing) return closing;
+      closed = true;
+      if (relistenTimer) clearTimeout(relistenTimer);
+      relistenTimer = undefined;
+      finishRefusing();
+      timers.cancelAll();
+      for (const release of held) release(false);
+      held.clear();
+      abort.abort();
+      closing = (async () => {
+        await app.close();
+        await agent.destroy().catch(() => undefined);
+      })();
+      return closing;
+    },
+  };
+}
