@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
 
@@ -90,8 +91,18 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: config.maxPayloadBytes,
-    // A body that stalls is dropped by Node's request timeout (408) without slowing other requests.
-    requestTimeout: config.bodyTimeoutMs,
+    // A body that stalls is dropped by Node's request timeout (408) without
+    // slowing other requests. Node checks it every connectionsCheckingInterval
+    // (30 s by default), so the interval follows the timeout.
+    serverFactory: (handler) =>
+      createServer(
+        {
+          requestTimeout: config.bodyTimeoutMs,
+          headersTimeout: Math.min(config.bodyTimeoutMs, 60_000),
+          connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.bodyTimeoutMs / 4))),
+        },
+        handler,
+      ),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });

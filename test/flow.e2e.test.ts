@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
+import type { Daemon } from '@gitbridge/daemon';
+import { CALLBACK_SECRET, postDelivery, scrape, startRecorder, startTestDaemon, tempDir, waitFor, type Recorder } from './helpers/index.js';
+
+// The seed's example delivery, end to end through every stage of DESIGN §1,
+// with real parts: a real port, a real SQLite file, the reference MAS and a
+// chat service on loopback.
+describe("the seed's example, end to end", () => {
+  const tmp = tempDir();
+  let mas: ReferenceMas;
+  let chat: Recorder;
+  let daemon: Daemon;
+  const body = readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url));
+
+  beforeAll(async () => {
+    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 20, completeAfterMs: 50 });
+    chat = await startRecorder();
+    ({ daemon } = await startTestDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_NOTIFY_URL: `${chat.url}/hooks/chat`, GITBRIDGE_PUBLIC_URL: 'http://placeholder' }));
+    // The callback URL must reach this daemon: restart with the real port known.
+    await daemon.stop();
+    ({ daemon } = await startTestDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_NOTIFY_URL: `${chat.url}/hooks/chat`, GITBRIDGE_PUBLIC_URL: `http://127.0.0.1:${daemon.port}`, GITBRIDGE_PORT: String(daemon.port) }));
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+    await mas?.close();
+    await chat?.close();
+    tmp.cleanup();
+  });
+
+  let deliveryId: string;
+
+  it('answers 202 with the delivery id', async () => {
+    const res = await postDelivery(daemon.url, 'pull_request', body);
+    deliveryId = res.deliveryId;
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ delivery_id: deliveryId, status: 'accepted' });
+    // Committed before the answer: the row is there now.
+    expect(daemon.store.getDelivery(deliveryId)?.body.equals(body)).toBe(true);
+  });
+
+  it('submits exactly the task of DESIGN §4 to the MAS with the callback URL', async () => {
+    const task = await waitFor(() => mas.tasks.find((t) => t.delivery_id === deliveryId), 10_000, 'MAS task');
+    expect(task.task_type).toBe('review_pull_request');
+    expect(task.payload).toStrictEqual({
+      type: 'review_pull_request',
+      priority: 'high',
+      metadata: { repo: 'octocat/Hello-World', pr_number: 1, title: 'Amazing new feature', author: 'octocat' },
+      protocol_version: '2.1',
+    });
+    expect(task.callback_url).toBe(`http://127.0.0.1:${daemon.port}/mas/callback`);
+    expect(task.idempotency_key).toBe(`${deliveryId}:review_pull_request`);
+  });
+
+  it('tracks the task with the delivery id and completes it on the MAS callback', async () => {
+    const row = await waitFor(() => daemon.store.listTasks().find((t) => t.delivery_id === deliveryId && t.status === 'completed'), 10_000, 'completed task');
+    expect(row.task_id).toBe(mas.tasks.find((t) => t.delivery_id === deliveryId)!.task_id);
+    expect(row.repo).toBe('octocat/Hello-World');
+    expect(daemon.store.taskHistory(row.id).map((h) => [h.from_status, h.to_status, h.source])).toEqual([
+      [null, 'queued', 'gitbridge'],
+      ['queued', 'pending', 'mas'],
+      ['pending', 'running', 'mas-callback'],
+      ['running', 'completed', 'mas-callback'],
+    ]);
+  });
+
+  it('notifies the chat channel', async () => {
+    const req = await waitFor(() => chat.requests.find((r) => r.url === '/hooks/chat'), 10_000, 'chat message');
+    expect(req.headers['content-type']).toMatch(/application\/json/);
+    expect(JSON.parse(req.body.toString())).toEqual({ channel: '#gitbridge-reviews', text: 'New PR: Amazing new feature', url: 'https://github.com/octocat/Hello-World/pull/1' });
+  });
+
+  it('journals the event with its own time', () => {
+    const entry = daemon.store.listJournal().find((j) => j.delivery_id === deliveryId);
+    expect(entry).toMatchObject({ type: 'pull_request', repo: 'octocat/Hello-World', number: 1, timestamp: '2011-01-26T19:01:12Z' });
+  });
+
+  it('counts it in /metrics', async () => {
+    const text = await scrape(daemon.url);
+    expect(text).toMatch(/^gitbridge_webhook_events_total\{type="pull_request",action="opened",status="accepted"\} 1$/m);
+    expect(text).toMatch(/^gitbridge_webhook_request_duration_seconds_count\{route="\/webhook",status_code="202"\} 1$/m);
+    expect(text).toMatch(/^gitbridge_event_queue_depth 0$/m);
+    expect(text).toMatch(/^gitbridge_tasks\{status="completed"\} 1$/m);
+    expect(text).toMatch(/^gitbridge_mas_submissions_total\{outcome="accepted"\} 1$/m);
+    expect(text).toMatch(/^gitbridge_notifications_total\{outcome="sent"\} 1$/m);
+    expect(text).toMatch(/^process_cpu_user_seconds_total /m);
+  });
+
+  it('writes JSON logs with the delivery id on every line about the delivery', async () => {
+    const lines = readFileSync(`${tmp.dir}/logs/webhook.log`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const about = lines.filter((l) => JSON.stringify(l).includes(deliveryId));
+    expect(about.length).toBeGreaterThanOrEqual(4);
+    for (const l of about) expect(l.deliveryId).toBe(deliveryId);
+    expect(about.map((l) => l.msg)).toEqual(expect.arrayContaining(['delivery accepted', 'delivery turned into tasks', 'task accepted by the MAS', 'task completed']));
+  });
+
+  it('acknowledges a duplicate of the delivery with 200 and creates nothing new', async () => {
+    const res = await postDelivery(daemon.url, 'pull_request', body, { deliveryId });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ delivery_id: deliveryId, status: 'duplicate' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(daemon.store.tasksForDelivery(deliveryId)).toHaveLength(1);
+    expect(mas.tasks.filter((t) => t.delivery_id === deliveryId)).toHaveLength(1);
+  });
+});
