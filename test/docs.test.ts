@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_SCHEMA, ERROR_CATALOGUE, compileRules, defaultRules, loadConfig } from '@gitbridge/core';
+
+const read = (p: string) => readFileSync(new URL(`../${p}`, import.meta.url), 'utf8');
+
+describe('docs match the code', () => {
+  it('docs/http-api.md documents every error code with its status', () => {
+    const doc = read('docs/http-api.md');
+    for (const [code, { status }] of Object.entries(ERROR_CATALOGUE)) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
+      expect(row, `${code} is not documented`).toBeDefined();
+      if (status < 500 || status === 503) expect(row).toContain(`| ${status} |`);
+    }
+    // ... and documents no code that does not exist.
+    for (const m of doc.matchAll(/`(GB_[A-Z_]+)`/g)) expect(Object.keys(ERROR_CATALOGUE)).toContain(m[1]);
+  });
+
+  it('docs/configuration.md documents every option with its flag, environment name and default', () => {
+    const doc = read('docs/configuration.md');
+    for (const o of CONFIG_SCHEMA) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${o.key}\` |`));
+      expect(row, `${o.key} is not documented`).toBeDefined();
+      expect(row).toContain(`\`${o.flag}\``);
+      expect(row).toContain(`\`${o.env}\``);
+      if (o.default !== undefined) expect(row).toContain(`\`${o.default}\``);
+    }
+    const documented = [...doc.matchAll(/^\| `([a-zA-Z]+)` \|/gm)].map((m) => m[1]);
+    expect(documented.sort()).toEqual(CONFIG_SCHEMA.map((o) => o.key).sort());
+  });
+});
+
+describe('examples', () => {
+  it('examples/gitbridge.config.json loads and holds the default rules', () => {
+    const config = loadConfig({ env: { GITBRIDGE_CONFIG: 'examples/gitbridge.config.json', GITBRIDGE_WEBHOOK_SECRET: 's', GITBRIDGE_MAS_CALLBACK_SECRET: 'c' }, cwd: new URL('..', import.meta.url).pathname });
+    expect(config.ipAllowlist).toEqual(['github', 'loopback']);
+    expect(compileRules(config.rules!)).toEqual(compileRules(defaultRules()));
+  });
+});
+
+describe('loadConfig', () => {
+  it('reports every problem at once', () => {
+    expect(() => loadConfig({ env: { GITBRIDGE_PORT: 'abc', GITBRIDGE_MAS_URL: 'not a url' } })).toThrow(
+      /GITBRIDGE_PORT[\s\S]*GITBRIDGE_WEBHOOK_SECRET[\s\S]*GITBRIDGE_MAS_URL[\s\S]*GITBRIDGE_MAS_CALLBACK_SECRET/,
+    );
+  });
+  it('lets flags win over the environment', () => {
+    const c = loadConfig({ env: { GITBRIDGE_PORT: '1', GITBRIDGE_WEBHOOK_SECRET: 'a,b', GITBRIDGE_MAS_CALLBACK_SECRET: 'c' }, flags: { port: '2' } });
+    expect(c.port).toBe(2);
+    expect(c.webhookSecrets).toEqual(['a', 'b']);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+  it('trims the trailing newline of a secret file', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync('/tmp/gb-secret-');
+    writeFileSync(`${dir}/secret`, 'from-file\n');
+    const c = loadConfig({ env: { GITBRIDGE_WEBHOOK_SECRET_FILE: `${dir}/secret`, GITBRIDGE_MAS_CALLBACK_SECRET: 'c' } });
+    expect(c.webhookSecrets).toEqual(['from-file']);
+  });
+  it('refuses trust proxy "true", which would trust forged X-Forwarded-For', () => {
+    expect(() => loadConfig({ env: { GITBRIDGE_TRUST_PROXY: 'true', GITBRIDGE_WEBHOOK_SECRET: 's', GITBRIDGE_MAS_CALLBACK_SECRET: 'c' } })).toThrow(/hop count/);
+  });
+});
