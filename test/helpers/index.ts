@@ -142,3 +142,18 @@ export async function scrape(base: string): Promise<string> {
   const res = await request(`${base}/metrics`);
   return res.body.text();
 }
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  await new Promise<void>((r) => server.close(() => r()));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+/** Starts a test daemon whose GITBRIDGE_PUBLIC_URL points at itself, so MAS callbacks reach it. */
+export async function startCallbackDaemon(dir: string, extra: Record<string, string> = {}): Promise<{ daemon: Daemon; config: Config }> {
+  const port = await freePort();
+  return startTestDaemon(dir, { GITBRIDGE_PORT: String(port), GITBRIDGE_PUBLIC_URL: `http://127.0.0.1:${port}`, ...extra });
+}

@@ -337,10 +337,23 @@ export class Store {
     }).immediate();
   }
 
-  /** A retryable submission failure: try again at `retryAtMs`. */
-  retryTaskLater(id: string, error: string, retryAtMs: number, nowMs: number = Date.now()): void {
-    this.#stmt(`UPDATE tasks SET next_attempt_at = ?, lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ? AND status = 'queued'`)
-      .run(retryAtMs, error, iso(nowMs), id);
+  /**
+   * A retryable submission failure: try again at `retryAtMs`. With
+   * `refundAttempt`, the attempt does not count towards the task's limit
+   * (a probe while the MAS is known to be down says nothing about the task).
+   */
+  retryTaskLater(id: string, error: string, retryAtMs: number, nowMs: number = Date.now(), options: { refundAttempt?: boolean } = {}): void {
+    this.#stmt(`UPDATE tasks SET next_attempt_at = ?, lease_until = NULL, last_error = ?, updated_at = ?, attempts = MAX(0, attempts - ?) WHERE id = ? AND status = 'queued'`)
+      .run(retryAtMs, error, iso(nowMs), options.refundAttempt ? 1 : 0, id);
+  }
+
+  /**
+   * Makes every queued task due now (the MAS recovered: drain the backlog
+   * instead of waiting out each task's backoff).
+   * @returns how many tasks were released
+   */
+  releaseTaskBackoff(nowMs: number = Date.now()): number {
+    return this.#stmt(`UPDATE tasks SET next_attempt_at = ? WHERE status = 'queued' AND next_attempt_at > ?`).run(nowMs, nowMs).changes;
   }
 
   /** Ends a queued task as `failed` (permanent MAS rejection) or `dead` (retries exhausted), keeping the reason. */

@@ -209,6 +209,11 @@ export class Workers {
         { taskType: task.task_type, payload: JSON.parse(task.payload), idempotencyKey: task.idempotency_key, deliveryId: task.delivery_id },
       );
       store.markTaskSubmitted(task.id, taskId);
+      if (this.#consecutiveMasFailures > 0) {
+        // The circuit closes: the MAS is back, drain the backlog now.
+        const released = store.releaseTaskBackoff();
+        log.info({ released, afterFailures: this.#consecutiveMasFailures }, 'MAS reachable again: resuming submissions');
+      }
       this.#consecutiveMasFailures = 0;
       this.#circuitUntil = 0;
       metrics.masSubmissions.inc({ outcome: 'accepted' });
@@ -224,16 +229,22 @@ export class Workers {
         tlog.warn({ status: e.status, reason: e.message }, 'MAS rejected the task permanently: failed');
         return;
       }
+      // A probe while the circuit is already open tells nothing about this
+      // task, so it does not spend the task's attempts: a long MAS outage
+      // never kills tasks, while a task that fails when others succeed does die.
+      const probeWhileOpen = this.#consecutiveMasFailures > 0;
       this.#consecutiveMasFailures++;
-      if (task.attempts >= config.masMaxAttempts) {
+      if (!probeWhileOpen && task.attempts >= config.masMaxAttempts) {
         store.endTask(task.id, 'dead', `retries exhausted: ${e.message}`, 'gitbridge');
         tlog.error({ attempts: task.attempts, reason: e.message }, 'MAS submission retries exhausted: task is dead');
         return;
       }
       const delay = backoffDelay(task.attempts, { baseMs: 500, capMs: 60_000, retryAfterMs: e.retryAfterMs });
-      store.retryTaskLater(task.id, e.message, Date.now() + delay);
+      store.retryTaskLater(task.id, e.message, Date.now() + delay, Date.now(), { refundAttempt: probeWhileOpen && task.attempts > 1 });
       // Open the circuit: no new claims until the delay passes, then one probe.
-      this.#circuitUntil = Math.max(this.#circuitUntil, Date.now() + Math.min(delay, backoffDelay(this.#consecutiveMasFailures, { baseMs: 250, capMs: 30_000 }) || 1));
+      // A Retry-After from the MAS holds for every task, not just this one.
+      const circuitMs = Math.max(e.retryAfterMs ?? 0, Math.min(delay, backoffDelay(this.#consecutiveMasFailures, { baseMs: 250, capMs: 30_000 }) || 1));
+      this.#circuitUntil = Math.max(this.#circuitUntil, Date.now() + circuitMs);
       const level = this.#consecutiveMasFailures <= 3 || this.#consecutiveMasFailures % 50 === 0 ? 'warn' : 'debug';
       tlog[level]({ attempts: task.attempts, retryInMs: delay, reason: e.message, consecutiveFailures: this.#consecutiveMasFailures }, 'MAS submission failed: will retry');
     }

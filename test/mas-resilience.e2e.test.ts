@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Daemon } from '@gitbridge/daemon';
+import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
+import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, startRecorder, tempDir, waitFor } from './helpers/index.js';
+
+const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
+const delivery = (n: number) => JSON.stringify({ ...seed, number: n, pull_request: { ...seed.pull_request, number: n } });
+
+describe('task delivery to a MAS that fails', () => {
+  let mas: ReferenceMas;
+  let daemon: Daemon;
+  const tmp = tempDir();
+
+  beforeAll(async () => {
+    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
+    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url }));
+  });
+  afterEach(() => mas.failureModes.reset());
+  afterAll(async () => {
+    await daemon.stop();
+    await mas.close();
+    tmp.cleanup();
+  });
+
+  it('MAS refusing connections for 30 s while 100 deliveries arrive: all 202 at once, then every task submitted exactly once', async () => {
+    const refusing = mas.failureModes.refuseConnections(30_000);
+    const started = Date.now();
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => postDelivery(daemon.url, 'pull_request', delivery(10_000 + i))));
+    expect(results.map((r) => r.status)).toEqual(Array(100).fill(202));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const ids = new Set(results.map((r) => r.deliveryId));
+
+    await refusing;
+    await waitFor(() => daemon.store.listTasks({ limit: 1000 }).filter((t) => ids.has(t.delivery_id) && t.task_id !== null).length === 100, 30_000, '100 tasks accepted');
+    const ours = mas.tasks.filter((t) => ids.has(t.delivery_id));
+    expect(new Set(ours.map((t) => t.idempotency_key)).size).toBe(100);
+    expect(ours).toHaveLength(100);
+    // Any repeat of a key maps to the same task id.
+    const byKey = new Map(ours.map((t) => [t.idempotency_key, t.task_id]));
+    for (const s of mas.submissions.filter((x) => x.task_id)) {
+      if (byKey.has(s.idempotency_key)) expect(s.task_id).toBe(byKey.get(s.idempotency_key));
+    }
+    for (const t of daemon.store.listTasks({ limit: 1000 }).filter((x) => ids.has(x.delivery_id))) {
+      expect(t.task_id).toBe(byKey.get(t.idempotency_key));
+    }
+  }, 90_000);
+
+  it('MAS answering 503 with Retry-After: 2: the next attempt waits at least 2 s', async () => {
+    mas.failureModes.failNext(1, 503, { retryAfterS: 2 });
+    const res = await postDelivery(daemon.url, 'pull_request', delivery(20_001));
+    const key = `${res.deliveryId}:review_pull_request`;
+    const attempts = await waitFor(() => {
+      const s = mas.submissions.filter((x) => x.idempotency_key === key);
+      return s.length >= 2 ? s : null;
+    }, 15_000, 'second attempt');
+    expect(attempts[0]!.status_code).toBe(503);
+    expect(attempts[1]!.status_code).toBe(201);
+    expect(Date.parse(attempts[1]!.at) - Date.parse(attempts[0]!.at)).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('MAS answering 400: the task is failed with the reason and not retried', async () => {
+    mas.failureModes.failNext(1, 400);
+    const res = await postDelivery(daemon.url, 'pull_request', delivery(20_002));
+    const task = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'failed'), 10_000, 'failed task');
+    expect(task.last_error).toMatch(/400/);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(mas.submissions.filter((s) => s.idempotency_key === `${res.deliveryId}:review_pull_request`)).toHaveLength(1);
+    expect(daemon.store.taskHistory(task.id).at(-1)).toMatchObject({ from_status: 'queued', to_status: 'failed', source: 'mas' });
+    expect(await scrape(daemon.url)).toMatch(/gitbridge_mas_submissions_total\{outcome="rejected"\} 1/);
+  });
+});
+
+describe('a chat service that is down', () => {
+  it('does not hold up tasks; failures are counted', async () => {
+    const tmp = tempDir();
+    const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
+    const chat = await startRecorder();
+    chat.status = 500;
+    const { daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_NOTIFY_URL: chat.url });
+    try {
+      const res = await postDelivery(daemon.url, 'pull_request', delivery(30_001));
+      await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'completed task');
+      await waitFor(() => daemon.store.notificationsForDelivery(res.deliveryId)[0]?.status === 'failed', 20_000, 'notification given up');
+      expect(chat.requests.length).toBe(4);
+      const text = await scrape(daemon.url);
+      expect(text).toMatch(/gitbridge_notifications_total\{outcome="retried"\} 3/);
+      expect(text).toMatch(/gitbridge_notifications_total\{outcome="failed"\} 1/);
+    } finally {
+      await daemon.stop();
+      await mas.close();
+      await chat.close();
+      tmp.cleanup();
+    }
+  }, 30_000);
+});
