@@ -103,7 +103,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         },
         handler,
       ),
-    return503OnClosing: true,
+    // Draining is answered by the routes themselves (503 with Retry-After and the error shape).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
 

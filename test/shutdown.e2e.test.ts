@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Store } from '@gitbridge/core';
+import { postDelivery, tempDir, testEnv, waitFor } from './helpers/index.js';
+import { spawnDaemon } from './helpers/process.js';
+
+const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
+
+describe('graceful shutdown (SIGTERM)', () => {
+  it('answers 503 with Retry-After to new deliveries, loses nothing that got a 202, and exits 0', async () => {
+    const tmp = tempDir();
+    const d = await spawnDaemon(testEnv(tmp.dir, { GITBRIDGE_SHUTDOWN_GRACE_MS: '2000' }));
+    const accepted: string[] = [];
+    const statuses = new Map<number | string, number>();
+    let n = 0;
+    let stop = false;
+    const senders = Array.from({ length: 6 }, async () => {
+      while (!stop) {
+        const i = ++n;
+        const body = JSON.stringify({ ...seed, number: i, pull_request: { ...seed.pull_request, number: i } });
+        try {
+          const res = await postDelivery(d.url, 'pull_request', body);
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+          if (res.status === 202) accepted.push(res.deliveryId);
+          if (res.status === 503) expect(res.headers['retry-after']).toBeDefined();
+        } catch (err) {
+          const code = (err as { code?: string }).code ?? String(err);
+          statuses.set(code, (statuses.get(code) ?? 0) + 1);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    });
+    await waitFor(() => accepted.length >= 30, 10_000, '30 accepted deliveries');
+    d.child.kill('SIGTERM');
+    const result = await d.child;
+    stop = true;
+    await Promise.all(senders);
+    expect(result.exitCode).toBe(0);
+    // Only 202s before, then 503s or refused connections once stopped: never a 5xx other than 503.
+    for (const k of statuses.keys()) expect([202, 503, 'ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']).toContain(k);
+    expect(accepted.length).toBeGreaterThanOrEqual(30);
+    const store = Store.open(`${tmp.dir}/data`, { readonly: true });
+    for (const id of accepted) expect(store.getDelivery(id), id).toBeDefined();
+    store.close();
+    expect(d.output()).toContain('"msg":"stopped"');
+    tmp.cleanup();
+  }, 30_000);
+});
