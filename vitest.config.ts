@@ -7,11 +7,12 @@ export default defineConfig({
   resolve: {
     // In-process tests run the TypeScript sources; end-to-end tests spawn the
     // built binaries (bin/), which `pnpm test` builds first.
-    alias: {
-      '@gitbridge/core': src('core'),
-      '@gitbridge/daemon': src('daemon'),
-      '@gitbridge/mas-reference': src('mas-reference'),
-    },
+    alias: [
+      { find: /^@gitbridge\/core\/(store|signature|meta)$/, replacement: fileURLToPath(new URL('./packages/core/src/$1.ts', import.meta.url)) },
+      { find: /^@gitbridge\/core$/, replacement: src('core') },
+      { find: /^@gitbridge\/daemon$/, replacement: src('daemon') },
+      { find: /^@gitbridge\/mas-reference$/, replacement: src('mas-reference') },
+    ],
   },
   test: {
     include: ['packages/*/test/**/*.test.{ts,tsx}', 'test/**/*.test.{ts,tsx}'],

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import type { Daemon } from '@gitbridge/daemon';
@@ -63,6 +64,17 @@ describe("the seed's example, end to end", () => {
       ['pending', 'running', 'mas-callback'],
       ['running', 'completed', 'mas-callback'],
     ]);
+  });
+
+  it('shows the task in `gitbridge tasks ls --json` (the built CLI, reading the live store)', async () => {
+    const r = await execa('node', ['bin/gitbridge', 'tasks', 'ls', '--json', '--data-dir', `${tmp.dir}/data`], { reject: false });
+    expect(r.exitCode).toBe(0);
+    const tasks = JSON.parse(r.stdout) as Record<string, unknown>[];
+    const mine = tasks.filter((t) => t.github_event_id === deliveryId);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({ status: 'completed', task_type: 'review_pull_request', priority: 'high', repo: 'octocat/Hello-World' });
+    expect(mine[0]!.task_id).toEqual(mas.tasks.find((t) => t.delivery_id === deliveryId)!.task_id);
+    expect(Date.parse(String(mine[0]!.created_at))).not.toBeNaN();
   });
 
   it('notifies the chat channel', async () => {

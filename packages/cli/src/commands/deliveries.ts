@@ -1,0 +1,172 @@
+import { Command, Option } from 'commander';
+import type { DeliveryRow } from '@gitbridge/core';
+import { resolveDataDir } from '../env.js';
+import { CliError, EXIT } from '../exit.js';
+import { formatBytes, formatFields, formatTable, parseJsonOrText, printJson, sanitize, shortTime } from '../format.js';
+import { parsePositiveInt } from '../options.js';
+import { withStore } from '../store-access.js';
+import { taskJson, taskTable } from './tasks.js';
+
+/** A delivery as `deliveries ls --json` prints it (no headers, no body). */
+export interface DeliveryJson {
+  readonly delivery_id: string;
+  readonly event: string;
+  readonly action: string | null;
+  readonly repo: string | null;
+  readonly hook_id: string | null;
+  readonly received_at: string;
+  readonly content_type: string;
+  /** Body size in bytes. */
+  readonly size: number;
+  /** Queue state: queued, processed, ignored, dead. */
+  readonly state: DeliveryRow['state'];
+  /** `tasks`, `ignored`, `ping`, `dead`… */
+  readonly outcome: string | null;
+  readonly attempts: number;
+  readonly last_error: string | null;
+  readonly processed_at: string | null;
+  /** The delivery this one replays, if any. */
+  readonly replay_of: string | null;
+}
+
+/** Maps a stored delivery row (with or without body) to its JSON form. */
+export function deliveryJson(d: Omit<DeliveryRow, 'body'>): DeliveryJson {
+  return {
+    delivery_id: d.delivery_id,
+    event: d.event,
+    action: d.action,
+    repo: d.repo,
+    hook_id: d.hook_id,
+    received_at: d.received_at,
+    content_type: d.content_type,
+    size: d.size,
+    state: d.state,
+    outcome: d.outcome,
+    attempts: d.attempts,
+    last_error: d.last_error,
+    processed_at: d.processed_at,
+    replay_of: d.replay_of,
+  };
+}
+
+// Never print signatures (nor credentials, should a proxy have added them).
+const SECRET_HEADER = /signature|authorization|cookie|token/i;
+
+/** The stored request headers of a delivery, without any signature or credential header. */
+export function safeHeaders(stored: string): Record<string, string> {
+  const parsed = parseJsonOrText(stored);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+  return Object.fromEntries(Object.entries(parsed as Record<string, unknown>).filter(([k]) => !SECRET_HEADER.test(k)).map(([k, v]) => [k, String(v)]));
+}
+
+const dataDirOption = (): Option => new Option('--data-dir <dir>', "gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)");
+
+/** The `deliveries` command: `ls`, `show`. */
+export function deliveriesCommand(): Command {
+  const deliveries = new Command('deliveries')
+    .description('Inspect the webhook deliveries gitbridged stored')
+    .addHelpText('after', `
+Examples:
+  $ gitbridge deliveries ls --limit 20
+  $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958`);
+
+  deliveries
+    .command('ls')
+    .description('List deliveries, newest first')
+    .option('--json', 'print a JSON array')
+    .option('--limit <n>', 'at most this many deliveries', parsePositiveInt, 100)
+    .addOption(dataDirOption())
+    .addHelpText('after', `
+Examples:
+  $ gitbridge deliveries ls
+  $ gitbridge deliveries ls --json --limit 500 | jq '.[] | select(.state == "dead")'`)
+    .action(async (opts: { json?: boolean; limit: number; dataDir?: string }) => {
+      const rows = await withStore(resolveDataDir(opts.dataDir), {}, (store) => store.listDeliveries(opts.limit));
+      if (opts.json) {
+        printJson(rows.map(deliveryJson));
+        return;
+      }
+      process.stdout.write(
+        rows.length === 0
+          ? 'No deliveries.\n'
+          : formatTable(rows, [
+              { header: 'DELIVERY', value: (d) => d.delivery_id },
+              { header: 'EVENT', value: (d) => (d.action ? `${d.event}.${d.action}` : d.event) },
+              { header: 'REPO', value: (d) => d.repo },
+              { header: 'RECEIVED', value: (d) => shortTime(d.received_at) },
+              { header: 'STATE', value: (d) => d.state },
+              { header: 'OUTCOME', value: (d) => d.outcome },
+              { header: 'SIZE', value: (d) => formatBytes(d.size), right: true },
+              { header: 'LAST ERROR', value: (d) => d.last_error, max: 50 },
+            ]),
+      );
+    });
+
+  deliveries
+    .command('show')
+    .description('Show one delivery: event, state, stored headers (never signatures) and the tasks it produced')
+    .argument('<delivery id>', 'the X-GitHub-Delivery GUID')
+    .option('--json', 'print a JSON object')
+    .addOption(dataDirOption())
+    .addHelpText('after', `
+Examples:
+  $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958
+  $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958 --json | jq .tasks`)
+    .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
+      const found = await withStore(resolveDataDir(opts.dataDir), {}, (store) => {
+        const delivery = store.getDelivery(id);
+        if (!delivery) return undefined;
+        return { delivery, tasks: store.tasksForDelivery(id), notifications: store.notificationsForDelivery(id) };
+      });
+      if (!found) throw new CliError(`no delivery ${id}`, EXIT.failed, 'see `gitbridge deliveries ls`');
+      const { delivery: d, tasks, notifications } = found;
+      const headers = safeHeaders(d.headers);
+      if (opts.json) {
+        printJson({
+          ...deliveryJson(d),
+          repo_id: d.repo_id,
+          installation_id: d.installation_id,
+          source_ip: d.source_ip,
+          headers,
+          tasks: tasks.map(taskJson),
+          notifications: notifications.map((n) => ({ channel: n.channel, text: n.text, url: n.url, status: n.status, attempts: n.attempts })),
+        });
+        return;
+      }
+      const out: string[] = [
+        formatFields([
+          ['delivery', d.delivery_id],
+          ['event', d.event],
+          ['action', d.action],
+          ['repo', d.repo],
+          ['hook id', d.hook_id],
+          ['received', d.received_at],
+          ['source', d.source_ip],
+          ['content type', d.content_type],
+          ['size', `${formatBytes(d.size)} (${d.size} bytes)`],
+          ['state', d.state],
+          ['outcome', d.outcome],
+          ['attempts', d.attempts],
+          ['processed', d.processed_at],
+          ['last error', d.last_error],
+          ['replay of', d.replay_of],
+        ]),
+        '\nHeaders (signatures are never shown)\n',
+        Object.keys(headers).length === 0 ? '  (none stored)\n' : Object.entries(headers).map(([k, v]) => `  ${sanitize(k)}: ${sanitize(v)}\n`).join(''),
+        `\nTasks (${tasks.length})\n`,
+        tasks.length === 0 ? '  (none)\n' : taskTable(tasks),
+      ];
+      if (notifications.length > 0) {
+        out.push(`\nNotifications (${notifications.length})\n`);
+        out.push(formatTable(notifications, [
+          { header: 'CHANNEL', value: (n) => n.channel },
+          { header: 'STATUS', value: (n) => n.status },
+          { header: 'ATTEMPTS', value: (n) => n.attempts, right: true },
+          { header: 'TEXT', value: (n) => n.text, max: 60 },
+        ]));
+      }
+      process.stdout.write(out.join(''));
+    });
+
+  return deliveries;
+}

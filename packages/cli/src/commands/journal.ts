@@ -1,0 +1,49 @@
+import { Command } from 'commander';
+import { resolveDataDir } from '../env.js';
+import { formatTable, printJson, shortTime } from '../format.js';
+import { parsePositiveInt } from '../options.js';
+import { withStore } from '../store-access.js';
+
+/** The `journal` command: `ls`. */
+export function journalCommand(): Command {
+  const journal = new Command('journal')
+    .description('Read the event journal: one entry {type, repo, number, timestamp} per processed delivery')
+    .addHelpText('after', `
+Examples:
+  $ gitbridge journal ls
+  $ gitbridge journal ls --json --limit 1000 > journal.json`);
+
+  journal
+    .command('ls')
+    .description('List journal entries, newest first')
+    .option('--json', 'print a JSON array')
+    .option('--limit <n>', 'at most this many entries', parsePositiveInt, 100)
+    .option('--data-dir <dir>', "gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)")
+    .addHelpText('after', `
+"timestamp" is the event's own time from the payload; "recorded_at" is when GitBridge wrote the entry.
+
+Examples:
+  $ gitbridge journal ls --limit 20
+  $ gitbridge journal ls --json | jq '.[] | select(.type == "pull_request")'`)
+    .action(async (opts: { json?: boolean; limit: number; dataDir?: string }) => {
+      const rows = await withStore(resolveDataDir(opts.dataDir), {}, (store) => store.listJournal(opts.limit));
+      if (opts.json) {
+        printJson(rows);
+        return;
+      }
+      process.stdout.write(
+        rows.length === 0
+          ? 'No journal entries.\n'
+          : formatTable(rows, [
+              { header: 'TIMESTAMP', value: (j) => shortTime(j.timestamp) },
+              { header: 'TYPE', value: (j) => (j.action ? `${j.type}.${j.action}` : j.type) },
+              { header: 'REPO', value: (j) => j.repo },
+              { header: 'NUMBER', value: (j) => j.number, right: true },
+              { header: 'DELIVERY', value: (j) => j.delivery_id },
+              { header: 'RECORDED', value: (j) => shortTime(j.recorded_at) },
+            ]),
+      );
+    });
+
+  return journal;
+}

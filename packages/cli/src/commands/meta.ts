@@ -1,0 +1,73 @@
+import { mkdirSync } from 'node:fs';
+import { Command } from 'commander';
+import type { HooksSnapshot } from '@gitbridge/core';
+import { checkHttpUrl, resolveDataDir, resolveMetaUrl } from '../env.js';
+import { CliError, EXIT } from '../exit.js';
+import { printJson } from '../format.js';
+import { parsePositiveInt } from '../options.js';
+
+interface SyncOptions {
+  readonly metaUrl?: string;
+  readonly dataDir?: string;
+  readonly timeout: number;
+  readonly json?: boolean;
+}
+
+/** The `meta` command: `sync`. */
+export function metaCommand(): Command {
+  const meta = new Command('meta')
+    .description("Manage the snapshot of GitHub's webhook source address ranges (the IP allowlist)")
+    .addHelpText('after', `
+Examples:
+  $ gitbridge meta sync
+  $ gitbridge meta sync --meta-url https://github.example.com/api/v3/meta   # GitHub Enterprise Server`);
+
+  meta
+    .command('sync')
+    .description('Fetch the "hooks" ranges from GitHub\'s meta API and store them in the data directory')
+    .option('--meta-url <url>', 'meta API URL (default $GITBRIDGE_META_URL, else https://api.github.com/meta)')
+    .option('--data-dir <dir>', "gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)")
+    .option('--timeout <ms>', 'give up after this many ms', parsePositiveInt, 10_000)
+    .option('--json', 'print a JSON object {ranges, path, source, snapshot_date}')
+    .addHelpText('after', `
+The snapshot is written atomically to <data dir>/github-meta-hooks.json and wins
+over the one shipped with GitBridge. gitbridged reads it when it starts.
+
+Examples:
+  $ gitbridge meta sync
+  $ gitbridge meta sync --data-dir /var/lib/gitbridge
+  $ GITBRIDGE_META_URL=https://github.example.com/api/v3/meta gitbridge meta sync`)
+    .action(async (opts: SyncOptions) => {
+      const url = resolveMetaUrl(opts.metaUrl);
+      checkHttpUrl(url, opts.metaUrl !== undefined ? '--meta-url' : 'GITBRIDGE_META_URL');
+      const dataDir = resolveDataDir(opts.dataDir);
+      const core = await import('@gitbridge/core/meta');
+      let snapshot: HooksSnapshot;
+      try {
+        snapshot = await core.fetchHooksSnapshot(url, opts.timeout);
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${opts.timeout} ms` : (e.code ?? e.message);
+        throw new CliError(`cannot fetch the hook ranges from ${url}: ${why}`, EXIT.unreachable, 'the previous snapshot stays in force; on a machine without access to the API, copy github-meta-hooks.json from one that has');
+      }
+      let path: string;
+      try {
+        mkdirSync(dataDir, { recursive: true });
+        path = core.writeHooksSnapshot(dataDir, snapshot);
+      } catch (err) {
+        throw new CliError(`cannot write the snapshot to ${dataDir}: ${(err as Error).message}`, EXIT.store);
+      }
+      const v4 = snapshot.hooks.filter((h) => !h.includes(':')).length;
+      if (opts.json) {
+        printJson({ ranges: snapshot.hooks.length, ipv4: v4, ipv6: snapshot.hooks.length - v4, path, source: snapshot.source, snapshot_date: snapshot.snapshot_date });
+        return;
+      }
+      process.stdout.write(
+        `${snapshot.hooks.length} hook ranges (${v4} IPv4, ${snapshot.hooks.length - v4} IPv6) from ${snapshot.source}\n` +
+          `written to ${path}\n` +
+          'restart gitbridged to apply them\n',
+      );
+    });
+
+  return meta;
+}
