@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { deliveriesCommand } from './commands/deliveries.js';
 import { journalCommand } from './commands/journal.js';
 import { metaCommand } from './commands/meta.js';
+import { replayCommand } from './commands/replay.js';
 import { sendTestCommand } from './commands/send-test.js';
 import { tasksCommand } from './commands/tasks.js';
 import { CliError, EXIT } from './exit.js';
@@ -35,6 +36,7 @@ export function createProgram(): Command {
     .addCommand(tasksCommand())
     .addCommand(deliveriesCommand())
     .addCommand(journalCommand())
+    .addCommand(replayCommand())
     .addCommand(metaCommand())
     .addHelpText('after', `
 Examples:
@@ -43,6 +45,7 @@ Examples:
   $ gitbridge tasks retry gbt_5d1c2a8e-3f0b-4a55-9d59-0e3c1a0b7f21
   $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958
   $ gitbridge journal ls --json
+  $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958
   $ gitbridge meta sync
 
 Environment: GITBRIDGE_PORT, GITBRIDGE_WEBHOOK_SECRET, GITBRIDGE_DATA_DIR, GITBRIDGE_META_URL

@@ -23,6 +23,7 @@ export const ERROR_CATALOGUE = {
   GB_CALLBACK_UNKNOWN_TASK: { status: 404, message: 'No task with this task_id is tracked' },
   GB_ADMIN_UNAUTHORIZED: { status: 401, message: 'Admin token missing or wrong' },
   GB_NOT_FOUND: { status: 404, message: 'Route not found' },
+  GB_DELIVERY_NOT_FOUND: { status: 404, message: 'No stored delivery with this delivery id' },
   GB_BAD_REQUEST: { status: 400, message: 'Bad request' },
   GB_REQUEST_TIMEOUT: { status: 408, message: 'The request body did not arrive in time' },
   GB_INTERNAL: { status: 500, message: 'Internal error' },

@@ -272,14 +272,13 @@ export class Store {
     journal: JournalEntry,
     repo: string | null,
     nowMs: number = Date.now(),
-    options: { idempotencySuffix?: string } = {},
   ): string[] {
     const now = iso(nowMs);
     return this.db.transaction(() => {
       const created: string[] = [];
       for (const draft of drafts) {
         const id = `gbt_${randomUUID()}`;
-        const key = `${deliveryId}:${draft.taskType}${options.idempotencySuffix ?? ''}`;
+        const key = `${deliveryId}:${draft.taskType}`;
         const r = this.#stmt(`INSERT INTO tasks (id, delivery_id, idempotency_key, task_type, priority, rule, repo, payload, status,
           next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`)
           .run(id, deliveryId, key, draft.taskType, draft.priority, draft.rule, repo, JSON.stringify(draft.payload), nowMs, now, now);
@@ -307,6 +306,29 @@ export class Store {
     } else {
       this.#stmt('UPDATE deliveries SET next_attempt_at = ?, lease_until = NULL, last_error = ? WHERE delivery_id = ?').run(retryAtMs, error, deliveryId);
     }
+  }
+
+  /**
+   * Stores an explicit replay of a stored delivery: a new delivery row
+   * `<original id>:replay:<n>` with the original's headers and exact body,
+   * `replay_of` set, queued for processing. Passes de-duplication on purpose;
+   * its tasks get their own idempotency keys, so the MAS creates new tasks.
+   *
+   * @returns the replay's delivery id, or null when the original is unknown
+   */
+  insertReplay(originalId: string, nowMs: number = Date.now()): string | null {
+    return this.db.transaction(() => {
+      const o = this.getDelivery(originalId);
+      if (!o) return null;
+      const n = (this.#stmt('SELECT COUNT(*) AS n FROM deliveries WHERE replay_of = ?').get(originalId) as { n: number }).n + 1;
+      const replayId = `${originalId}:replay:${n}`;
+      this.insertDeliveries([{
+        deliveryId: replayId, event: o.event, action: o.action, hookId: o.hook_id, repo: o.repo, repoId: o.repo_id, installationId: o.installation_id,
+        receivedAt: iso(nowMs), contentType: o.content_type, headers: JSON.parse(o.headers) as Record<string, string>, body: o.body,
+        signatureSlot: o.signature_slot, sourceIp: null, state: o.event === 'ping' ? 'processed' : 'queued', outcome: o.event === 'ping' ? 'ping' : null, replayOf: originalId,
+      }], nowMs);
+      return replayId;
+    }).immediate();
   }
 
   /** Puts a dead (or any) delivery back in the queue with a fresh attempt count. @returns false when unknown */

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
@@ -63,6 +64,8 @@ const KEPT_HEADERS = [
   'x-github-enterprise-host',
   'user-agent',
   'content-type',
+  // set by `gitbridge replay --to` on a delivery re-sent from another GitBridge
+  'x-gitbridge-replay-of',
 ];
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -296,6 +299,34 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     metrics.callbacks.inc({ outcome: r.outcome });
     log.info({ deliveryId: r.task.delivery_id, taskId: String(taskId), status, applied: r.outcome === 'applied' }, r.outcome === 'applied' ? `task ${status}` : 'callback ignored: task already at or past this state');
     return reply.code(200).send({ task_id: String(taskId), status: r.task.status, applied: r.outcome === 'applied' });
+  });
+
+  // Admin API: bearer token GITBRIDGE_ADMIN_TOKEN; disabled when unset.
+  const admin = async (req: FastifyRequest, reply: FastifyReply) => {
+    const token = config.adminToken;
+    const auth = req.headers.authorization;
+    const given = typeof auth === 'string' && auth.startsWith('Bearer ') ? Buffer.from(auth.slice(7)) : Buffer.alloc(0);
+    const ok = token !== undefined && given.length === Buffer.byteLength(token) && timingSafeEqual(given, Buffer.from(token));
+    if (!ok) {
+      security.warn({ kind: 'admin_unauthorized', ip: req.gbClientIp, url: req.url }, 'admin call refused');
+      return sendError(reply, 'GB_ADMIN_UNAUTHORIZED', token === undefined ? 'Admin endpoints are disabled: set GITBRIDGE_ADMIN_TOKEN' : undefined);
+    }
+  };
+
+  app.post<{ Params: { deliveryId: string } }>('/admin/replay/:deliveryId', { onRequest: admin }, async (req, reply) => {
+    const original = req.params.deliveryId;
+    let replayId: string | null;
+    try {
+      replayId = store.insertReplay(original);
+    } catch (err) {
+      log.error({ deliveryId: original, err: { message: (err as Error).message } }, 'replay could not be stored');
+      return sendError(reply, 'GB_WEBHOOK_STORE_UNAVAILABLE');
+    }
+    if (replayId === null) return sendError(reply, 'GB_DELIVERY_NOT_FOUND', `No stored delivery ${original.slice(0, 128)}`);
+    security.info({ kind: 'replay', deliveryId: original, replayId, ip: req.gbClientIp }, 'delivery replayed by an operator');
+    log.info({ deliveryId: replayId, replayOf: original }, 'replay accepted');
+    deps.onAccepted?.();
+    return reply.code(202).send({ delivery_id: replayId, replay_of: original, status: 'accepted' });
   });
 
   app.get('/metrics', async (_req, reply) => {

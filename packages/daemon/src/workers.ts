@@ -157,7 +157,7 @@ export class Workers {
       );
       const drafts = mapDelivery(rules, d);
       const journal = journalEntry(d, row.received_at);
-      const ids = store.completeDelivery(row.delivery_id, drafts, journal, d.repo ?? d.org, Date.now(), row.replay_of ? { idempotencySuffix: `:replay:${row.delivery_id}` } : {});
+      const ids = store.completeDelivery(row.delivery_id, drafts, journal, d.repo ?? d.org);
       metrics.processing.inc({ outcome: drafts.length > 0 ? 'tasks' : 'ignored' });
       if (drafts.length === 0) {
         metrics.events.inc({ type: row.event, action: row.action ?? 'none', status: 'ignored' });

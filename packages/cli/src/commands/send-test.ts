@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { Command } from 'commander';
 import { checkHttpUrl, defaultWebhookUrl, resolveSecret } from '../env.js';
-import { CliError, EXIT, usageError } from '../exit.js';
+import { postOrFail } from '../http.js';
+import { EXIT, usageError } from '../exit.js';
 import { formatBytes, parseJsonOrText, printJson, sanitize } from '../format.js';
 import { collect, parsePositiveInt } from '../options.js';
 import { parseAssignment, setPath, setRepository, setSender } from '../payload-edit.js';
@@ -197,29 +198,7 @@ export async function runSendTest(opts: SendTestOptions): Promise<number> {
   const { sign } = await import('@gitbridge/core/signature');
   const delivery = buildDelivery({ event, deliveryId: opts.deliveryId ?? randomUUID(), json, payload, form: opts.form ?? false }, sign, secret);
 
-  const { Agent, request } = await import('undici');
-  const agent = new Agent({ connect: { timeout: opts.timeout } });
-  let status: number;
-  let text: string;
-  try {
-    const res = await request(url, {
-      method: 'POST',
-      headers: delivery.headers,
-      body: delivery.body,
-      dispatcher: agent,
-      signal: AbortSignal.timeout(opts.timeout),
-    });
-    status = res.statusCode;
-    text = await res.body.text();
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    if (e.name === 'TimeoutError' || e.name === 'AbortError' || e.code === 'UND_ERR_CONNECT_TIMEOUT') {
-      throw new CliError(`no answer from ${url} within ${opts.timeout} ms`, EXIT.unreachable, 'GitHub counts a delivery as failed after 10 s: gitbridged should answer in milliseconds');
-    }
-    throw new CliError(`cannot reach ${url}: is gitbridged running? (${e.code ?? e.message})`, EXIT.unreachable);
-  } finally {
-    await agent.close().catch(() => undefined);
-  }
+  const { status, text } = await postOrFail(url, delivery.headers, delivery.body, opts.timeout);
 
   const body = text === '' ? null : parseJsonOrText(text);
   if (opts.json) {

@@ -1,0 +1,128 @@
+import { STATUS_CODES } from 'node:http';
+import { Command } from 'commander';
+import { checkHttpUrl, resolveDataDir, type Env } from '../env.js';
+import { CliError, EXIT, usageError } from '../exit.js';
+import { formatBytes, parseJsonOrText, printJson } from '../format.js';
+import { postOrFail } from '../http.js';
+import { parsePositiveInt } from '../options.js';
+import { withStore } from '../store-access.js';
+
+/** Options of `gitbridge replay`. */
+export interface ReplayOptions {
+  readonly url?: string;
+  readonly adminToken?: string;
+  readonly to?: string;
+  readonly secret?: string;
+  readonly dryRun?: boolean;
+  readonly json?: boolean;
+  readonly dataDir?: string;
+  /** ms */
+  readonly timeout: number;
+}
+
+/** Headers of the stored delivery that a replay to another GitBridge keeps (the event headers GitHub sent). */
+const KEPT = ['x-github-event', 'x-github-hook-id', 'x-github-hook-installation-target-type', 'x-github-hook-installation-target-id', 'x-github-enterprise-version', 'x-github-enterprise-host', 'user-agent'];
+
+/** Header that marks a delivery re-sent by `gitbridge replay --to`; its value is the original delivery id. */
+export const REPLAY_HEADER = 'x-gitbridge-replay-of';
+
+/** The daemon's base URL: `--url`, else `http://127.0.0.1:<GITBRIDGE_PORT or 3000>`. */
+function daemonUrl(flag: string | undefined, env: Env = process.env): string {
+  const url = (flag ?? `http://127.0.0.1:${env.GITBRIDGE_PORT?.trim() || '3000'}`).replace(/\/+$/, '');
+  checkHttpUrl(url, '--url');
+  return url;
+}
+
+function print(opts: ReplayOptions, result: Record<string, unknown>, lines: string[]): void {
+  if (opts.json) printJson(result);
+  else process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * Replays through the running daemon: `POST <url>/admin/replay/<id>` with the
+ * admin token. The daemon stores a new delivery `<id>:replay:<n>` with the
+ * original bytes, processes it past de-duplication, and writes the replay to
+ * the security log.
+ */
+async function replayThroughDaemon(id: string, opts: ReplayOptions): Promise<number> {
+  const base = daemonUrl(opts.url);
+  const token = opts.adminToken ?? process.env.GITBRIDGE_ADMIN_TOKEN;
+  if (!token) throw usageError('an admin token is required: --admin-token or GITBRIDGE_ADMIN_TOKEN', 'the daemon must run with the same GITBRIDGE_ADMIN_TOKEN');
+  const target = `${base}/admin/replay/${encodeURIComponent(id)}`;
+  if (opts.dryRun) {
+    print(opts, { dry_run: true, method: 'POST', url: target }, [`dry run: would POST ${target} (Authorization: Bearer [redacted])`]);
+    return EXIT.ok;
+  }
+  const { status, text } = await postOrFail(target, { authorization: `Bearer ${token}` }, undefined, opts.timeout);
+  const body = text === '' ? null : parseJsonOrText(text);
+  print(opts, { status, body }, [`${status} ${STATUS_CODES[status] ?? ''}  POST ${target}`, typeof body === 'string' ? body : JSON.stringify(body, null, 2)]);
+  if (status === 401) process.stderr.write('gitbridge: the daemon refused the admin token (is GITBRIDGE_ADMIN_TOKEN the same on both sides?)\n');
+  return status >= 200 && status < 300 ? EXIT.ok : EXIT.failed;
+}
+
+/**
+ * Re-sends a stored delivery to another GitBridge (`--to`): the body
+ * byte-identical to what GitHub sent, the original event headers and
+ * delivery id, signed with `secret` for the target, and marked with
+ * `X-GitBridge-Replay-Of`.
+ */
+async function replayTo(id: string, opts: ReplayOptions & { to: string }): Promise<number> {
+  checkHttpUrl(opts.to, '--to');
+  const secret = opts.secret ?? process.env.GITBRIDGE_WEBHOOK_SECRET?.split(',')[0]?.trim();
+  if (!secret) throw usageError("--to needs the target's webhook secret: --secret or GITBRIDGE_WEBHOOK_SECRET");
+  const row = await withStore(resolveDataDir(opts.dataDir), {}, (store) => store.getDelivery(id));
+  if (!row) throw new CliError(`no stored delivery ${id}`, EXIT.failed, 'list them with `gitbridge deliveries ls`');
+  const stored = JSON.parse(row.headers) as Record<string, string>;
+  const headers: Record<string, string> = {};
+  for (const h of KEPT) if (stored[h] !== undefined) headers[h] = stored[h];
+  headers['content-type'] = row.content_type === 'form' ? 'application/x-www-form-urlencoded' : 'application/json';
+  headers['x-github-delivery'] = row.delivery_id;
+  headers[REPLAY_HEADER] = row.delivery_id;
+  const { sign } = await import('@gitbridge/core/signature');
+  headers['x-hub-signature-256'] = sign(secret, row.body);
+  if (opts.dryRun) {
+    const shown = { ...headers, 'x-hub-signature-256': '[redacted]' };
+    print(opts, { dry_run: true, method: 'POST', url: opts.to, headers: shown, size: row.body.length }, [
+      `dry run: would POST ${opts.to}`,
+      ...Object.entries(shown).map(([k, v]) => `  ${k}: ${v}`),
+      `  body: ${formatBytes(row.body.length)}, byte-identical to delivery ${row.delivery_id}`,
+    ]);
+    return EXIT.ok;
+  }
+  const { status, text } = await postOrFail(opts.to, headers, row.body, opts.timeout, 'the target');
+  const body = text === '' ? null : parseJsonOrText(text);
+  print(opts, { status, delivery_id: row.delivery_id, body }, [`${status} ${STATUS_CODES[status] ?? ''}  POST ${opts.to}`, `delivery  ${row.delivery_id} (replay)`, typeof body === 'string' ? body : JSON.stringify(body, null, 2)]);
+  return status >= 200 && status < 300 ? EXIT.ok : EXIT.failed;
+}
+
+/** The `replay` command. */
+export function replayCommand(): Command {
+  return new Command('replay')
+    .description('Re-run a stored delivery through the pipeline, or re-send it to another GitBridge')
+    .argument('<delivery-id>', 'the X-GitHub-Delivery of a stored delivery')
+    .option('--url <url>', 'base URL of the running gitbridged (default http://127.0.0.1:$GITBRIDGE_PORT or :3000)')
+    .option('--admin-token <token>', "the daemon's admin token (default $GITBRIDGE_ADMIN_TOKEN)")
+    .option('--to <url>', 'instead, re-send the stored delivery to this webhook URL (another GitBridge)')
+    .option('--secret <secret>', "with --to: the target's webhook secret (default the first of $GITBRIDGE_WEBHOOK_SECRET)")
+    .option('--data-dir <dir>', "with --to: gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)")
+    .option('--dry-run', 'print what would be sent, send nothing')
+    .option('--json', 'print the result as JSON')
+    .option('--timeout <ms>', 'give up after this many milliseconds', parsePositiveInt, 10_000)
+    .addHelpText('after', `
+Without --to, the running daemon replays the delivery: it stores a new delivery
+"<id>:replay:<n>" with the original bytes, passes de-duplication on purpose,
+creates its tasks again, and writes the replay to the security log. The daemon
+must run with GITBRIDGE_ADMIN_TOKEN set; the same token authenticates the call.
+
+With --to, the stored body is sent byte-identical with the original event
+headers and delivery id, signed for the target, and marked with the header
+X-GitBridge-Replay-Of.
+
+Examples:
+  $ GITBRIDGE_ADMIN_TOKEN=... gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958
+  $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958 --dry-run
+  $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958 --to http://127.0.0.1:3001/webhook --secret dev`)
+    .action(async (id: string, opts: ReplayOptions) => {
+      process.exitCode = opts.to ? await replayTo(id, { ...opts, to: opts.to }) : await replayThroughDaemon(id, opts);
+    });
+}
