@@ -389,13 +389,27 @@ export class Store {
     }).immediate();
   }
 
-  /** Puts a `dead` or `failed` task back to `queued` for another round of attempts. @returns false when unknown or not retriable */
+  /**
+   * Puts a `dead` or `failed` task back to `queued` for another round of
+   * attempts. A task the MAS had accepted gets a new idempotency key
+   * (`<key>:retry:<n>`) so that the MAS runs it again.
+   * @returns false when unknown or not retriable
+   */
   retryTask(ref: string, nowMs: number = Date.now()): boolean {
     const now = iso(nowMs);
     return this.db.transaction(() => {
-      const row = this.#stmt('SELECT id, status FROM tasks WHERE id = ? OR task_id = ?').get(ref, ref) as { id: string; status: TaskStatus } | undefined;
+      const row = this.#stmt('SELECT id, status, task_id, idempotency_key FROM tasks WHERE id = ? OR task_id = ?').get(ref, ref) as
+        | { id: string; status: TaskStatus; task_id: string | null; idempotency_key: string }
+        | undefined;
       if (!row || (row.status !== 'dead' && row.status !== 'failed')) return false;
-      this.#stmt(`UPDATE tasks SET status = 'queued', task_id = NULL, attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ? WHERE id = ?`).run(nowMs, now, row.id);
+      // A task the MAS accepted (and then failed) needs a new idempotency key,
+      // or the MAS would answer with the old, finished task.
+      let key = row.idempotency_key;
+      if (row.task_id !== null) {
+        const n = (this.#stmt(`SELECT COUNT(*) AS n FROM task_history WHERE task_ref = ? AND source = 'operator'`).get(row.id) as { n: number }).n + 1;
+        key = `${key.split(':retry:')[0]}:retry:${n}`;
+      }
+      this.#stmt(`UPDATE tasks SET status = 'queued', task_id = NULL, idempotency_key = ?, attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ? WHERE id = ?`).run(key, nowMs, now, row.id);
       this.#history(row.id, row.status, 'queued', now, 'operator', 'retry');
       return true;
     }).immediate();

@@ -168,5 +168,32 @@ Examples:
       process.stdout.write(out.join(''));
     });
 
+  deliveries
+    .command('retry')
+    .description('Put a dead delivery (processing failed too often) back in the queue')
+    .argument('<delivery id>', 'the X-GitHub-Delivery GUID')
+    .option('--json', 'print a JSON object {delivery_id, state}')
+    .addOption(dataDirOption())
+    .addHelpText('after', `
+A delivery is dead when turning it into tasks failed GITBRIDGE_PROCESS_MAX_ATTEMPTS
+times (see its last_error in "deliveries show"). This puts it back to "queued"
+with its attempts reset; a running gitbridged processes it again. To re-run a
+delivery that was processed normally, use "gitbridge replay". This writes to the store.
+
+Examples:
+  $ gitbridge deliveries retry 72d3162e-cc78-11e3-81ab-4c9367dc0958`)
+    .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
+      const outcome = await withStore(resolveDataDir(opts.dataDir), { writable: true }, (store) => {
+        const row = store.getDelivery(id);
+        if (!row) return { kind: 'unknown' as const };
+        if (!store.requeueDelivery(id)) return { kind: 'refused' as const, state: row.state };
+        return { kind: 'retried' as const };
+      });
+      if (outcome.kind === 'unknown') throw new CliError(`no stored delivery ${id}`, EXIT.failed, 'see `gitbridge deliveries ls`');
+      if (outcome.kind === 'refused') throw new CliError(`delivery ${id} is ${outcome.state}: only dead deliveries can be retried`, EXIT.failed, 'to run it again anyway, use `gitbridge replay`');
+      if (opts.json) printJson({ delivery_id: id, state: 'queued' });
+      else process.stdout.write(`delivery ${id} queued again (attempts reset)\n`);
+    });
+
   return deliveries;
 }

@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Daemon } from '@gitbridge/daemon';
+import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
+import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, tempDir, waitFor } from './helpers/index.js';
+
+const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
+const delivery = (n: number) => JSON.stringify({ ...seed, number: n, pull_request: { ...seed.pull_request, number: n } });
+
+describe('processing errors retry from the queue, end dead, and come back on request', () => {
+  const tmp = tempDir();
+  let mas: ReferenceMas;
+  let daemon: Daemon;
+  const cli = (args: string[]) => execa('node', ['bin/gitbridge', ...args, '--data-dir', `${tmp.dir}/data`], { reject: false });
+
+  beforeAll(async () => {
+    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
+    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_PROCESS_MAX_ATTEMPTS: '2' }));
+  });
+  afterAll(async () => {
+    await daemon.stop();
+    await mas.close();
+    tmp.cleanup();
+  });
+
+  it('a store error while processing: retried with backoff, then dead; `deliveries retry` brings it back', async () => {
+    // The journal insert fails inside the processing transaction (a store error).
+    daemon.store.db.exec("CREATE TEMP TRIGGER fail_journal BEFORE INSERT ON journal BEGIN SELECT RAISE(FAIL, 'journal unavailable (simulated)'); END");
+    const res = await postDelivery(daemon.url, 'pull_request', delivery(501));
+    expect(res.status).toBe(202);
+    const dead = await waitFor(() => (daemon.store.getDelivery(res.deliveryId)?.state === 'dead' ? daemon.store.getDelivery(res.deliveryId) : null), 10_000, 'dead delivery');
+    expect(dead.attempts).toBe(2);
+    expect(dead.last_error).toMatch(/journal unavailable/);
+    // The failed transaction left nothing half-done.
+    expect(daemon.store.tasksForDelivery(res.deliveryId)).toHaveLength(0);
+    expect(await scrape(daemon.url)).toMatch(/gitbridge_delivery_processing_total\{outcome="dead"\} 1/);
+    const log = readFileSync(`${tmp.dir}/logs/webhook.log`, 'utf8');
+    expect(log).toMatch(new RegExp(`"deliveryId":"${res.deliveryId}".*"dead":true.*processing failed: delivery is dead`));
+
+    daemon.store.db.exec('DROP TRIGGER temp.fail_journal');
+    const r = await cli(['deliveries', 'retry', res.deliveryId]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const task = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'task completed');
+    expect(task.task_type).toBe('review_pull_request');
+    expect(daemon.store.getDelivery(res.deliveryId)?.state).toBe('processed');
+  });
+
+  it('`tasks retry` resubmits a task the MAS rejected', async () => {
+    mas.failureModes.failNext(1, 422);
+    const res = await postDelivery(daemon.url, 'pull_request', delivery(502));
+    const failed = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'failed'), 10_000, 'failed task');
+    const refused = await cli(['deliveries', 'retry', res.deliveryId]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/only dead deliveries/);
+    const r = await cli(['tasks', 'retry', failed.id]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const done = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'completed after retry');
+    expect(daemon.store.taskHistory(done.id).map((h) => `${h.from_status}->${h.to_status}@${h.source}`)).toEqual([
+      'null->queued@gitbridge',
+      'queued->failed@mas',
+      'failed->queued@operator',
+      'queued->pending@mas',
+      'pending->running@mas-callback',
+      'running->completed@mas-callback',
+    ]);
+  });
+});
+
+describe('retrying a task the MAS accepted and then failed', () => {
+  it('gets a new idempotency key so the MAS runs it again', async () => {
+    const tmp = tempDir();
+    const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
+    const { daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url });
+    try {
+      const res = await postDelivery(daemon.url, 'pull_request', delivery(601));
+      const first = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'completed');
+      // Stand in for a MAS that finished the task as failed (the reference MAS only completes).
+      daemon.store.db.prepare(`UPDATE tasks SET status = 'failed' WHERE id = ?`).run(first.id);
+      expect(daemon.store.retryTask(first.id)).toBe(true);
+      const again = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed' && t.task_id !== first.task_id), 10_000, 'completed again');
+      expect(again.idempotency_key).toBe(`${res.deliveryId}:review_pull_request:retry:1`);
+      expect(mas.tasks.filter((t) => t.delivery_id === res.deliveryId)).toHaveLength(2);
+    } finally {
+      await daemon.stop();
+      await mas.close();
+      tmp.cleanup();
+    }
+  });
+});
