@@ -38,7 +38,8 @@ export async function withStore<T>(dataDir: string, options: { readonly writable
   if (!existsSync(path)) throw new CliError(`no GitBridge store at ${path}`, EXIT.store, DATA_DIR_HINT);
   let store: Store;
   try {
-    store = core.Store.open(dataDir, { readonly: !options.writable });
+    // Only the daemon migrates the schema; the CLI never changes it under a running daemon.
+    store = core.Store.open(dataDir, { readonly: !options.writable, migrate: false });
     if (store.schemaVersion() === 0) {
       store.close();
       throw new CliError(`${path} is not a GitBridge store (no schema)`, EXIT.store, DATA_DIR_HINT);

@@ -146,6 +146,12 @@ export interface StoreOptions {
   readonly synchronous?: 'NORMAL' | 'FULL';
   /** How long a connection waits for a lock, ms (default 5000). */
   readonly busyTimeoutMs?: number;
+  /**
+   * Apply pending migrations when opening writable (default true). Tools that
+   * write to a store a daemon owns (the CLI) pass false, so that only the
+   * daemon migrates its schema.
+   */
+  readonly migrate?: boolean;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -184,7 +190,7 @@ export class Store {
       db.pragma('foreign_keys = ON');
     }
     const store = new Store(db, path);
-    if (!options.readonly) store.#migrate();
+    if (!options.readonly && options.migrate !== false) store.#migrate();
     return store;
   }
 

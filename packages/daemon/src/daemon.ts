@@ -32,6 +32,11 @@ export interface Daemon {
   readonly metrics: Metrics;
   readonly loggers: Loggers;
   /**
+   * Reopens the log files and reloads the hook ranges snapshot from the data
+   * directory (after `gitbridge meta sync`). The daemon's main calls it on SIGHUP.
+   */
+  reload(): void;
+  /**
    * Graceful stop: new deliveries get 503 with `Retry-After`, requests in
    * flight finish, queued commits are flushed, in-flight MAS submissions get
    * up to `graceMs` (default config.shutdownGraceMs), then the store closes.
@@ -138,6 +143,16 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     store,
     metrics,
     loggers,
+    reload() {
+      loggers.reopen();
+      try {
+        const fresh = currentHooksSnapshot(config.dataDir);
+        allowlist = new IpAllowlist(config.ipAllowlist, fresh.hooks);
+        log.info({ hooksSnapshot: fresh.snapshot_date, ranges: allowlist.ranges.length }, 'reloaded: log files reopened, IP allowlist reloaded');
+      } catch (err) {
+        log.warn({ err: { message: (err as Error).message } }, 'reload: keeping the current IP allowlist');
+      }
+    },
     stop(graceMs = config.shutdownGraceMs) {
       stopping ??= (async () => {
         lifecycle.draining = true;

@@ -60,7 +60,8 @@ serve.action(async (opts: Record<string, string | undefined>) => {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGHUP', () => daemon.loggers.reopen());
+  // SIGHUP: reopen the log files (logrotate) and reload the hook ranges (`gitbridge meta sync`).
+  process.on('SIGHUP', () => daemon.reload());
 });
 
 await program.parseAsync(process.argv);

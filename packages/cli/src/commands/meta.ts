@@ -65,7 +65,7 @@ Examples:
       process.stdout.write(
         `${snapshot.hooks.length} hook ranges (${v4} IPv4, ${snapshot.hooks.length - v4} IPv6) from ${snapshot.source}\n` +
           `written to ${path}\n` +
-          'restart gitbridged to apply them\n',
+          'apply them: kill -HUP <gitbridged pid> (or restart gitbridged)\n',
       );
     });
 
