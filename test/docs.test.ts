@@ -61,3 +61,39 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { GITBRIDGE_TRUST_PROXY: 'true', GITBRIDGE_WEBHOOK_SECRET: 's', GITBRIDGE_MAS_CALLBACK_SECRET: 'c' } })).toThrow(/hop count/);
   });
 });
+
+describe('docs/metrics.md', () => {
+  it('documents every metric, with its type and labels, and no metric that does not exist', async () => {
+    const { createMetrics } = await import('@gitbridge/core');
+    const doc = read('docs/metrics.md');
+    const metrics = await createMetrics().registry.getMetricsAsJSON();
+    const ours = metrics.filter((m) => m.name.startsWith('gitbridge_'));
+    for (const m of ours) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${m.name}\` |`));
+      expect(row, `${m.name} is not documented`).toBeDefined();
+      expect(row).toContain(`| ${m.type} |`);
+    }
+    const documented = [...doc.matchAll(/^\| `(gitbridge_[a-z_]+)` \|/gm)].map((x) => x[1]);
+    expect(documented.sort()).toEqual(ours.map((m) => m.name).sort());
+    // Node process metrics are documented by name too.
+    for (const m of metrics.filter((x) => !x.name.startsWith('gitbridge_'))) expect(doc, m.name).toContain(`\`${m.name}\``);
+  });
+
+  it('documents the labels each metric has', async () => {
+    const { createMetrics } = await import('@gitbridge/core');
+    const doc = read('docs/metrics.md');
+    const m = createMetrics({ defaultMetrics: false });
+    m.requestDuration.observe({ route: '/webhook', status_code: '202' }, 0.001);
+    m.events.inc({ type: 't', action: 'a', status: 'accepted' });
+    for (const [name, labels] of [
+      ['gitbridge_webhook_request_duration_seconds', ['route', 'status_code']],
+      ['gitbridge_webhook_events_total', ['type', 'action', 'status']],
+      ['gitbridge_webhook_rejections_total', ['reason']],
+      ['gitbridge_tasks', ['status']],
+      ['gitbridge_deliveries', ['state']],
+    ] as const) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${name}\` |`))!;
+      for (const l of labels) expect(row, `${name} label ${l}`).toContain(`\`${l}\``);
+    }
+  });
+});

@@ -66,6 +66,17 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
       for (const s of TASK_STATUSES) this.set({ status: s }, counts[s]);
     },
   });
+  new Gauge({
+    name: 'gitbridge_deliveries',
+    help: 'Deliveries in the store, by queue state (queued, processed, ignored, dead)',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      if (!store) return;
+      const counts = store.deliveryCounts();
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
   return {
     registry,
     requestDuration: new Histogram({ name: 'gitbridge_webhook_request_duration_seconds', help: 'Time to answer an HTTP request, by route and status code', labelNames: ['route', 'status_code'], buckets: LATENCY_BUCKETS, registers: [registry] }),

@@ -99,4 +99,12 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       CREATE INDEX notifications_queue ON notifications (next_attempt_at) WHERE status = 'pending';
     `,
   },
+  {
+    version: 2,
+    name: 'state indexes for the metrics gauges',
+    sql: `
+      CREATE INDEX deliveries_state ON deliveries (state);
+      CREATE INDEX tasks_status ON tasks (status);
+    `,
+  },
 ];
