@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 /** Paths redacted in every log line: secrets and signatures never reach a log. */
 export const REDACT_PATHS = [
@@ -35,14 +36,20 @@ export interface Loggers {
  * `<logDir>/security.log` (directories are created).
  *
  * @param options.stdout also copy the webhook log to standard output
+ * @param options.pretty human-readable stdout (pino-pretty); default: when stdout is a terminal
  */
-export function createLoggers(options: { logDir: string; level?: string; stdout?: boolean; sync?: boolean }): Loggers {
+export function createLoggers(options: { logDir: string; level?: string; stdout?: boolean; sync?: boolean; pretty?: boolean }): Loggers {
   const webhookDest = pino.destination({ dest: join(options.logDir, 'webhook.log'), mkdir: true, sync: options.sync ?? false });
   const securityDest = pino.destination({ dest: join(options.logDir, 'security.log'), mkdir: true, sync: options.sync ?? false });
   const level = options.level ?? 'info';
   const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime };
   const streams: pino.StreamEntry[] = [{ stream: webhookDest, level: level as pino.Level }];
-  if (options.stdout) streams.push({ stream: process.stdout, level: level as pino.Level });
+  if (options.stdout) {
+    // In a terminal (development), stdout is pino-pretty; otherwise JSON lines
+    // for the log collector. The files are always JSON.
+    const pretty_ = options.pretty ?? Boolean(process.stdout.isTTY);
+    streams.push({ stream: pretty_ ? pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: 1, sync: true }) : process.stdout, level: level as pino.Level });
+  }
   const log = pino({ ...base, name: 'gitbridged' }, pino.multistream(streams));
   const security = pino({ ...base, name: 'gitbridged.security' }, securityDest);
   return {
