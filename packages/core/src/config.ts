@@ -65,6 +65,8 @@ export interface Config {
   readonly adminToken: string | undefined;
   /** Grace period for shutdown, ms. */
   readonly shutdownGraceMs: number;
+  /** Days to keep finished deliveries (with their bodies, tasks and history); 0 keeps them forever. */
+  readonly retentionDays: number;
   /** URL of GitHub's meta API (GHES: `https://HOST/api/v3/meta`). */
   readonly metaUrl: string;
   /** How often the daemon refreshes the hook ranges, seconds; 0 disables. */
@@ -121,6 +123,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'processMaxAttempts', env: 'GITBRIDGE_PROCESS_MAX_ATTEMPTS', flag: '--process-max-attempts', kind: 'int', default: '5', doc: 'Attempts to turn a delivery into tasks before it is dead.' },
   { key: 'leaseMs', env: 'GITBRIDGE_LEASE_MS', flag: '--lease-ms', kind: 'int', default: '30000', doc: 'Lease on a claimed queue item, ms.' },
   { key: 'adminToken', env: 'GITBRIDGE_ADMIN_TOKEN', flag: '--admin-token', kind: 'string', default: undefined, doc: 'Bearer token for admin endpoints (replay); unset disables them.' },
+  { key: 'retentionDays', env: 'GITBRIDGE_RETENTION_DAYS', flag: '--retention-days', kind: 'int', default: '30', doc: 'Days to keep finished deliveries (raw bodies for replay, tasks, history); 0 keeps them forever. The journal is kept.' },
   { key: 'metaUrl', env: 'GITBRIDGE_META_URL', flag: '--meta-url', kind: 'url', default: 'https://api.github.com/meta', doc: "GitHub's meta API, source of the hook ranges (GHES: https://HOST/api/v3/meta)." },
   { key: 'metaRefreshS', env: 'GITBRIDGE_META_REFRESH_S', flag: '--meta-refresh-s', kind: 'int', default: '86400', doc: 'How often the daemon refreshes the hook ranges, seconds; 0 disables. A failed refresh keeps the last good list.' },
   { key: 'shutdownGraceMs', env: 'GITBRIDGE_SHUTDOWN_GRACE_MS', flag: '--shutdown-grace-ms', kind: 'int', default: '10000', doc: 'Grace period for a clean shutdown, ms.' },

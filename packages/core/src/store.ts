@@ -540,6 +540,34 @@ export class Store {
     return (this.#stmt(sql).get() as { t: number | null }).t;
   }
 
+  /**
+   * Retention: deletes deliveries received before `beforeIso` that are done
+   * (not queued) and whose tasks are all final, with those tasks, their
+   * history and notifications. The journal is kept. Runs in batches of
+   * `batch` deliveries per transaction so the writer is never held for long.
+   *
+   * @returns how many deliveries were deleted
+   */
+  purge(beforeIso: string, batch = 500): number {
+    let total = 0;
+    for (;;) {
+      const n = this.db.transaction(() => {
+        const ids = (this.#stmt(`SELECT delivery_id FROM deliveries d WHERE received_at < ? AND state != 'queued'
+          AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.delivery_id = d.delivery_id AND t.status NOT IN ('completed', 'failed', 'dead'))
+          LIMIT ?`).all(beforeIso, batch) as { delivery_id: string }[]).map((r) => r.delivery_id);
+        for (const id of ids) {
+          this.#stmt('DELETE FROM task_history WHERE task_ref IN (SELECT id FROM tasks WHERE delivery_id = ?)').run(id);
+          this.#stmt('DELETE FROM notifications WHERE delivery_id = ?').run(id);
+          this.#stmt('DELETE FROM tasks WHERE delivery_id = ?').run(id);
+          this.#stmt('DELETE FROM deliveries WHERE delivery_id = ?').run(id);
+        }
+        return ids.length;
+      }).immediate();
+      total += n;
+      if (n < batch) return total;
+    }
+  }
+
   /** Checks that the store accepts a write (readiness). */
   writable(): boolean {
     try {

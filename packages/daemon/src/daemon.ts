@@ -114,6 +114,22 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     setTimeout(() => void refresh(), 5_000).unref();
   }
 
+  let retentionTimer: NodeJS.Timeout | undefined;
+  if (config.retentionDays > 0) {
+    const purge = () => {
+      try {
+        const before = new Date(Date.now() - config.retentionDays * 86_400_000).toISOString();
+        const n = store.purge(before);
+        if (n > 0) log.info({ deleted: n, before }, 'retention: old deliveries deleted');
+      } catch (err) {
+        log.warn({ err: { message: (err as Error).message } }, 'retention purge failed; will try again');
+      }
+    };
+    retentionTimer = setInterval(purge, 3_600_000);
+    retentionTimer.unref();
+    setTimeout(purge, 60_000).unref();
+  }
+
   const workers = new Workers({ config, store, rules, metrics, log });
   const lifecycle = { draining: false };
   const app = buildServer({
@@ -158,6 +174,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
         lifecycle.draining = true;
         log.info('shutting down: draining');
         if (refreshTimer) clearInterval(refreshTimer);
+        if (retentionTimer) clearInterval(retentionTimer);
         await app.close();
         committer.flush();
         await workers.stop(graceMs);
