@@ -33,13 +33,13 @@ describe('task delivery to a MAS that fails', () => {
 
     await refusing;
     await waitFor(() => daemon.store.listTasks({ limit: 1000 }).filter((t) => ids.has(t.delivery_id) && t.task_id !== null).length === 100, 30_000, '100 tasks accepted');
-    const ours = mas.tasks.filter((t) => ids.has(t.delivery_id));
+    const ours = mas.tasks.filter((t) => t.delivery_id !== null && ids.has(t.delivery_id));
     expect(new Set(ours.map((t) => t.idempotency_key)).size).toBe(100);
     expect(ours).toHaveLength(100);
     // Any repeat of a key maps to the same task id.
-    const byKey = new Map(ours.map((t) => [t.idempotency_key, t.task_id]));
+    const byKey = new Map(ours.map((t) => [t.idempotency_key ?? '', t.task_id]));
     for (const s of mas.submissions.filter((x) => x.task_id)) {
-      if (byKey.has(s.idempotency_key)) expect(s.task_id).toBe(byKey.get(s.idempotency_key));
+      if (s.idempotency_key !== null && byKey.has(s.idempotency_key)) expect(s.task_id).toBe(byKey.get(s.idempotency_key));
     }
     for (const t of daemon.store.listTasks({ limit: 1000 }).filter((x) => ids.has(x.delivery_id))) {
       expect(t.task_id).toBe(byKey.get(t.idempotency_key));

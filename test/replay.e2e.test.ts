@@ -42,8 +42,8 @@ describe('gitbridge replay', () => {
     expect(replay.body.equals(seed)).toBe(true);
     const task = await waitFor(() => daemon.store.tasksForDelivery(`${deliveryId}:replay:1`)[0]?.task_id, 10_000, 'replayed task accepted');
     // The MAS now holds two tasks for the event: the original and the replay.
-    expect(mas.tasks.filter((t) => t.delivery_id.startsWith(deliveryId)).map((t) => t.task_id)).toContain(task);
-    expect(mas.tasks.filter((t) => t.delivery_id.startsWith(deliveryId))).toHaveLength(2);
+    expect(mas.tasks.filter((t) => t.delivery_id?.startsWith(deliveryId)).map((t) => t.task_id)).toContain(task);
+    expect(mas.tasks.filter((t) => t.delivery_id?.startsWith(deliveryId))).toHaveLength(2);
     const security = readFileSync(`${tmp.dir}/logs/security.log`, 'utf8');
     expect(security).toMatch(new RegExp(`"kind":"replay","deliveryId":"${deliveryId}","replayId":"${deliveryId}:replay:1"`));
   });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { execa } from 'execa';
 import { request } from 'undici';
@@ -156,7 +157,7 @@ describe('body size and timeouts', () => {
       const chunked = await request(`${daemon.url}/webhook`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': sign(SECRET, 'x') },
-        body: chunks(),
+        body: Readable.from(chunks()),
       }).catch((e: Error) => e);
       if (!(chunked instanceof Error)) {
         expect(chunked.statusCode).toBe(413);
