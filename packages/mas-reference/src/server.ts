@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -444,6 +445,8 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
     bodyTimeout: callbackTimeoutMs,
   });
   const abort = new AbortController();
+  // One signal cancels every callback in flight on close(); there may be many at once.
+  setMaxListeners(0, abort.signal);
   let closed = false;
 
   let failNext: { remaining: number; status: number; retryAfterS: number | null } | null = null;

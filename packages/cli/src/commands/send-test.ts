@@ -55,7 +55,8 @@ signed with the webhook secret exactly as GitHub signs it.
 
 Examples:
   $ gitbridge send-test --list
-  $ gitbridge send-test --event ping
+  $ gitbridge send-test --event ping --secret gitbridge-dev-secret     # against \`pnpm start\`
+  $ export GITBRIDGE_WEBHOOK_SECRET=gitbridge-dev-secret                # or once for the shell
   $ gitbridge send-test --event pull_request --action opened --repo octocat/Hello-World
   $ gitbridge send-test --event issues --action opened --set issue.title="Crash on start" --set issue.number=42
   $ gitbridge send-test --event push --form            # as a hook with content type "form"
