@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { deliveriesCommand } from './commands/deliveries.js';
 import { journalCommand } from './commands/journal.js';
+import { logsCommand } from './commands/logs.js';
 import { metaCommand } from './commands/meta.js';
 import { replayCommand } from './commands/replay.js';
 import { sendTestCommand } from './commands/send-test.js';
@@ -36,6 +37,7 @@ export function createProgram(): Command {
     .addCommand(tasksCommand())
     .addCommand(deliveriesCommand())
     .addCommand(journalCommand())
+    .addCommand(logsCommand())
     .addCommand(replayCommand())
     .addCommand(metaCommand())
     .addHelpText('after', `
@@ -45,10 +47,11 @@ Examples:
   $ gitbridge tasks retry gbt_5d1c2a8e-3f0b-4a55-9d59-0e3c1a0b7f21
   $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958
   $ gitbridge journal ls --json
+  $ gitbridge logs --level warn
   $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958
   $ gitbridge meta sync
 
-Environment: GITBRIDGE_PORT, GITBRIDGE_WEBHOOK_SECRET, GITBRIDGE_DATA_DIR, GITBRIDGE_META_URL
+Environment: GITBRIDGE_PORT, GITBRIDGE_WEBHOOK_SECRET, GITBRIDGE_DATA_DIR, GITBRIDGE_LOG_DIR, GITBRIDGE_META_URL
 (the daemon's names). Exit status: 0 ok, 1 non-2xx answer or not found, 2 usage,
 3 unreachable, 4 store missing or unreadable. Run "gitbridge <command> --help" for more.`);
   forEachCommand(program, (c) => {

@@ -1,0 +1,159 @@
+import { join } from 'node:path';
+import type { Key } from 'ink';
+import { logFileName, parseLogLine, type LogFilter, type LogKind } from '../log-entry.js';
+import { followFile } from '../log-tail.js';
+import { initialViewState, listWindow, reduceLogView, selectedIndex, visibleEntries, type ViewKey } from '../log-view.js';
+import { EntryDetail } from './EntryDetail.js';
+import { FilterPrompt } from './FilterPrompt.js';
+import { KEY_HELP_LINES, KeyHelp } from './KeyHelp.js';
+import { LogList } from './LogList.js';
+import { h, Ink, React, type Element } from './runtime.js';
+import { StatusBar } from './StatusBar.js';
+
+/** Props of {@link LogsApp}. */
+export interface LogsAppProps {
+  /** Directory of `webhook.log` and `security.log`. */
+  readonly logDir: string;
+  /** The log shown first (default `webhook`; `s` switches). */
+  readonly log?: LogKind;
+  /** Existing last lines read first (default 200). */
+  readonly lines?: number;
+  /** Filters set from the command line. */
+  readonly filter?: LogFilter;
+  /** Entries kept in memory (default 5000). */
+  readonly maxEntries?: number;
+  /** Stat poll interval of the tail, ms (default 250). */
+  readonly pollMs?: number;
+  /** Screen lines to use (default: the terminal's, else 24). */
+  readonly height?: number;
+  /** Screen columns to use (default: the terminal's, else 80). */
+  readonly width?: number;
+}
+
+// Status bar, prompt or notice line, key help, and one spare line: an app as
+// tall as the terminal makes ink clear the screen on every update.
+const CHROME_LINES = 3 + KEY_HELP_LINES;
+
+/** The terminal's size, re-read when it is resized. */
+function useTerminalSize(): { rows: number | undefined; columns: number | undefined } {
+  const { stdout } = Ink.useStdout();
+  const [, redraw] = React.useReducer((n: number) => n + 1, 0);
+  React.useEffect(() => {
+    const onResize = (): void => redraw();
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout]);
+  return { rows: stdout.rows, columns: stdout.columns };
+}
+
+const pickKey = (k: Key): ViewKey => ({
+  upArrow: k.upArrow,
+  downArrow: k.downArrow,
+  pageUp: k.pageUp,
+  pageDown: k.pageDown,
+  home: k.home,
+  end: k.end,
+  return: k.return,
+  escape: k.escape,
+  backspace: k.backspace,
+  delete: k.delete,
+  ctrl: k.ctrl,
+  meta: k.meta,
+  tab: k.tab,
+});
+
+/**
+ * The `gitbridge logs` TUI: tails `<logDir>/webhook.log` (or `security.log`)
+ * and shows the newest entries that fit, a status bar and the key help.
+ * Keys: `/` text filter, `l` minimum level, `e` event, `r` repository,
+ * `d` delivery id, `c` clear filters, space pause/resume, ↑↓ (k j) select,
+ * enter the selected entry's whole JSON (esc back), `s` the other log, `q` quit.
+ */
+export function LogsApp(props: LogsAppProps): Element {
+  const { exit } = Ink.useApp();
+  const size = useTerminalSize();
+  const [state, dispatch] = React.useReducer(reduceLogView, props, (p) =>
+    initialViewState({ log: p.log ?? 'webhook', filter: p.filter, maxEntries: p.maxEntries }),
+  );
+  const path = join(props.logDir, logFileName(state.log));
+  const { lines, pollMs } = props;
+
+  React.useEffect(() => {
+    let active = true;
+    let seq = 0;
+    const tail = followFile(
+      path,
+      (ev) => {
+        if (!active) return;
+        if (ev.type === 'lines') dispatch({ type: 'entries', entries: ev.lines.map((l) => parseLogLine(l, seq++)) });
+        else dispatch({ type: 'tail', event: ev });
+      },
+      { lines, pollMs },
+    );
+    return () => {
+      active = false;
+      void tail.close();
+    };
+    // `state.log` is in `path`; switching logs starts a fresh tail (and state).
+  }, [path, lines, pollMs]);
+
+  React.useEffect(() => {
+    if (state.quit) exit();
+  }, [state.quit, exit]);
+
+  // A pseudo-terminal without a size reports 0 rows and columns.
+  const height = Math.max(CHROME_LINES + 1, props.height ?? (size.rows || 24));
+  const width = Math.max(20, props.width ?? (size.columns || 80));
+  const listHeight = height - CHROME_LINES;
+
+  Ink.useInput(
+    React.useCallback((input: string, key: Key) => dispatch({ type: 'key', input, key: pickKey(key), page: Math.max(1, listHeight - 1) }), [listHeight]),
+  );
+
+  const list = React.useMemo(() => visibleEntries(state), [state.entries, state.filter]);
+  const at = selectedIndex(state, list);
+  const top = React.useRef(0);
+  const win = listWindow(list.length, at, listHeight, top.current);
+  top.current = win.start;
+
+  const mode = state.input !== null ? 'input' : state.detail !== null ? 'detail' : 'list';
+  const file = logFileName(state.log);
+  const empty =
+    state.tail === 'waiting'
+      ? `${path} does not exist yet: waiting for gitbridged to write it…`
+      : state.entries.length > 0
+        ? 'No entries match the filters (c clears them).'
+        : state.tail === 'following'
+          ? `No entries in ${path} yet.`
+          : `Opening ${path}…`;
+
+  return h(
+    Ink.Box,
+    { flexDirection: 'column', width },
+    h(StatusBar, {
+      file,
+      tail: state.tail,
+      paused: state.paused,
+      shown: list.length,
+      total: state.entries.length,
+      buffered: state.buffered.length,
+      dropped: state.dropped,
+      filter: state.filter,
+    }),
+    state.detail !== null
+      ? h(EntryDetail, { entry: state.detail, scroll: state.detailScroll, height: listHeight, width })
+      : h(LogList, { entries: list.slice(win.start, win.end), selected: at >= 0 ? state.selected : null, height: listHeight, width, empty }),
+    state.input !== null
+      ? h(FilterPrompt, { field: state.input.field, value: state.filter[state.input.field] ?? '' })
+      : h(Ink.Text, { color: 'yellow', wrap: 'truncate-end' }, state.notice ?? ' '),
+    h(KeyHelp, { mode, log: state.log }),
+  );
+}
+
+/** Draws {@link LogsApp} on the terminal and resolves when the user quits (`q` or Ctrl+C). */
+export async function runLogsTui(props: LogsAppProps): Promise<void> {
+  const app = Ink.render(h(LogsApp, props), { exitOnCtrlC: true });
+  await app.waitUntilExit();
+}
