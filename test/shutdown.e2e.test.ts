@@ -39,6 +39,8 @@ describe('graceful shutdown (SIGTERM)', () => {
     // Only 202s before, then 503s or refused connections once stopped: never a 5xx other than 503.
     for (const k of statuses.keys()) expect([202, 503, 'ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']).toContain(k);
     expect(accepted.length).toBeGreaterThanOrEqual(30);
+    // While draining, new deliveries got 503 with Retry-After before the listener closed.
+    expect(statuses.get(503) ?? 0).toBeGreaterThan(0);
     const store = Store.open(`${tmp.dir}/data`, { readonly: true });
     for (const id of accepted) expect(store.getDelivery(id), id).toBeDefined();
     store.close();

@@ -25,7 +25,11 @@ const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 8
  */
 export function parseSince(value: string, now: number = Date.now()): string {
   const rel = RELATIVE.exec(value.trim());
-  if (rel) return new Date(now - Number(rel[1]) * (UNIT_MS[rel[2]!.toLowerCase()] ?? 0)).toISOString();
+  if (rel) {
+    const t = now - Number(rel[1]) * (UNIT_MS[rel[2]!.toLowerCase()] ?? 0);
+    // Older than any possible record (or past Date's range): everything qualifies.
+    return Number.isFinite(t) && t > -8.64e15 ? new Date(t).toISOString() : '0000-01-01T00:00:00.000Z';
+  }
   const ms = /^\d{4}-\d{2}-\d{2}/.test(value.trim()) ? Date.parse(value.trim()) : Number.NaN;
   if (Number.isNaN(ms)) throw new InvalidArgumentError('must be an ISO-8601 date or time (2025-01-31, 2025-01-31T12:00:00Z) or an age (30m, 2h, 7d)');
   return new Date(ms).toISOString();

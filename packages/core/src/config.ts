@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GitBridgeError } from './errors.js';
+import { parseCidr } from './ip-allowlist.js';
 import type { RuleSpec } from './rules.js';
 
 /**
@@ -114,7 +115,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'configFile', env: 'GITBRIDGE_CONFIG', flag: '--config', kind: 'string', default: undefined, doc: 'JSON config file (options by key, and "rules").' },
   { key: 'rateLimitPerRepo', env: 'GITBRIDGE_RATE_LIMIT', flag: '--rate-limit', kind: 'int', default: '5000', doc: 'Verified deliveries allowed per repository per window.' },
   { key: 'rateLimitWindowS', env: 'GITBRIDGE_RATE_LIMIT_WINDOW_S', flag: '--rate-limit-window-s', kind: 'int', default: '3600', doc: 'Rate-limit window in seconds.' },
-  { key: 'rateLimitUnauthenticated', env: 'GITBRIDGE_RATE_LIMIT_UNAUTHENTICATED', flag: '--rate-limit-unauthenticated', kind: 'int', default: '100', doc: 'Failed-signature requests allowed per source address per window.' },
+  { key: 'rateLimitUnauthenticated', env: 'GITBRIDGE_RATE_LIMIT_UNAUTHENTICATED', flag: '--rate-limit-unauthenticated', kind: 'int', default: '100', doc: 'Failed-signature requests allowed per source address per window, outside GitHub hook ranges; 0 disables.' },
   { key: 'maxPayloadBytes', env: 'GITBRIDGE_MAX_PAYLOAD_BYTES', flag: '--max-payload-bytes', kind: 'int', default: String(25 * 1024 * 1024), doc: 'Largest accepted body in bytes (GitHub caps payloads at 25 MB).' },
   { key: 'bodyTimeoutMs', env: 'GITBRIDGE_BODY_TIMEOUT_MS', flag: '--body-timeout-ms', kind: 'int', default: '10000', doc: 'Time allowed for a request body to arrive, ms.' },
   { key: 'masTimeoutMs', env: 'GITBRIDGE_MAS_TIMEOUT_MS', flag: '--mas-timeout-ms', kind: 'int', default: '10000', doc: 'Per-attempt timeout of a MAS submission, ms.' },
@@ -146,7 +147,10 @@ function parseTrustProxy(raw: string): false | number | string[] | Error {
   if (v === '' || v === 'false' || v === '0' || v === 'off') return false;
   if (v === 'true') return new Error('"true" would trust any X-Forwarded-For; give a hop count or the proxy addresses');
   if (/^\d+$/.test(v)) return Number(v);
-  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = entries.filter((e) => parseCidr(e) === null);
+  if (bad.length > 0) return new Error(`not a hop count nor proxy addresses/CIDRs: ${bad.join(', ')} (keywords such as "any" or "loopback" would trust forged X-Forwarded-For)`);
+  return entries;
 }
 
 /**

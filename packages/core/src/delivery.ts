@@ -107,6 +107,11 @@ export function decodePayload(body: Uint8Array, type: WebhookContentType): Paylo
   return parsed;
 }
 
+/** GitHub ids are positive integers; anything else (1.5, 1e400) is treated as absent. */
+function integerId(v: unknown): number | null {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;
+}
+
 /**
  * Validates the structure GitBridge relies on and identifies the delivery.
  * Tolerant the way real payloads need: any field may be missing or null;
@@ -137,10 +142,10 @@ export function identifyDelivery(
     ...headers,
     action: typeof action === 'string' && action !== '' ? action : null,
     repo: typeof repository?.full_name === 'string' ? repository.full_name : null,
-    repoId: typeof repository?.id === 'number' ? repository.id : null,
-    installationId: typeof installation?.id === 'number' ? installation.id : null,
+    repoId: integerId(repository?.id),
+    installationId: integerId(installation?.id),
     org: typeof organization?.login === 'string' ? organization.login : null,
-    orgId: typeof organization?.id === 'number' ? organization.id : null,
+    orgId: integerId(organization?.id),
     payload,
   };
 }

@@ -6,9 +6,10 @@ import type { NewDelivery, Store } from './store.js';
  * throughput at the fsync/commit rate. Requests that arrive in the same turn
  * of the event loop are queued and committed together in one transaction on
  * the next `setImmediate`, and every request's promise settles only after
- * that commit: no 202 is ever sent for an uncommitted row. If the commit
- * fails, every request of the batch is rejected (answer 503) and none of
- * them is marked as seen, so GitHub's redelivery is processed.
+ * that commit: no 202 is ever sent for an uncommitted row. If the batch
+ * fails, its rows are committed one by one, so that one bad row fails only
+ * its own request (answer 503); a row that did not commit is not marked as
+ * seen, so GitHub's redelivery is processed.
  */
 export class GroupCommitter {
   readonly #store: Store;
@@ -53,7 +54,19 @@ export class GroupCommitter {
     try {
       results = this.#store.insertDeliveries(batch.map((b) => b.d));
     } catch (err) {
-      for (const b of batch) b.reject(err);
+      if (batch.length === 1) {
+        batch[0]!.reject(err);
+        return;
+      }
+      // One bad row must not fail the others: commit them one by one.
+      for (const b of batch) {
+        try {
+          b.resolve(this.#store.insertDeliveries([b.d])[0]!);
+        } catch (e) {
+          b.reject(e);
+        }
+      }
+      this.#onCommit?.(batch.length, performance.now() - started);
       return;
     }
     this.#onCommit?.(batch.length, performance.now() - started);

@@ -109,7 +109,7 @@ export class IpAllowlist {
  * - `false`: the socket's peer address; `X-Forwarded-For` is ignored.
  * - a hop count N: the N-th address from the right of `X-Forwarded-For`
  *   plus the peer (the peer is hop 1), i.e. the right-most untrusted hop.
- * - a list of proxy CIDRs: walk from the peer leftwards through
+ * - a list of proxy CIDRs (or an {@link IpAllowlist} built from them once): walk from the peer leftwards through
  *   `X-Forwarded-For` while the address is a trusted proxy; the first
  *   untrusted address is the client.
  * Never the left-most value, which any client can forge.
@@ -120,7 +120,7 @@ export class IpAllowlist {
 export function clientAddress(
   peer: string | undefined,
   forwardedFor: string | readonly string[] | undefined,
-  trust: false | number | readonly string[],
+  trust: false | number | readonly string[] | IpAllowlist,
 ): string | undefined {
   const socket = peer ? normalizeAddress(peer) : undefined;
   if (trust === false || trust === 0 || forwardedFor === undefined) return socket;
@@ -133,7 +133,7 @@ export function clientAddress(
   if (typeof trust === 'number') {
     return chain[Math.min(trust, chain.length - 1)];
   }
-  const trusted = new IpAllowlist(trust, []);
+  const trusted = trust instanceof IpAllowlist ? trust : new IpAllowlist(trust, []);
   for (const hop of chain) {
     if (!hop || !trusted.allows(hop)) return hop;
   }

@@ -1,3 +1,4 @@
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
@@ -25,6 +26,8 @@ export interface Loggers {
   readonly log: Logger;
   /** `logs/security.log`: signature failures, denied addresses, rate limits, replays, secret slot used. */
   readonly security: Logger;
+  /** Resolves once both files are open (so that an early exit can flush them). */
+  ready(): Promise<void>;
   /** Reopens the files (after logrotate; the daemon calls it on SIGHUP). */
   reopen(): void;
   /** Flushes and closes the files. */
@@ -39,8 +42,23 @@ export interface Loggers {
  * @param options.pretty human-readable stdout (pino-pretty); default: when stdout is a terminal
  */
 export function createLoggers(options: { logDir: string; level?: string; stdout?: boolean; sync?: boolean; pretty?: boolean }): Loggers {
-  const webhookDest = pino.destination({ dest: join(options.logDir, 'webhook.log'), mkdir: true, sync: options.sync ?? false });
-  const securityDest = pino.destination({ dest: join(options.logDir, 'security.log'), mkdir: true, sync: options.sync ?? false });
+  // Open both files synchronously: a log directory that cannot be created or
+  // written fails start-up here with a clear error, not later from a stream.
+  const open = (name: string) => {
+    const path = join(options.logDir, name);
+    try {
+      mkdirSync(options.logDir, { recursive: true });
+      closeSync(openSync(path, 'a'));
+      const dest = pino.destination({ dest: path, sync: options.sync ?? false });
+      return { dest, path };
+    } catch (err) {
+      throw new Error(`cannot open log file ${path}: ${(err as Error).message}`);
+    }
+  };
+  const webhook = open('webhook.log');
+  const securityFile = open('security.log');
+  const webhookDest = webhook.dest;
+  const securityDest = securityFile.dest;
   const level = options.level ?? 'info';
   const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime };
   const streams: pino.StreamEntry[] = [{ stream: webhookDest, level: level as pino.Level }];
@@ -52,12 +70,18 @@ export function createLoggers(options: { logDir: string; level?: string; stdout?
   }
   const log = pino({ ...base, name: 'gitbridged' }, pino.multistream(streams));
   const security = pino({ ...base, name: 'gitbridged.security' }, securityDest);
+  const opened = (d: typeof webhookDest) => new Promise<void>((resolve, reject) => {
+    if ((d as unknown as { fd: number }).fd >= 0) return resolve();
+    d.once('ready', () => resolve());
+    d.once('error', reject);
+  });
   return {
     log,
     security,
+    ready: () => Promise.all([opened(webhookDest), opened(securityDest)]).then(() => undefined),
     reopen() {
-      webhookDest.reopen();
-      securityDest.reopen();
+      webhookDest.reopen(webhook.path);
+      securityDest.reopen(securityFile.path);
     },
     close() {
       for (const d of [webhookDest, securityDest]) {

@@ -1,10 +1,16 @@
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { parseCidr, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT, type HooksSnapshot } from './ip-allowlist.js';
 
 /** File name of a refreshed snapshot in the data directory; it wins over the shipped one. */
 export const HOOKS_SNAPSHOT_FILE = 'github-meta-hooks.json';
+
+/** A CIDR no wider than /8 (IPv4) or /16 (IPv6): a refresh must never open the allowlist to everyone. */
+function plausibleHookRange(cidr: string): boolean {
+  const c = parseCidr(cidr);
+  return c !== null && c.prefix >= (c.family === 'ipv4' ? 8 : 16);
+}
 
 /**
  * Fetches GitHub's hook source ranges: `GET <metaUrl>`, field `hooks`
@@ -21,15 +27,21 @@ export async function fetchHooksSnapshot(metaUrl: string, timeoutMs = 10_000, di
   });
   const text = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`${metaUrl} answered ${res.statusCode}`);
-  const hooks = (JSON.parse(text) as { hooks?: unknown }).hooks;
-  if (!Array.isArray(hooks) || hooks.length === 0 || !hooks.every((h) => typeof h === 'string' && parseCidr(h) !== null)) {
-    throw new Error(`${metaUrl}: "hooks" is missing or holds an invalid range`);
+  let hooks: unknown;
+  try {
+    hooks = (JSON.parse(text) as { hooks?: unknown }).hooks;
+  } catch {
+    throw new Error(`${metaUrl}: the answer is not JSON`);
+  }
+  if (!Array.isArray(hooks) || hooks.length === 0 || !hooks.every((h) => typeof h === 'string' && plausibleHookRange(h))) {
+    throw new Error(`${metaUrl}: "hooks" is missing or holds an invalid range (or one wider than /8 for IPv4, /16 for IPv6)`);
   }
   return { source: metaUrl, snapshot_date: new Date().toISOString(), hooks };
 }
 
 /** Writes a snapshot atomically (temp file + rename) to `<dataDir>/github-meta-hooks.json`. @returns the path */
 export function writeHooksSnapshot(dataDir: string, snapshot: HooksSnapshot): string {
+  mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, HOOKS_SNAPSHOT_FILE);
   writeFileSync(`${path}.tmp`, `${JSON.stringify(snapshot, null, 2)}\n`);
   renameSync(`${path}.tmp`, path);

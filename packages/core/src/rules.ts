@@ -86,13 +86,25 @@ export function getPath(obj: unknown, path: string): unknown {
   return cur;
 }
 
+/** A payload value that is safe to serialize: a value whose JSON cannot be produced (nesting too deep) becomes null. */
+function serializable(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  try {
+    JSON.stringify(v);
+    return v;
+  } catch {
+    return null;
+  }
+}
+
 const TEMPLATE = /\{\{\s*([A-Za-z0-9_.]+)\s*\}\}/g;
 
 /** Replaces `{{path}}` with the payload's value at that path (empty when missing). */
 export function renderTemplate(template: string, payload: Payload): string {
   return template.replace(TEMPLATE, (_, path: string) => {
     const v = getPath(payload, path);
-    return v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    const safe = serializable(v);
+    return safe === undefined || safe === null ? '' : typeof safe === 'object' ? JSON.stringify(safe) : String(safe);
   });
 }
 
@@ -150,7 +162,7 @@ export function mapDelivery(rules: readonly RuleSpec[], d: Pick<ParsedDelivery, 
     const metadata: Record<string, unknown> = {};
     for (const [key, path] of Object.entries(rule.metadata)) {
       const v = getPath(d.payload, path);
-      metadata[key] = v === undefined ? null : v;
+      metadata[key] = v === undefined ? null : serializable(v);
     }
     const notify = rule.notify
       ? { channel: rule.notify.channel, text: renderTemplate(rule.notify.text, d.payload), url: rule.notify.url ? renderTemplate(rule.notify.url, d.payload) || null : null }

@@ -197,6 +197,12 @@ export class Store {
   #migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
     const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+    const known = Math.max(...MIGRATIONS.map((m) => m.version));
+    const newest = Math.max(0, ...applied);
+    if (newest > known) {
+      this.db.close();
+      throw new Error(`${this.path}: store schema version ${newest} is newer than this GitBridge knows (${known}); upgrade GitBridge or restore a backup`);
+    }
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
       this.db.transaction(() => {
@@ -326,13 +332,17 @@ export class Store {
     return this.db.transaction(() => {
       const o = this.getDelivery(originalId);
       if (!o) return null;
-      const n = (this.#stmt('SELECT COUNT(*) AS n FROM deliveries WHERE replay_of = ?').get(originalId) as { n: number }).n + 1;
+      // The first unused number: counting alone could collide with a replay
+      // that retention left behind, or with a delivery id that looks like one.
+      let n = (this.#stmt('SELECT COUNT(*) AS n FROM deliveries WHERE replay_of = ?').get(originalId) as { n: number }).n + 1;
+      while (this.#stmt('SELECT 1 FROM deliveries WHERE delivery_id = ?').get(`${originalId}:replay:${n}`)) n++;
       const replayId = `${originalId}:replay:${n}`;
-      this.insertDeliveries([{
+      const [outcome] = this.insertDeliveries([{
         deliveryId: replayId, event: o.event, action: o.action, hookId: o.hook_id, repo: o.repo, repoId: o.repo_id, installationId: o.installation_id,
         receivedAt: iso(nowMs), contentType: o.content_type, headers: JSON.parse(o.headers) as Record<string, string>, body: o.body,
         signatureSlot: o.signature_slot, sourceIp: null, state: o.event === 'ping' ? 'processed' : 'queued', outcome: o.event === 'ping' ? 'ping' : null, replayOf: originalId,
       }], nowMs);
+      if (outcome !== 'stored') throw new Error(`replay id ${replayId} could not be stored`);
       return replayId;
     }).immediate();
   }

@@ -61,6 +61,7 @@ export interface StartOptions {
 export async function startDaemon(config: Config, options: StartOptions = {}): Promise<Daemon> {
   const rules = compileRules(config.rules ?? defaultRules());
   const loggers = createLoggers({ logDir: config.logDir, level: config.logLevel, stdout: config.logStdout, sync: options.syncLogs ?? false });
+  await loggers.ready();
   const { log } = loggers;
   const store = Store.open(config.dataDir);
   const metrics = createMetrics({ store });
@@ -94,6 +95,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
 
   const snapshot = currentHooksSnapshot(config.dataDir);
   let allowlist = new IpAllowlist(config.ipAllowlist, snapshot.hooks);
+  let githubRanges = new IpAllowlist(['github'], snapshot.hooks);
   log.info({ hooksSnapshot: snapshot.snapshot_date, source: snapshot.source, ranges: allowlist.ranges.length }, 'IP allowlist loaded');
   let refreshTimer: NodeJS.Timeout | undefined;
   if (config.metaRefreshS > 0 && config.ipAllowlist.some((e) => e.toLowerCase() === 'github')) {
@@ -102,6 +104,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
         const fresh = await fetchHooksSnapshot(config.metaUrl);
         writeHooksSnapshot(config.dataDir, fresh);
         allowlist = new IpAllowlist(config.ipAllowlist, fresh.hooks);
+        githubRanges = new IpAllowlist(['github'], fresh.hooks);
         metrics.ipRangesRefresh.inc({ outcome: 'success' });
         log.info({ ranges: fresh.hooks.length }, 'GitHub hook ranges refreshed');
       } catch (err) {
@@ -138,6 +141,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     committer,
     limiter,
     allowlist: () => allowlist,
+    githubRanges: () => githubRanges,
     metrics,
     loggers,
     lifecycle,
@@ -164,6 +168,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
       try {
         const fresh = currentHooksSnapshot(config.dataDir);
         allowlist = new IpAllowlist(config.ipAllowlist, fresh.hooks);
+        githubRanges = new IpAllowlist(['github'], fresh.hooks);
         log.info({ hooksSnapshot: fresh.snapshot_date, ranges: allowlist.ranges.length }, 'reloaded: log files reopened, IP allowlist reloaded');
       } catch (err) {
         log.warn({ err: { message: (err as Error).message } }, 'reload: keeping the current IP allowlist');
@@ -173,6 +178,9 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
       stopping ??= (async () => {
         lifecycle.draining = true;
         log.info('shutting down: draining');
+        // Keep answering 503 + Retry-After for a moment (a load balancer sees
+        // the daemon go unready) before the listener closes.
+        await new Promise((r) => setTimeout(r, Math.min(1000, Math.floor(graceMs / 4))));
         if (refreshTimer) clearInterval(refreshTimer);
         if (retentionTimer) clearInterval(retentionTimer);
         await app.close();

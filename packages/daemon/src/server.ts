@@ -2,8 +2,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
-
+  IpAllowlist,
   clientAddress,
+  normalizeAddress,
   decodePayload,
   errorBody,
   identifyDelivery,
@@ -17,7 +18,6 @@ import {
   type ErrorCode,
   type EventStatus,
   type GroupCommitter,
-  type IpAllowlist,
   type Loggers,
   type Metrics,
   type RateLimiter,
@@ -33,6 +33,8 @@ export interface ServerDeps {
   readonly limiter: RateLimiter;
   /** Returns the allowlist in force (it is swapped when the hook ranges refresh). */
   readonly allowlist: () => IpAllowlist;
+  /** Returns GitHub's hook ranges alone: addresses every hook on GitHub shares, never shed by address. */
+  readonly githubRanges: () => IpAllowlist;
   readonly metrics: Metrics;
   readonly loggers: Loggers;
   /** Lifecycle flags shared with main (draining during shutdown). */
@@ -75,6 +77,14 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'GB_WEBHOOK_INVALID_PAYLOAD',
 };
 
+/** A header value made safe for a log line: at most 128 plain characters. */
+function safeId(v: string | string[] | undefined): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  return v.slice(0, 128).replace(/[^A-Za-z0-9._:-]/g, '?');
+}
+
+const HTTP_REASON: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
 function sendError(reply: FastifyReply, code: ErrorCode, message?: string, headers: Record<string, string> = {}): FastifyReply {
   const body = errorBody(code, message);
   return reply.code(body.statusCode).headers(headers).type('application/json; charset=utf-8').send(body);
@@ -91,8 +101,27 @@ function sendError(reply: FastifyReply, code: ErrorCode, message?: string, heade
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const { config, metrics, loggers, store } = deps;
   const { log, security } = loggers;
+  const trustProxy = Array.isArray(config.trustProxy) ? new IpAllowlist(config.trustProxy, []) : (config.trustProxy as false | number);
   const app = Fastify({
     logger: false,
+    // Malformed URLs and the like get the common error shape, without echoing input.
+    frameworkErrors: (err, _req, reply) => {
+      void sendError(reply, 'GB_BAD_REQUEST', err.code === 'FST_ERR_BAD_URL' ? 'Malformed URL' : 'Bad request');
+    },
+    // Errors Node's HTTP parser raises before a request exists (bad framing,
+    // oversized headers, body timeouts) also get the common error shape.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      const code: ErrorCode = timeout ? 'GB_REQUEST_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'GB_HEADERS_TOO_LARGE' : 'GB_BAD_REQUEST';
+      if (timeout) {
+        metrics.rejections.inc({ reason: 'timeout' });
+        security.warn({ kind: 'request_timeout', ip: normalizeAddress(socket.remoteAddress ?? '') }, 'request body did not arrive in time: connection dropped');
+      }
+      if (!socket.writable) return void socket.destroy();
+      const body = JSON.stringify(errorBody(code));
+      const status = errorBody(code).statusCode;
+      socket.end(`HTTP/1.1 ${status} ${HTTP_REASON[status] ?? 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
     bodyLimit: config.maxPayloadBytes,
     // A body that stalls is dropped by Node's request timeout (408) without
     // slowing other requests. Node checks it every connectionsCheckingInterval
@@ -126,7 +155,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.addHook('onRequest', async (req) => {
     req.gbStarted = performance.now();
-    req.gbClientIp = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustProxy);
+    req.gbClientIp = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustProxy);
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -138,7 +167,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (isGitBridgeError(err)) return sendError(reply, err.code, err.message, { ...err.headers });
     const mapped = err.code ? FASTIFY_CODES[err.code] : undefined;
     if (mapped === 'GB_WEBHOOK_PAYLOAD_TOO_LARGE') {
-      security.warn({ kind: 'payload_too_large', ip: req.gbClientIp, limitBytes: config.maxPayloadBytes, deliveryId: req.headers['x-github-delivery'] }, 'payload over the size limit');
+      security.warn({ kind: 'payload_too_large', ip: req.gbClientIp, limitBytes: config.maxPayloadBytes, deliveryId: safeId(req.headers['x-github-delivery']) }, 'payload over the size limit');
       return reject(req, reply, 'size', 'too_large', mapped, `Payload is larger than the limit of ${config.maxPayloadBytes} bytes`);
     }
     if (mapped) return sendError(reply, mapped);
@@ -150,6 +179,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.setNotFoundHandler((_req, reply) => sendError(reply, 'GB_NOT_FOUND'));
 
+  const sheddable = (ip: string | undefined) => config.rateLimitUnauthenticated > 0 && !deps.githubRanges().allows(ip);
+
   app.post('/webhook', {
     // Cheap checks first, before the body is read.
     onRequest: async (req, reply) => {
@@ -158,17 +189,22 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       }
       const ip = req.gbClientIp;
       if (!deps.allowlist().allows(ip)) {
-        security.warn({ kind: 'address_denied', ip, deliveryId: req.headers['x-github-delivery'] }, 'source address not in allowlist');
+        security.warn({ kind: 'address_denied', ip, deliveryId: safeId(req.headers['x-github-delivery']) }, 'source address not in allowlist');
         return reject(req, reply, 'address', 'forbidden', 'GB_WEBHOOK_FORBIDDEN_ADDRESS', `Source address ${ip ?? 'unknown'} is not allowed`);
       }
       if (webhookContentType(req.headers['content-type']) === null) {
         return reject(req, reply, 'content_type', 'unsupported_media_type', 'GB_WEBHOOK_UNSUPPORTED_CONTENT_TYPE',
           `Unsupported content type "${String(req.headers['content-type'] ?? '').slice(0, 100)}": set the hook's content type to application/json (application/x-www-form-urlencoded is also accepted)`);
       }
-      const unauth = await deps.limiter.peek(`rate_limit:webhook:unauthenticated_${ip ?? 'unknown'}`, config.rateLimitUnauthenticated, config.rateLimitWindowS);
-      if (!unauth.allowed) {
-        security.warn({ kind: 'rate_limited_unauthenticated', ip }, 'too many failed signatures from this address');
-        return reject(req, reply, 'rate_limit', 'rate_limited', 'GB_WEBHOOK_RATE_LIMITED', 'Too many requests with bad signatures from this address', { 'retry-after': String(unauth.resetS) });
+      // Floods of bad signatures are shed by address before the body is read,
+      // but never from GitHub's own hook ranges: every hook on GitHub shares
+      // them, so anyone could otherwise lock out real deliveries.
+      if (sheddable(ip)) {
+        const unauth = await deps.limiter.peek(`rate_limit:webhook:unauthenticated_${ip ?? 'unknown'}`, config.rateLimitUnauthenticated, config.rateLimitWindowS);
+        if (!unauth.allowed) {
+          security.warn({ kind: 'rate_limited_unauthenticated', ip, deliveryId: safeId(req.headers['x-github-delivery']) }, 'too many failed signatures from this address');
+          return reject(req, reply, 'rate_limit', 'rate_limited', 'GB_WEBHOOK_RATE_LIMITED', 'Too many requests with bad signatures from this address', { 'retry-after': String(unauth.resetS) });
+        }
       }
     },
     handler: async (req, reply) => {
@@ -186,7 +222,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
       const verified = verifySignature(config.webhookSecrets, body, req.headers['x-hub-signature-256']);
       if (!verified.ok) {
-        await deps.limiter.consume(`rate_limit:webhook:unauthenticated_${req.gbClientIp ?? 'unknown'}`, config.rateLimitUnauthenticated, config.rateLimitWindowS);
+        if (sheddable(req.gbClientIp)) {
+          await deps.limiter.consume(`rate_limit:webhook:unauthenticated_${req.gbClientIp ?? 'unknown'}`, config.rateLimitUnauthenticated, config.rateLimitWindowS);
+        }
         security.warn({ kind: 'signature_failed', reason: verified.reason, deliveryId: ids.deliveryId, ip: req.gbClientIp }, 'webhook signature verification failed');
         dlog.warn({ reason: verified.reason }, 'rejected: bad signature');
         return reject(req, reply, 'signature', 'unauthorized',
@@ -264,7 +302,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     },
   });
 
-  app.post('/mas/callback', async (req, reply) => {
+  // Callbacks are small JSON documents: 1 MiB is plenty, and nothing larger is read.
+  app.post('/mas/callback', { bodyLimit: 1024 * 1024 }, async (req, reply) => {
     const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const v = verifySignature([config.masCallbackSecret], body, req.headers['x-mas-signature-256']);
     if (!v.ok) {
@@ -313,7 +352,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     }
   };
 
-  app.post<{ Params: { deliveryId: string } }>('/admin/replay/:deliveryId', { onRequest: admin }, async (req, reply) => {
+  app.post<{ Params: { deliveryId: string } }>('/admin/replay/:deliveryId', { onRequest: admin, bodyLimit: 1024 }, async (req, reply) => {
     const original = req.params.deliveryId;
     let replayId: string | null;
     try {

@@ -4,6 +4,7 @@ import {
   decodePayload,
   identifyDelivery,
   journalEntry,
+  labelValue,
   mapDelivery,
   MasError,
   postChatMessage,
@@ -160,7 +161,7 @@ export class Workers {
       const ids = store.completeDelivery(row.delivery_id, drafts, journal, d.repo ?? d.org);
       metrics.processing.inc({ outcome: drafts.length > 0 ? 'tasks' : 'ignored' });
       if (drafts.length === 0) {
-        metrics.events.inc({ type: row.event, action: row.action ?? 'none', status: 'ignored' });
+        metrics.events.inc({ type: labelValue(row.event, 'unknown'), action: labelValue(row.action), status: 'ignored' });
         dlog.info({ event: row.event, action: row.action, repo: row.repo }, 'no rule matched: recorded as ignored');
       } else {
         dlog.info({ event: row.event, action: row.action, repo: row.repo, tasks: drafts.map((t) => t.taskType), hookId: headers['x-github-hook-id'] }, 'delivery turned into tasks');

@@ -1,10 +1,10 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { Command } from 'commander';
 import { checkHttpUrl, defaultWebhookUrl, resolveSecret } from '../env.js';
 import { postOrFail } from '../http.js';
-import { EXIT, usageError } from '../exit.js';
+import { CliError, EXIT, usageError } from '../exit.js';
 import { formatBytes, parseJsonOrText, printJson, sanitize } from '../format.js';
 import { collect, parsePositiveInt } from '../options.js';
 import { parseAssignment, setPath, setRepository, setSender } from '../payload-edit.js';
@@ -48,6 +48,9 @@ export interface BuiltDelivery {
   readonly headers: Record<string, string>;
   readonly body: Buffer;
 }
+
+/** GitHub caps webhook payloads at 25 MB. */
+const MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
 
 const EXAMPLES = `
 The payload is GitHub's own example for the event (package @octokit/webhooks-examples),
@@ -119,8 +122,13 @@ function buildPayload(opts: SendTestOptions, event: string): { json: Buffer; pay
     if (edits.length > 0) throw usageError(`${edits.join(', ')} cannot be combined with --payload: the file's bytes are sent as they are`);
     let bytes: Buffer;
     try {
+      // A regular file of at most GitHub's 25 MB cap (never /dev/zero or a FIFO read forever).
+      const st = statSync(opts.payload);
+      if (!st.isFile()) throw usageError(`--payload ${opts.payload} is not a regular file`);
+      if (st.size > MAX_PAYLOAD_BYTES) throw usageError(`--payload ${opts.payload} is ${st.size} bytes; GitHub caps payloads at ${MAX_PAYLOAD_BYTES}`);
       bytes = readFileSync(opts.payload);
     } catch (err) {
+      if (err instanceof CliError) throw err;
       throw usageError(`cannot read --payload ${opts.payload}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     const parsed = parseJsonOrText(bytes.toString('utf8'));
@@ -193,7 +201,9 @@ export async function runSendTest(opts: SendTestOptions): Promise<number> {
   const url = opts.url ?? defaultWebhookUrl();
   checkHttpUrl(url, '--url');
   const secret = resolveSecret(opts.secret);
-  if (opts.deliveryId !== undefined && opts.deliveryId.trim() === '') throw usageError('--delivery-id must not be empty');
+  if (opts.deliveryId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(opts.deliveryId)) {
+    throw usageError('--delivery-id must be 1-128 letters, digits, ".", "_", ":" or "-" (GitHub sends a GUID)');
+  }
   const { json, payload } = buildPayload(opts, event);
 
   const { sign } = await import('@gitbridge/core/signature');
