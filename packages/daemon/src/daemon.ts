@@ -114,7 +114,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     };
     refreshTimer = setInterval(() => void refresh(), config.metaRefreshS * 1000);
     refreshTimer.unref();
-    setTimeout(() => void refresh(), 5_000).unref();
+    setTimeout(() => void refresh(), Math.min(5_000, config.metaRefreshS * 1000)).unref();
   }
 
   let retentionTimer: NodeJS.Timeout | undefined;
