@@ -1,0 +1,598 @@
+#!/usr/bin/env node
+// Ingest benchmark: `pnpm bench` (= `pnpm run build && node bench/run.mjs`).
+//
+// In one run and one process tree, loads three webhook receivers with the
+// same signed `pull_request.opened` delivery (the real ~21 KB example from
+// @octokit/webhooks-examples) and prints req/s, p50 and p99 of each, and
+// their ratio to @octokit/webhooks' node middleware:
+//
+//   fastify     bare fastify, buffer body parser, answers 202 (the ceiling)
+//   octokit     @octokit/webhooks createNodeMiddleware on node:http (the yardstick)
+//   gitbridged  the real daemon (startDaemon): verify, parse, rate-limit,
+//               group-commit to SQLite, then 202; workers run behind it
+//
+// Each target runs in its own child process (fork), so the load generator
+// (autocannon, in this process) never shares an event loop with a server.
+// Every request carries a fresh X-GitHub-Delivery (gitbridged answers 200
+// "duplicate" to a repeated id and stores nothing). After the gitbridged run
+// the SQLite file is opened and every 202 is checked against a stored row.
+//
+// Not part of the test suite. Binds 127.0.0.1 only; bounded in time; cleans
+// up its children and temp dirs.
+//
+// Usage: node bench/run.mjs [--duration S] [--warmup S] [--connections N]
+//          [--rounds N] [--targets fastify,octokit,gitbridged] [--json]
+//          [--cpu-prof [DIR]] [--root DIR]
+
+import { fork } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import autocannon from 'autocannon';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const ROOT = resolve(HERE, '..');
+const require = createRequire(import.meta.url);
+
+// ---------------------------------------------------------------- options
+
+const USAGE = `usage: node bench/run.mjs [options]
+  --duration S        measured run per target, seconds (default 10)
+  --warmup S          warm-up run per target, seconds (default 3)
+  --connections N     autocannon connections (default 32)
+  --rounds N          repeat the whole sequence N times and report medians
+                      (default 1; use 3+ on a shared or noisy machine)
+  --targets LIST      comma-separated subset of fastify,octokit,gitbridged (default all)
+  --json              print the results as JSON instead of a table
+  --cpu-prof [DIR]    write a V8 CPU profile of the gitbridged target to DIR
+                      (default: a new directory under the OS temp dir; kept)
+  --root DIR          take gitbridged from DIR/packages/{core,daemon}/dist
+                      instead of this checkout (A/B of a patched, built copy)
+  -h, --help          this text`;
+
+const ALL_TARGETS = ['fastify', 'octokit', 'gitbridged'];
+const LABELS = {
+  fastify: 'bare fastify (202)',
+  octokit: '@octokit/webhooks middleware',
+  gitbridged: 'gitbridged (durable ingest)',
+};
+const GOAL_RATIO = 0.8;
+const GOAL_P99_MS = 25;
+
+function parseArgs(argv) {
+  const o = { duration: 10, warmup: 3, connections: 32, rounds: 1, targets: ALL_TARGETS, json: false, cpuProf: null, root: ROOT };
+  const num = (name, v, min) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) fail(`${name} must be a number ≥ ${min}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let inline;
+    if (a.startsWith('--') && a.includes('=')) [a, inline] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
+    const value = () => inline ?? argv[++i];
+    switch (a) {
+      case '--duration': o.duration = num(a, value(), 1); break;
+      case '--warmup': o.warmup = num(a, value(), 0); break;
+      case '--connections': o.connections = Math.floor(num(a, value(), 1)); break;
+      case '--rounds': o.rounds = Math.floor(num(a, value(), 1)); break;
+      case '--root': o.root = resolve(String(value() ?? '')); break;
+      case '--targets': {
+        const list = String(value() ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        const bad = list.filter((t) => !ALL_TARGETS.includes(t));
+        if (list.length === 0 || bad.length) fail(`--targets takes a subset of ${ALL_TARGETS.join(',')}`);
+        o.targets = ALL_TARGETS.filter((t) => list.includes(t));
+        break;
+      }
+      case '--json': o.json = true; break;
+      case '--cpu-prof':
+        if (inline !== undefined) o.cpuProf = resolve(inline);
+        else if (argv[i + 1] && !argv[i + 1].startsWith('-')) o.cpuProf = resolve(argv[++i]);
+        else o.cpuProf = '';
+        break;
+      case '-h': case '--help': console.log(USAGE); process.exit(0); break;
+      default: fail(`unknown argument ${a}\n${USAGE}`);
+    }
+  }
+  return o;
+}
+
+function fail(message) {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const say = opts.json ? (...a) => console.error(...a) : (...a) => console.log(...a);
+
+// ---------------------------------------------------------------- resources & cleanup
+
+const children = new Set();
+const tempDirs = new Set();
+let cleanedUp = false;
+
+function cleanup() {
+  if (cleanedUp) return;
+  cleanedUp = true;
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    console.error(`bench: ${sig}: stopping`);
+    cleanup();
+    process.exit(130);
+  });
+}
+
+// Hard bound on the whole run: startup, warm-up and measured runs, shutdowns.
+const budgetS = opts.rounds * opts.targets.length * (opts.warmup + opts.duration + 60) + 30;
+const watchdog = setTimeout(() => {
+  console.error(`bench: did not finish within ${budgetS} s: aborting`);
+  cleanup();
+  process.exit(3);
+}, budgetS * 1000);
+watchdog.unref();
+
+function tempDir(prefix) {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(d);
+  return d;
+}
+
+/** Forks `file` and waits for its `{type:'ready', port}` message. */
+function startChild(file, { env = {}, execArgv = [], timeoutMs = 30_000 } = {}) {
+  const child = fork(join(HERE, file), [], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return new Promise((resolveReady, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${file} did not start within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMessage = (m) => {
+      if (m?.type === 'ready') {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolveReady({ child, port: m.port });
+      }
+    };
+    const onExit = (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${file} exited before it was ready (code ${code}, signal ${signal})`));
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+/** Sends `msg` to a child and waits for the reply of type `replyType`. */
+function ask(child, msg, replyType, timeoutMs = 15_000) {
+  return new Promise((resolveReply, reject) => {
+    const timer = setTimeout(() => done(new Error(`no ${replyType} reply to ${msg.type} within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (m) => {
+      if (m?.type === replyType) done(null, m);
+      else if (m?.type === 'error') done(new Error(`target failed: ${m.message}`));
+    };
+    const onExit = (code, signal) => done(new Error(`target exited (code ${code}, signal ${signal}) while waiting for ${replyType}`));
+    function done(err, m) {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolveReply(m);
+    }
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    child.send(msg);
+  });
+}
+
+/** Stops a target gracefully (its `stop` reply), then waits for it to exit; SIGKILL as a last resort. */
+async function stopChild(child, timeoutMs = 15_000) {
+  let reply;
+  try {
+    reply = await ask(child, { type: 'stop' }, 'stopped', timeoutMs);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  }
+  return reply;
+}
+
+// ---------------------------------------------------------------- payload
+
+const SECRET = `bench-${randomUUID()}`;
+const { sign } = await import(pathToFileURL(join(ROOT, 'packages/core/dist/index.js')).href);
+
+function loadPayload() {
+  const examples = require('@octokit/webhooks-examples');
+  const pr = examples.find((e) => e.name === 'pull_request');
+  const opened = pr?.examples.find((x) => x.action === 'opened');
+  if (!opened) throw new Error('@octokit/webhooks-examples has no pull_request.opened example');
+  return Buffer.from(JSON.stringify(opened), 'utf8');
+}
+
+const BODY = loadPayload();
+const payloadJson = JSON.parse(BODY.toString('utf8'));
+const SIGNATURE = sign(SECRET, BODY);
+const BASE_HEADERS = {
+  'content-type': 'application/json',
+  'user-agent': 'GitHub-Hookshot/bench',
+  'x-github-event': 'pull_request',
+  'x-github-hook-id': '1',
+  'x-github-hook-installation-target-type': 'repository',
+  'x-github-hook-installation-target-id': String(payloadJson.repository?.id ?? 1),
+  'x-hub-signature-256': SIGNATURE,
+};
+
+// ---------------------------------------------------------------- load
+
+/**
+ * One autocannon run. Every request gets a fresh X-GitHub-Delivery (the
+ * signature covers only the body, so one signature serves all). `onAccepted`
+ * receives each 202's body.
+ */
+function load(port, durationS, { onAccepted } = {}) {
+  const request = {
+    method: 'POST',
+    path: '/webhook',
+    headers: BASE_HEADERS,
+    body: BODY,
+    setupRequest(req) {
+      req.headers['x-github-delivery'] = randomUUID();
+      return req;
+    },
+  };
+  if (onAccepted) {
+    request.onResponse = (status, body) => {
+      if (status === 202) onAccepted(body);
+    };
+  }
+  return autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: opts.connections,
+    pipelining: 1,
+    duration: durationS,
+    timeout: 10,
+    requests: [request],
+  });
+}
+
+function summarize(result) {
+  const statuses = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([k, v]) => [k, v.count]));
+  return {
+    reqPerSec: result.requests.average,
+    requests: result.requests.total,
+    p50Ms: result.latency.p50,
+    p90Ms: result.latency.p90,
+    p99Ms: result.latency.p99,
+    maxMs: result.latency.max,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statuses,
+    durationS: result.duration,
+  };
+}
+
+// ---------------------------------------------------------------- CPU accounting
+
+/** Busy CPU time of the whole machine so far, ms (Linux /proc/stat; null elsewhere). */
+function machineBusyMs() {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+    return (busy * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+async function masCpuMs(mas) {
+  if (!mas) return 0;
+  return (await ask(mas.child, { type: 'cpu' }, 'cpu')).cpuMs;
+}
+
+// ---------------------------------------------------------------- targets
+
+async function runTarget(name, mas, round) {
+  const env = { BENCH_SECRET: SECRET };
+  const execArgv = [];
+  let dataDir;
+  if (name === 'gitbridged') {
+    const dir = tempDir('gitbridge-bench-');
+    dataDir = join(dir, 'data');
+    Object.assign(env, { BENCH_ROOT: opts.root, BENCH_DATA_DIR: dataDir, BENCH_LOG_DIR: join(dir, 'logs'), BENCH_MAS_URL: `http://127.0.0.1:${mas.port}` });
+    if (opts.cpuProf !== null) {
+      opts.cpuProfDir ??= opts.cpuProf || mkdtempSync(join(tmpdir(), 'gitbridge-bench-prof-'));
+      mkdirSync(opts.cpuProfDir, { recursive: true });
+      execArgv.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
+    }
+  }
+  say(`\n▶ ${name}: ${LABELS[name]}${opts.rounds > 1 ? ` (round ${round}/${opts.rounds})` : ''}`);
+  const { child, port } = await startChild(`target-${name}.mjs`, { env, execArgv });
+
+  // Every 202 received, by delivery id (gitbridged only): checked against the store afterwards.
+  const acked = name === 'gitbridged' ? new Set() : null;
+  const onAccepted = acked
+    ? (body) => {
+        try {
+          acked.add(JSON.parse(body).delivery_id);
+        } catch {
+          acked.add(`unparseable:${acked.size}`);
+        }
+      }
+    : undefined;
+
+  let warm = null;
+  if (opts.warmup > 0) {
+    say(`  warm-up ${opts.warmup} s …`);
+    warm = summarize(await load(port, opts.warmup, { onAccepted }));
+  }
+  say(`  measuring ${opts.duration} s …`);
+  await ask(child, { type: 'mark' }, 'marked');
+  const mas0 = await masCpuMs(mas);
+  const busy0 = machineBusyMs();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const measured = summarize(await load(port, opts.duration, { onAccepted }));
+  const wallMs = performance.now() - t0;
+  const cpu1 = process.cpuUsage(cpu0);
+  const busy1 = machineBusyMs();
+  const rep = await ask(child, { type: 'report' }, 'report');
+  const masMs = (await masCpuMs(mas)) - mas0;
+  const stopped = await stopChild(child);
+
+  const loadgenMs = (cpu1.user + cpu1.system) / 1000;
+  const out = {
+    target: name,
+    label: LABELS[name],
+    round,
+    ...measured,
+    warmup: warm,
+    // CPU, in cores (1 = one core fully busy), over the measured window.
+    targetCpu: rep.cpuMs / rep.wallMs,
+    targetEventLoopUtilization: rep.elu,
+    // How long timers fired late on the target's event loop (5 ms resolution): stalls show here.
+    targetLoopDelay: rep.loopDelay,
+    loadGeneratorCpu: loadgenMs / wallMs,
+    masStubCpu: name === 'gitbridged' ? masMs / wallMs : 0,
+    // Cost per answered request, robust to a busy machine: CPU time of the target
+    // process (all threads), and time its event loop was busy (includes synchronous I/O waits).
+    cpuUsPerReq: measured.requests ? (rep.cpuMs * 1000) / measured.requests : null,
+    loopUsPerReq: measured.requests ? (rep.elu * rep.wallMs * 1000) / measured.requests : null,
+    // Everything else on the machine (other processes): makes a run noisy.
+    otherCpu: busy0 === null || busy1 === null ? null : Math.max(0, (busy1 - busy0 - loadgenMs - rep.cpuMs * (wallMs / rep.wallMs) - masMs) / wallMs),
+  };
+
+  if (name === 'gitbridged') {
+    const extra = stopped.extra ?? {};
+    out.daemon = {
+      accepted: extra.accepted,
+      duplicates: extra.duplicates,
+      groupCommits: extra.commits,
+      avgBatch: extra.commits ? extra.committedRows / extra.commits : null,
+      avgCommitMs: extra.commits ? (extra.commitSeconds * 1000) / extra.commits : null,
+      processedByWorker: extra.processed,
+      masAccepted: extra.masAccepted,
+      masFailed: extra.masFailed,
+    };
+    out.integrity = verifyStore(extra.storePath ?? join(dataDir, 'gitbridge.db'), acked, extra.accepted);
+  }
+  return out;
+}
+
+/**
+ * Opens the daemon's SQLite file (after a clean stop) and checks that every
+ * 202 the load generator received has a committed row, and that the store
+ * holds exactly as many deliveries as the daemon answered 202.
+ */
+function verifyStore(dbPath, acked, serverAccepted) {
+  const coreRequire = createRequire(join(opts.root, 'packages/core/package.json'));
+  const Database = coreRequire('better-sqlite3');
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const ids = new Set(db.prepare('SELECT delivery_id FROM deliveries').pluck().all());
+    let missing = 0;
+    for (const id of acked) if (!ids.has(id)) missing++;
+    return {
+      stored: ids.size,
+      // 202s the daemon sent (its own counter, incremented right before each 202).
+      answered202: serverAccepted,
+      // 202s the load generator read (warm-up + measured); a few fewer than
+      // answered202 because autocannon stops with responses in flight.
+      received202: acked.size,
+      received202WithoutRow: missing,
+      ok: missing === 0 && ids.size === serverAccepted,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+// ---------------------------------------------------------------- aggregation & output
+
+const median = (xs) => {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+const sum = (xs) => xs.reduce((a, b) => a + (b ?? 0), 0);
+
+/** One row per target: medians over the rounds (the single round when --rounds 1). */
+function aggregate(name, runs, octokitRuns) {
+  // Ratio to octokit per round (both measured minutes apart on the same machine), then the median.
+  const ratios = octokitRuns.length
+    ? runs.map((r) => {
+        const o = octokitRuns.find((x) => x.round === r.round);
+        return o ? r.reqPerSec / o.reqPerSec : null;
+      })
+    : [];
+  return {
+    ratioToOctokit: median(ratios),
+    target: name,
+    label: LABELS[name],
+    rounds: runs.length,
+    reqPerSec: median(runs.map((r) => r.reqPerSec)),
+    p50Ms: median(runs.map((r) => r.p50Ms)),
+    p99Ms: median(runs.map((r) => r.p99Ms)),
+    non2xx: sum(runs.map((r) => r.non2xx)),
+    errors: sum(runs.map((r) => r.errors)),
+    timeouts: sum(runs.map((r) => r.timeouts)),
+    targetCpu: median(runs.map((r) => r.targetCpu)),
+    cpuUsPerReq: median(runs.map((r) => r.cpuUsPerReq)),
+    loopUsPerReq: median(runs.map((r) => r.loopUsPerReq)),
+    loopDelayMaxMs: median(runs.map((r) => r.targetLoopDelay?.maxMs)),
+    loadGeneratorCpu: median(runs.map((r) => r.loadGeneratorCpu)),
+    otherCpu: median(runs.map((r) => r.otherCpu)),
+    reqPerSecByRound: runs.map((r) => Math.round(r.reqPerSec)),
+  };
+}
+
+const fmtInt = (n) => (n == null ? '–' : Math.round(n).toLocaleString('en-US'));
+const fmtMs = (n) => (n == null ? '–' : n.toFixed(n < 10 ? 2 : 1));
+const pct = (n) => (n == null ? '–' : `${Math.round(n * 100)}%`);
+
+function table(rows) {
+  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'vs octokit', 'CPU µs/req', 'loop µs/req', 'max stall ms', 'target CPU', 'loadgen CPU', 'other CPU'];
+  const body = rows.map((r) => [
+    r.target,
+    fmtInt(r.reqPerSec),
+    fmtMs(r.p50Ms),
+    fmtMs(r.p99Ms),
+    fmtInt(r.non2xx + r.errors + r.timeouts),
+    r.ratioToOctokit == null ? 'n/a' : `${r.ratioToOctokit.toFixed(2)}×`,
+    fmtInt(r.cpuUsPerReq),
+    fmtInt(r.loopUsPerReq),
+    fmtMs(r.loopDelayMaxMs),
+    pct(r.targetCpu),
+    pct(r.loadGeneratorCpu),
+    pct(r.otherCpu),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const meta = {
+    node: process.version,
+    cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
+    payload: `pull_request.opened, ${BODY.length} bytes`,
+    connections: opts.connections,
+    warmupS: opts.warmup,
+    durationS: opts.duration,
+    rounds: opts.rounds,
+    gitbridgeRoot: opts.root,
+  };
+  say(`gitbridge ingest bench — node ${meta.node}, ${meta.cpus}`);
+  say(`payload: ${meta.payload}; autocannon ${meta.connections} connections, ${meta.warmupS} s warm-up + ${meta.durationS} s measured per target` +
+    (opts.rounds > 1 ? `, ${opts.rounds} rounds (medians)` : ''));
+  if (opts.root !== ROOT) say(`gitbridged from ${opts.root}`);
+
+  let mas = null;
+  if (opts.targets.includes('gitbridged')) mas = await startChild('mas-stub.mjs');
+
+  const runs = [];
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const name of opts.targets) runs.push(await runTarget(name, mas, round));
+  }
+  if (mas) mas.child.kill('SIGTERM');
+
+  const octokitRuns = runs.filter((r) => r.target === 'octokit');
+  const rows = opts.targets.map((name) => aggregate(name, runs.filter((r) => r.target === name), octokitRuns));
+  const octokit = rows.find((r) => r.target === 'octokit');
+  const gb = rows.find((r) => r.target === 'gitbridged');
+  const gbRuns = runs.filter((r) => r.target === 'gitbridged');
+
+  const failures = [];
+  for (const r of runs) {
+    if (r.non2xx + r.errors + r.timeouts > 0) {
+      failures.push(`${r.target} (round ${r.round}): ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts (statuses ${JSON.stringify(r.statuses)})`);
+    } else if (r.target === 'gitbridged') {
+      const not202 = Object.entries(r.statuses).filter(([s]) => s !== '202').reduce((n, [, c]) => n + c, 0);
+      if (not202 > 0) failures.push(`gitbridged (round ${r.round}): ${not202} answers other than 202 (statuses ${JSON.stringify(r.statuses)})`);
+    }
+    if (r.integrity && !r.integrity.ok) failures.push(`gitbridged (round ${r.round}) store check failed: ${JSON.stringify(r.integrity)}`);
+  }
+  const integrityOk = gbRuns.every((r) => r.integrity.ok);
+  const goals = gb && octokit
+    ? {
+        ratio: gb.ratioToOctokit,
+        throughput: gb.ratioToOctokit >= GOAL_RATIO ? 'PASS' : 'MISS',
+        p99: gb.p99Ms < GOAL_P99_MS ? 'PASS' : 'MISS',
+        committedBefore202: integrityOk ? 'PASS' : 'FAIL',
+      }
+    : null;
+  const valid = failures.length === 0;
+  const noisy = rows.some((r) => r.otherCpu !== null && r.otherCpu > 0.15);
+
+  if (opts.json) {
+    console.log(JSON.stringify({ meta, valid, failures, noisy, goals, summary: rows, cpuProfileDir: opts.cpuProfDir ?? null, runs }, null, 2));
+  } else {
+    console.log(`\n${table(rows)}`);
+    console.log([
+      '  req/s: autocannon average of per-second samples; p50/p99: request latency; vs octokit: req/s ÷ octokit\'s req/s',
+      '  (median of the per-round ratios with --rounds).',
+      '  CPU µs/req: CPU time of the target process (all its threads) per answered request. loop µs/req: time its',
+      '  event loop was busy per request (CPU and synchronous I/O); 1e6 / loop µs/req is what one event loop can',
+      '  sustain. Both hold up on a busy machine better than req/s does. max stall: longest event-loop delay seen.',
+      '  target/loadgen/other CPU: cores used (100% = one core) by the target, by autocannon, and by everything',
+      '  else on the machine during the measured run.' + (opts.rounds > 1 ? ' Medians over the rounds; req/s per round:' : ''),
+    ].join('\n'));
+    if (opts.rounds > 1) for (const r of rows) console.log(`    ${r.target.padEnd(10)} ${r.reqPerSecByRound.map(fmtInt).join('  ')}`);
+    if (noisy) console.log('\n  ⚠ other processes used more than 15% of a core during a run: numbers are unreliable; rerun on a quiet machine or with --rounds 3.');
+    for (const r of gbRuns) {
+      const d = r.daemon;
+      const i = r.integrity;
+      const tag = opts.rounds > 1 ? ` (round ${r.round})` : '';
+      console.log(`\ngitbridged${tag}: ${fmtInt(d.groupCommits)} group commits, ${d.avgBatch?.toFixed(1) ?? '–'} deliveries per commit on average, ${fmtMs(d.avgCommitMs)} ms per commit; ` +
+        `the worker processed ${fmtInt(d.processedByWorker)} deliveries, the MAS stub accepted ${fmtInt(d.masAccepted)} tasks (${fmtInt(d.masFailed)} failed; stub CPU ${pct(r.masStubCpu)})`);
+      console.log(`store check${tag}: ${fmtInt(i.stored)} deliveries stored, ${fmtInt(i.answered202)} answered 202 by the daemon, ` +
+        `${fmtInt(i.received202)} 202s received by the load generator (warm-up + measured), ${fmtInt(i.received202WithoutRow)} of them without a stored row → ${i.ok ? 'OK' : 'FAILED'}`);
+    }
+    if (goals) {
+      console.log('\ngoal check (informational):');
+      console.log(`  ${goals.throughput}  throughput: gitbridged ${fmtInt(gb.reqPerSec)} req/s, ${goals.ratio.toFixed(2)}× octokit (goal ≥ ${GOAL_RATIO}×)`);
+      console.log(`  ${goals.p99}  latency: gitbridged p99 ${fmtMs(gb.p99Ms)} ms (goal < ${GOAL_P99_MS} ms)`);
+      console.log(`  ${goals.committedBefore202}  durability: every 202 has a committed row`);
+    }
+    if (opts.cpuProfDir) console.log(`\nCPU profile(s) of the gitbridged target: ${opts.cpuProfDir}`);
+    if (!valid) console.log(`\nINVALID RUN:\n  ${failures.join('\n  ')}`);
+  }
+  return valid ? 0 : 1;
+}
+
+let code;
+try {
+  code = await main();
+} catch (err) {
+  console.error(`bench: ${err?.stack ?? err}`);
+  code = 1;
+}
+cleanup();
+process.exit(code);
