@@ -107,4 +107,19 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       CREATE INDEX tasks_status ON tasks (status);
     `,
   },
+  {
+    version: 3,
+    name: 'covering due indexes for the queue claims',
+    // The state indexes of version 2 made SQLite claim from the queue by
+    // reading and sorting every queued row (and a delivery's lease_until sits
+    // behind its 21 KB body). These cover the claim's filter and order, so a
+    // claim reads `limit` index entries whatever the backlog; the claims and
+    // nextDue name them with INDEXED BY.
+    sql: `
+      CREATE INDEX deliveries_due ON deliveries (next_attempt_at, lease_until) WHERE state = 'queued';
+      CREATE INDEX tasks_due ON tasks (next_attempt_at, lease_until) WHERE status = 'queued';
+      DROP INDEX deliveries_queue;
+      DROP INDEX tasks_queue;
+    `,
+  },
 ];

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
+import { startBackgroundCheckpointer, type BackgroundCheckpointer } from './checkpointer.js';
 import type { JournalEntry, TaskDraft } from './rules.js';
 
 /** File name of the store inside the data directory. */
@@ -147,6 +148,14 @@ export interface StoreOptions {
   /** How long a connection waits for a lock, ms (default 5000). */
   readonly busyTimeoutMs?: number;
   /**
+   * Checkpoint the WAL on a background thread instead of inside whichever
+   * commit crosses the threshold (the daemon: a checkpoint copies pages and
+   * fsyncs, which would stall the event loop in the middle of a group commit).
+   * If the thread fails, the connection goes back to automatic checkpoints.
+   * Default false.
+   */
+  readonly backgroundCheckpoint?: boolean;
+  /**
    * Apply pending migrations when opening writable (default true). Tools that
    * write to a store a daemon owns (the CLI) pass false, so that only the
    * daemon migrates its schema.
@@ -167,6 +176,7 @@ export class Store {
   readonly db: Db;
   readonly path: string;
   readonly #stmts = new Map<string, Statement>();
+  #checkpointer: BackgroundCheckpointer | undefined;
 
   private constructor(db: Db, path: string) {
     this.db = db;
@@ -191,6 +201,16 @@ export class Store {
     }
     const store = new Store(db, path);
     if (!options.readonly && options.migrate !== false) store.#migrate();
+    if (!options.readonly && options.backgroundCheckpoint) {
+      db.pragma('wal_autocheckpoint = 0');
+      // The WAL file a RESTART leaves behind is truncated to this size when it starts over.
+      db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+      store.#checkpointer = startBackgroundCheckpointer(path, {
+        onFailure: () => {
+          if (db.open) db.pragma('wal_autocheckpoint = 1000');
+        },
+      });
+    }
     return store;
   }
 
@@ -264,7 +284,7 @@ export class Store {
    */
   claimDeliveries(limit: number, leaseMs: number, nowMs: number = Date.now()): DeliveryRow[] {
     return this.#stmt(`UPDATE deliveries SET lease_until = @lease, attempts = attempts + 1
-      WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE state = 'queued' AND next_attempt_at <= @now
+      WHERE delivery_id IN (SELECT delivery_id FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued' AND next_attempt_at <= @now
         AND (lease_until IS NULL OR lease_until <= @now) ORDER BY next_attempt_at LIMIT @limit)
       RETURNING *`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as DeliveryRow[];
   }
@@ -360,7 +380,7 @@ export class Store {
   /** Claims up to `limit` queued tasks that are due, under a lease; each claim counts as an attempt. */
   claimTasks(limit: number, leaseMs: number, nowMs: number = Date.now()): TaskRow[] {
     return this.#stmt(`UPDATE tasks SET lease_until = @lease, attempts = attempts + 1
-      WHERE id IN (SELECT id FROM tasks WHERE status = 'queued' AND next_attempt_at <= @now
+      WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_due WHERE status = 'queued' AND next_attempt_at <= @now
         AND (lease_until IS NULL OR lease_until <= @now) ORDER BY next_attempt_at LIMIT @limit)
       RETURNING *`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as TaskRow[];
   }
@@ -543,8 +563,8 @@ export class Store {
   /** Earliest `next_attempt_at` (ms) among queued work of a kind, or null when none is waiting. */
   nextDue(kind: 'deliveries' | 'tasks' | 'notifications'): number | null {
     const sql = {
-      deliveries: `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS t FROM deliveries WHERE state = 'queued'`,
-      tasks: `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS t FROM tasks WHERE status = 'queued'`,
+      deliveries: `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS t FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued'`,
+      tasks: `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS t FROM tasks INDEXED BY tasks_due WHERE status = 'queued'`,
       notifications: `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS t FROM notifications WHERE status = 'pending'`,
     }[kind];
     return (this.#stmt(sql).get() as { t: number | null }).t;
@@ -590,6 +610,8 @@ export class Store {
 
   /** Closes the connection (checkpointing the WAL when it is the last one). */
   close(): void {
+    this.#checkpointer?.stop();
+    this.#checkpointer = undefined;
     if (this.db.open) this.db.close();
   }
 }

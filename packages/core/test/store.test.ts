@@ -23,10 +23,10 @@ describe('Store', () => {
   });
 
   it('migrates to the latest schema once, idempotently', () => {
-    expect(store.schemaVersion()).toBe(2);
+    expect(store.schemaVersion()).toBe(3);
     store.close();
     store = Store.open(dir);
-    expect(store.schemaVersion()).toBe(2);
+    expect(store.schemaVersion()).toBe(3);
   });
 
   it('stores a delivery id once; the rest of the batch are duplicates', () => {

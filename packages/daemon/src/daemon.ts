@@ -63,7 +63,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   const loggers = createLoggers({ logDir: config.logDir, level: config.logLevel, stdout: config.logStdout, sync: options.syncLogs ?? false });
   await loggers.ready();
   const { log } = loggers;
-  const store = Store.open(config.dataDir);
+  const store = Store.open(config.dataDir, { backgroundCheckpoint: true });
   const metrics = createMetrics({ store });
   const committer = new GroupCommitter(store, {
     onCommit(size, ms) {
@@ -133,7 +133,9 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     setTimeout(purge, 60_000).unref();
   }
 
-  const workers = new Workers({ config, store, rules, metrics, log });
+  // Deliveries accepted in the last 100 ms mean ingest is busy: the workers then yield to it.
+  let lastAcceptedAt = -Infinity;
+  const workers = new Workers({ config, store, rules, metrics, log, ingestBusy: () => performance.now() - lastAcceptedAt < 100 });
   const lifecycle = { draining: false };
   const app = buildServer({
     config,
@@ -145,7 +147,10 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     metrics,
     loggers,
     lifecycle,
-    onAccepted: () => workers.kick(),
+    onAccepted: () => {
+      lastAcceptedAt = performance.now();
+      workers.kick();
+    },
     ...(redis ? { ready: async () => redis.status === 'ready' } : {}),
   });
   await app.listen({ port: config.port, host: config.host });

@@ -20,11 +20,19 @@ import {
 
 /**
  * A polling loop that also wakes on `kick()`. `tick` returns true when it
- * should run again at once (a full batch was claimed); otherwise the loop
- * sleeps until the store's next due item, `pollMs` at most.
+ * should run again (a full batch was claimed); otherwise the loop sleeps
+ * until the store's next due item, `pollMs` at most.
+ *
+ * Ticks never run inside the caller of `kick()` (a request handler): the
+ * first one runs on the next turn of the event loop, and the loop yields to
+ * I/O between ticks. `pace(tickMs)` may ask for a pause after a tick (ingest
+ * priority, see {@link Workers}).
  */
 class Loop {
   #timer: NodeJS.Timeout | null = null;
+  #scheduled = false;
+  /** performance.now() before which no tick starts (the pause asked for by `pace`). */
+  #notBefore = 0;
   #running = false;
   #stopped = false;
   #again = false;
@@ -36,6 +44,7 @@ class Loop {
     private readonly nextDue: () => number | null,
     private readonly log: Logger,
     private readonly pollMs = 1000,
+    private readonly pace: (tickMs: number) => number = () => 0,
   ) {}
 
   kick(): void {
@@ -44,9 +53,18 @@ class Loop {
       this.#again = true;
       return;
     }
+    if (this.#scheduled) return;
+    this.#scheduled = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    this.#idle = this.#run();
+    const start = () => {
+      this.#scheduled = false;
+      if (this.#running || this.#stopped) return;
+      this.#idle = this.#run();
+    };
+    const wait = this.#notBefore - performance.now();
+    if (wait > 0) setTimeout(start, wait).unref();
+    else setImmediate(start);
   }
 
   async #run(): Promise<void> {
@@ -54,11 +72,18 @@ class Loop {
     let again = true;
     while (again && !this.#stopped) {
       this.#again = false;
+      const started = performance.now();
       try {
         again = (await this.tick()) || this.#again;
       } catch (err) {
         this.log.error({ err, worker: this.name }, 'worker tick failed');
         again = false;
+      }
+      const pause = this.pace(performance.now() - started);
+      this.#notBefore = performance.now() + pause;
+      if (again && !this.#stopped) {
+        // Let the event loop serve requests between ticks; pause longer when asked to.
+        await new Promise<void>((r) => (pause > 0 ? setTimeout(r, pause) : setImmediate(r)));
       }
     }
     this.#running = false;
@@ -89,7 +114,21 @@ export interface WorkerDeps {
   readonly rules: readonly RuleSpec[];
   readonly metrics: Metrics;
   readonly log: Logger;
+  /**
+   * True while deliveries are arriving (ingest is busy). The delivery worker
+   * then claims small batches and keeps to {@link BUSY_SHARE} of the event
+   * loop: the 202s never wait for processing, the queue absorbs the burst.
+   */
+  readonly ingestBusy?: () => boolean;
 }
+
+/** Share of the event loop the delivery worker may use while ingest is busy. */
+const BUSY_SHARE = 0.2;
+/** Deliveries claimed per tick while ingest is busy (keeps each tick to a few ms). */
+const BUSY_BATCH = 4;
+const IDLE_BATCH = 16;
+/** MAS submissions in flight while ingest is busy. */
+const BUSY_SUBMISSIONS = 2;
 
 /**
  * The asynchronous half of the flow (DESIGN §1 stages 5–8): a delivery
@@ -108,9 +147,12 @@ export class Workers {
 
   constructor(deps: WorkerDeps) {
     this.#deps = deps;
-    this.#deliveries = new Loop('deliveries', () => this.#processDeliveries(), () => deps.store.nextDue('deliveries'), deps.log);
-    this.#tasks = new Loop('tasks', () => this.#submitTasks(), () => this.#nextTaskDue(), deps.log);
-    this.#notifications = new Loop('notifications', () => this.#sendNotifications(), () => deps.store.nextDue('notifications'), deps.log);
+    const busy = deps.ingestBusy ?? (() => false);
+    this.#deliveries = new Loop('deliveries', () => this.#processDeliveries(), () => deps.store.nextDue('deliveries'), deps.log, 1000,
+      (tickMs) => (busy() ? Math.min(250, Math.max(1, (tickMs * (1 - BUSY_SHARE)) / BUSY_SHARE)) : 0));
+    // While ingest is busy, submissions and notifications trickle (a few per tick, bounded ticks per second).
+    this.#tasks = new Loop('tasks', () => this.#submitTasks(), () => this.#nextTaskDue(), deps.log, 1000, () => (busy() ? 20 : 0));
+    this.#notifications = new Loop('notifications', () => this.#sendNotifications(), () => deps.store.nextDue('notifications'), deps.log, 1000, () => (busy() ? 100 : 0));
   }
 
   /** Starts the loops (picks up whatever the store holds from before a restart). */
@@ -139,12 +181,13 @@ export class Workers {
 
   async #processDeliveries(): Promise<boolean> {
     const { store, rules, config, metrics, log } = this.#deps;
-    const batch = store.claimDeliveries(64, config.leaseMs);
+    const limit = this.#deps.ingestBusy?.() ? BUSY_BATCH : IDLE_BATCH;
+    const batch = store.claimDeliveries(limit, config.leaseMs);
     let created = 0;
     for (const row of batch) created += this.#processOne(row, rules, config, metrics, log);
     if (created > 0) this.#tasks.kick();
     if (created > 0) this.#notifications.kick();
-    return batch.length === 64;
+    return batch.length === limit;
   }
 
   #processOne(row: DeliveryRow, rules: readonly RuleSpec[], config: Config, metrics: Metrics, log: Logger): number {
@@ -187,7 +230,8 @@ export class Workers {
     const { store, config } = this.#deps;
     if (Date.now() < this.#circuitUntil) return false;
     // While the circuit is half-open, one probe at a time.
-    const room = this.#consecutiveMasFailures > 0 ? Math.max(0, 1 - this.#inflight.size) : config.masConcurrency - this.#inflight.size;
+    const limit = this.#consecutiveMasFailures > 0 ? 1 : this.#deps.ingestBusy?.() ? BUSY_SUBMISSIONS : config.masConcurrency;
+    const room = limit - this.#inflight.size;
     if (room <= 0) return false;
     const batch = store.claimTasks(room, config.leaseMs);
     for (const task of batch) {
