@@ -66,6 +66,8 @@ export interface Config {
   readonly adminToken: string | undefined;
   /** Grace period for shutdown, ms. */
   readonly shutdownGraceMs: number;
+  /** SQLite `synchronous` mode of the store: `NORMAL` survives a process crash, `FULL` also power loss. */
+  readonly storeSynchronous: 'NORMAL' | 'FULL';
   /** Days to keep finished deliveries (with their bodies, tasks and history); 0 keeps them forever. */
   readonly retentionDays: number;
   /** URL of GitHub's meta API (GHES: `https://HOST/api/v3/meta`). */
@@ -124,6 +126,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'processMaxAttempts', env: 'GITBRIDGE_PROCESS_MAX_ATTEMPTS', flag: '--process-max-attempts', kind: 'int', default: '5', doc: 'Attempts to turn a delivery into tasks before it is dead.' },
   { key: 'leaseMs', env: 'GITBRIDGE_LEASE_MS', flag: '--lease-ms', kind: 'int', default: '30000', doc: 'Lease on a claimed queue item, ms.' },
   { key: 'adminToken', env: 'GITBRIDGE_ADMIN_TOKEN', flag: '--admin-token', kind: 'string', default: undefined, doc: 'Bearer token for admin endpoints (replay); unset disables them.' },
+  { key: 'storeSynchronous', env: 'GITBRIDGE_STORE_SYNCHRONOUS', flag: '--store-synchronous', kind: 'string', default: 'NORMAL', doc: 'SQLite synchronous mode: NORMAL (no committed delivery lost on a process crash) or FULL (also on power loss; one fsync per group commit).' },
   { key: 'retentionDays', env: 'GITBRIDGE_RETENTION_DAYS', flag: '--retention-days', kind: 'int', default: '30', doc: 'Days to keep finished deliveries (raw bodies for replay, tasks, history); 0 keeps them forever. The journal is kept.' },
   { key: 'metaUrl', env: 'GITBRIDGE_META_URL', flag: '--meta-url', kind: 'url', default: 'https://api.github.com/meta', doc: "GitHub's meta API, source of the hook ranges (GHES: https://HOST/api/v3/meta)." },
   { key: 'metaRefreshS', env: 'GITBRIDGE_META_REFRESH_S', flag: '--meta-refresh-s', kind: 'int', default: '86400', doc: 'How often the daemon refreshes the hook ranges, seconds; 0 disables. A failed refresh keeps the last good list.' },
@@ -251,6 +254,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (out.maxPayloadBytes === 0) problems.push('GITBRIDGE_MAX_PAYLOAD_BYTES must be positive');
   if (out.rateLimitWindowS === 0) problems.push('GITBRIDGE_RATE_LIMIT_WINDOW_S must be positive');
   if (out.masConcurrency === 0) problems.push('GITBRIDGE_MAS_CONCURRENCY must be positive');
+  out.storeSynchronous = String(out.storeSynchronous).toUpperCase();
+  if (out.storeSynchronous !== 'NORMAL' && out.storeSynchronous !== 'FULL') problems.push(`GITBRIDGE_STORE_SYNCHRONOUS must be NORMAL or FULL, got "${String(out.storeSynchronous)}"`);
   out.publicUrl ??= `http://127.0.0.1:${String(out.port)}`;
   out.dataDir = resolve(cwd, String(out.dataDir));
   out.logDir = resolve(cwd, String(out.logDir));

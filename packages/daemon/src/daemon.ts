@@ -63,7 +63,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   const loggers = createLoggers({ logDir: config.logDir, level: config.logLevel, stdout: config.logStdout, sync: options.syncLogs ?? false });
   await loggers.ready();
   const { log } = loggers;
-  const store = Store.open(config.dataDir, { backgroundCheckpoint: true });
+  const store = Store.open(config.dataDir, { backgroundCheckpoint: true, synchronous: config.storeSynchronous });
   const metrics = createMetrics({ store });
   const committer = new GroupCommitter(store, {
     onCommit(size, ms) {
