@@ -1,7 +1,13 @@
 #!/usr/bin/env node
-// Ingest benchmark: `pnpm bench` (= `pnpm run build && node bench/run.mjs`).
+// Benchmark: `pnpm bench` (= `pnpm run build && node bench/run.mjs`). Four
+// parts, all run by default, selectable with --only (docs/benchmarks.md):
 //
-// In one run and one process tree, loads three webhook receivers with the
+//   ingest   the three receivers below (this file)
+//   e2e      202 → MAS acceptance latency at a steady open-loop rate (bench/flow.mjs)
+//   drain    a 10,000-task backlog handed to a MAS that comes back (bench/flow.mjs)
+//   startup  `gitbridge tasks ls` start-up vs `node -e 0` (bench/startup.mjs)
+//
+// Ingest: in one run and one process tree, loads three webhook receivers with the
 // same signed `pull_request.opened` delivery (the real ~21 KB example from
 // @octokit/webhooks-examples) and prints req/s, p50 and p99 of each, and
 // their ratio to @octokit/webhooks' node middleware:
@@ -20,9 +26,10 @@
 // Not part of the test suite. Binds 127.0.0.1 only; bounded in time; cleans
 // up its children and temp dirs.
 //
-// Usage: node bench/run.mjs [--duration S] [--warmup S] [--connections N]
-//          [--rounds N] [--targets fastify,octokit,gitbridged] [--json]
-//          [--cpu-prof [DIR]] [--root DIR]
+// Usage: node bench/run.mjs [--only ingest,e2e,drain,startup] [--duration S]
+//          [--warmup S] [--connections N] [--rounds N]
+//          [--targets fastify,octokit,gitbridged] [--json] [--cpu-prof [DIR]]
+//          [--root DIR] [--e2e-* …] [--drain-* …] [--startup-* …]   (see --help)
 
 import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -33,6 +40,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
+import { runE2e, runDrain, printE2e, printDrain, e2eGoal, drainGoal, E2E_GOAL_P99_MS, DRAIN_GOAL_TASKS_PER_S } from './flow.mjs';
+import { runStartup, printStartup, startupGoal, STARTUP_GOAL_RATIO } from './startup.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -41,20 +50,44 @@ const require = createRequire(import.meta.url);
 // ---------------------------------------------------------------- options
 
 const USAGE = `usage: node bench/run.mjs [options]
+  --only LIST         comma-separated subset of ingest,e2e,drain,startup (default all;
+                      --targets without --only means --only ingest, as before)
+  --json              print the results as JSON instead of tables
+  --cpu-prof [DIR]    write V8 CPU profiles of the daemon to DIR, one file per daemon
+                      process (the gitbridged ingest target, the e2e and drain daemons)
+                      (default: a new directory under the OS temp dir; kept)
+  --root DIR          take gitbridged from DIR/packages/{core,daemon}/dist instead
+                      of this checkout (A/B of a patched, built copy)
+
+ingest (bare fastify vs @octokit/webhooks vs gitbridged, closed loop):
   --duration S        measured run per target, seconds (default 10)
   --warmup S          warm-up run per target, seconds (default 3)
   --connections N     autocannon connections (default 32)
   --rounds N          repeat the whole sequence N times and report medians
                       (default 1; use 3+ on a shared or noisy machine)
   --targets LIST      comma-separated subset of fastify,octokit,gitbridged (default all)
-  --json              print the results as JSON instead of a table
-  --cpu-prof [DIR]    write a V8 CPU profile of the gitbridged target to DIR
-                      (default: a new directory under the OS temp dir; kept)
-  --root DIR          take gitbridged from DIR/packages/{core,daemon}/dist
-                      instead of this checkout (A/B of a patched, built copy)
+
+e2e (202 → MAS acceptance, open loop, real daemon + reference MAS):
+  --e2e-rate N        deliveries per second (default 200)
+  --e2e-duration S    measured window, seconds (default 10)
+  --e2e-warmup S      load at the same rate before the window, seconds (default 2)
+
+drain (backlog built while the MAS is down, then drained):
+  --drain-count N               deliveries in the backlog (default 10000)
+  --drain-concurrency N         requests in flight while posting them (default 32)
+  --drain-mas-concurrency LIST  GITBRIDGE_MAS_CONCURRENCY values, one drain each;
+                                "default" = the daemon's default (default: default)
+  --drain-callbacks on|off      reference MAS callbacks during the drain (default on)
+  --drain-timeout S             bound on each wait of the drain, seconds (default 180)
+
+startup (CLI start-up):
+  --startup-runs N    runs of each command (default 25)
+  --startup-tasks N   tasks in the store that tasks ls reads (default 100)
+
   -h, --help          this text`;
 
 const ALL_TARGETS = ['fastify', 'octokit', 'gitbridged'];
+const ALL_PARTS = ['ingest', 'e2e', 'drain', 'startup'];
 const LABELS = {
   fastify: 'bare fastify (202)',
   octokit: '@octokit/webhooks middleware',
@@ -64,7 +97,20 @@ const GOAL_RATIO = 0.8;
 const GOAL_P99_MS = 25;
 
 function parseArgs(argv) {
-  const o = { duration: 10, warmup: 3, connections: 32, rounds: 1, targets: ALL_TARGETS, json: false, cpuProf: null, root: ROOT };
+  const o = {
+    only: ALL_PARTS, duration: 10, warmup: 3, connections: 32, rounds: 1, targets: ALL_TARGETS, json: false, cpuProf: null, root: ROOT,
+    e2e: { rate: 200, durationS: 10, warmupS: 2, settleS: 60 },
+    drain: { count: 10_000, concurrency: 32, masConcurrency: [null], masCallbacks: true, timeoutS: 180 },
+    startup: { runs: 25, tasks: 100 },
+  };
+  let targetsGiven = false;
+  let onlyGiven = false;
+  const list = (name, v, allowed) => {
+    const l = String(v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+    const bad = l.filter((t) => !allowed.includes(t));
+    if (l.length === 0 || bad.length) fail(`${name} takes a subset of ${allowed.join(',')}`);
+    return allowed.filter((t) => l.includes(t));
+  };
   const num = (name, v, min) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < min) fail(`${name} must be a number ≥ ${min}, got ${JSON.stringify(v)}`);
@@ -81,13 +127,27 @@ function parseArgs(argv) {
       case '--connections': o.connections = Math.floor(num(a, value(), 1)); break;
       case '--rounds': o.rounds = Math.floor(num(a, value(), 1)); break;
       case '--root': o.root = resolve(String(value() ?? '')); break;
-      case '--targets': {
-        const list = String(value() ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-        const bad = list.filter((t) => !ALL_TARGETS.includes(t));
-        if (list.length === 0 || bad.length) fail(`--targets takes a subset of ${ALL_TARGETS.join(',')}`);
-        o.targets = ALL_TARGETS.filter((t) => list.includes(t));
+      case '--targets': o.targets = list(a, value(), ALL_TARGETS); targetsGiven = true; break;
+      case '--only': o.only = list(a, value(), ALL_PARTS); onlyGiven = true; break;
+      case '--e2e-rate': o.e2e.rate = num(a, value(), 1); break;
+      case '--e2e-duration': o.e2e.durationS = num(a, value(), 1); break;
+      case '--e2e-warmup': o.e2e.warmupS = num(a, value(), 0); break;
+      case '--drain-count': o.drain.count = Math.floor(num(a, value(), 1)); break;
+      case '--drain-concurrency': o.drain.concurrency = Math.floor(num(a, value(), 1)); break;
+      case '--drain-timeout': o.drain.timeoutS = num(a, value(), 10); break;
+      case '--drain-mas-concurrency':
+        o.drain.masConcurrency = String(value() ?? '').split(',').map((x) => x.trim()).filter(Boolean)
+          .map((x) => (x === 'default' ? null : Math.floor(num(a, x, 1))));
+        if (o.drain.masConcurrency.length === 0) fail(`${a} takes a list of numbers or "default"`);
+        break;
+      case '--drain-callbacks': {
+        const v = String(value() ?? '');
+        if (v !== 'on' && v !== 'off') fail(`${a} takes on or off`);
+        o.drain.masCallbacks = v === 'on';
         break;
       }
+      case '--startup-runs': o.startup.runs = Math.floor(num(a, value(), 3)); break;
+      case '--startup-tasks': o.startup.tasks = Math.floor(num(a, value(), 1)); break;
       case '--json': o.json = true; break;
       case '--cpu-prof':
         if (inline !== undefined) o.cpuProf = resolve(inline);
@@ -98,6 +158,8 @@ function parseArgs(argv) {
       default: fail(`unknown argument ${a}\n${USAGE}`);
     }
   }
+  // `--targets` without `--only` keeps its old meaning: those ingest targets, nothing else.
+  if (targetsGiven && !onlyGiven) o.only = ['ingest'];
   return o;
 }
 
@@ -133,13 +195,26 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 // Hard bound on the whole run: startup, warm-up and measured runs, shutdowns.
-const budgetS = opts.rounds * opts.targets.length * (opts.warmup + opts.duration + 60) + 30;
+const has = (part) => opts.only.includes(part);
+const budgetS = 30 +
+  (has('ingest') ? opts.rounds * opts.targets.length * (opts.warmup + opts.duration + 60) : 0) +
+  (has('e2e') ? opts.e2e.warmupS + opts.e2e.durationS + opts.e2e.settleS + 90 : 0) +
+  (has('drain') ? opts.drain.masConcurrency.length * (3 * opts.drain.timeoutS + 60) : 0) +
+  (has('startup') ? 120 + opts.startup.runs * 3 * 5 : 0);
 const watchdog = setTimeout(() => {
   console.error(`bench: did not finish within ${budgetS} s: aborting`);
   cleanup();
   process.exit(3);
 }, budgetS * 1000);
 watchdog.unref();
+
+/** node flags that write a CPU profile of a daemon child (--cpu-prof), or none. */
+function profArgs() {
+  if (opts.cpuProf === null) return [];
+  opts.cpuProfDir ??= opts.cpuProf || mkdtempSync(join(tmpdir(), 'gitbridge-bench-prof-'));
+  mkdirSync(opts.cpuProfDir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`];
+}
 
 function tempDir(prefix) {
   const d = mkdtempSync(join(tmpdir(), prefix));
@@ -324,11 +399,7 @@ async function runTarget(name, mas, round) {
     const dir = tempDir('gitbridge-bench-');
     dataDir = join(dir, 'data');
     Object.assign(env, { BENCH_ROOT: opts.root, BENCH_DATA_DIR: dataDir, BENCH_LOG_DIR: join(dir, 'logs'), BENCH_MAS_URL: `http://127.0.0.1:${mas.port}` });
-    if (opts.cpuProf !== null) {
-      opts.cpuProfDir ??= opts.cpuProf || mkdtempSync(join(tmpdir(), 'gitbridge-bench-prof-'));
-      mkdirSync(opts.cpuProfDir, { recursive: true });
-      execArgv.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
-    }
+    execArgv.push(...profArgs());
   }
   say(`\n▶ ${name}: ${LABELS[name]}${opts.rounds > 1 ? ` (round ${round}/${opts.rounds})` : ''}`);
   const { child, port } = await startChild(`target-${name}.mjs`, { env, execArgv });
@@ -498,22 +569,8 @@ function table(rows) {
 
 // ---------------------------------------------------------------- main
 
-async function main() {
-  const meta = {
-    node: process.version,
-    cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
-    payload: `pull_request.opened, ${BODY.length} bytes`,
-    connections: opts.connections,
-    warmupS: opts.warmup,
-    durationS: opts.duration,
-    rounds: opts.rounds,
-    gitbridgeRoot: opts.root,
-  };
-  say(`gitbridge ingest bench — node ${meta.node}, ${meta.cpus}`);
-  say(`payload: ${meta.payload}; autocannon ${meta.connections} connections, ${meta.warmupS} s warm-up + ${meta.durationS} s measured per target` +
-    (opts.rounds > 1 ? `, ${opts.rounds} rounds (medians)` : ''));
-  if (opts.root !== ROOT) say(`gitbridged from ${opts.root}`);
-
+/** The ingest part: the three targets, their table and goal lines. */
+async function ingestPart() {
   let mas = null;
   if (opts.targets.includes('gitbridged')) mas = await startChild('mas-stub.mjs');
 
@@ -548,12 +605,9 @@ async function main() {
         committedBefore202: integrityOk ? 'PASS' : 'FAIL',
       }
     : null;
-  const valid = failures.length === 0;
   const noisy = rows.some((r) => r.otherCpu !== null && r.otherCpu > 0.15);
 
-  if (opts.json) {
-    console.log(JSON.stringify({ meta, valid, failures, noisy, goals, summary: rows, cpuProfileDir: opts.cpuProfDir ?? null, runs }, null, 2));
-  } else {
+  const print = () => {
     console.log(`\n${table(rows)}`);
     console.log([
       '  req/s: autocannon average of per-second samples; p50/p99: request latency; vs octokit: req/s ÷ octokit\'s req/s',
@@ -575,13 +629,123 @@ async function main() {
       console.log(`store check${tag}: ${fmtInt(i.stored)} deliveries stored, ${fmtInt(i.answered202)} answered 202 by the daemon, ` +
         `${fmtInt(i.received202)} 202s received by the load generator (warm-up + measured), ${fmtInt(i.received202WithoutRow)} of them without a stored row → ${i.ok ? 'OK' : 'FAILED'}`);
     }
-    if (goals) {
-      console.log('\ngoal check (informational):');
-      console.log(`  ${goals.throughput}  throughput: gitbridged ${fmtInt(gb.reqPerSec)} req/s, ${goals.ratio.toFixed(2)}× octokit (goal ≥ ${GOAL_RATIO}×)`);
-      console.log(`  ${goals.p99}  latency: gitbridged p99 ${fmtMs(gb.p99Ms)} ms (goal < ${GOAL_P99_MS} ms)`);
-      console.log(`  ${goals.committedBefore202}  durability: every 202 has a committed row`);
+  };
+  const goalLines = goals
+    ? [
+        `  ${goals.throughput}  ingest throughput: gitbridged ${fmtInt(gb.reqPerSec)} req/s, ${goals.ratio.toFixed(2)}× octokit (goal ≥ ${GOAL_RATIO}×)`,
+        `  ${goals.p99}  ingest latency: gitbridged p99 ${fmtMs(gb.p99Ms)} ms (goal < ${GOAL_P99_MS} ms)`,
+        `  ${goals.committedBefore202}  durability: every 202 has a committed row`,
+      ]
+    : [];
+  return { failures, noisy, goals, rows, runs, print, goalLines };
+}
+
+/** What bench/flow.mjs and bench/startup.mjs need from this file. */
+const ctx = {
+  root: opts.root,
+  opts,
+  say,
+  startChild,
+  ask,
+  stopChild,
+  tempDir,
+  machineBusyMs,
+  profArgs,
+  secret: SECRET,
+  body: BODY,
+  baseHeaders: BASE_HEADERS,
+};
+
+async function main() {
+  const meta = {
+    node: process.version,
+    cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
+    payload: `pull_request.opened, ${BODY.length} bytes`,
+    parts: opts.only,
+    connections: opts.connections,
+    warmupS: opts.warmup,
+    durationS: opts.duration,
+    rounds: opts.rounds,
+    gitbridgeRoot: opts.root,
+  };
+  say(`gitbridge bench — node ${meta.node}, ${meta.cpus}; parts: ${opts.only.join(', ')}`);
+  say(`payload: ${meta.payload}`);
+  if (has('ingest')) {
+    say(`ingest: autocannon ${meta.connections} connections, ${meta.warmupS} s warm-up + ${meta.durationS} s measured per target` +
+      (opts.rounds > 1 ? `, ${opts.rounds} rounds (medians)` : ''));
+  }
+  if (opts.root !== ROOT) say(`gitbridged from ${opts.root}`);
+
+  const failures = [];
+  const out = { meta };
+  const printers = [];
+  const goalLines = [];
+
+  if (has('ingest')) {
+    const ing = await ingestPart();
+    failures.push(...ing.failures);
+    Object.assign(out, { noisy: ing.noisy, goals: ing.goals, summary: ing.rows, cpuProfileDir: opts.cpuProfDir ?? null, runs: ing.runs });
+    printers.push(ing.print);
+    goalLines.push(...ing.goalLines);
+  }
+
+  // The flow parts: an exception ends the part (recorded as a failure), not the run.
+  const part = async (name, fn) => {
+    try {
+      return await fn();
+    } catch (err) {
+      failures.push(`${name}: ${err?.stack ?? err}`);
+      return null;
     }
-    if (opts.cpuProfDir) console.log(`\nCPU profile(s) of the gitbridged target: ${opts.cpuProfDir}`);
+  };
+
+  if (has('e2e')) {
+    say(`\n▶ e2e: 202 → MAS acceptance (daemon + reference MAS)`);
+    const r = await part('e2e', () => runE2e(ctx));
+    if (r) {
+      out.e2e = r;
+      const bad = r.sent - (r.statuses[202] ?? 0);
+      if (bad > 0) failures.push(`e2e: ${bad} answers other than 202 (${JSON.stringify(r.statuses)})`);
+      printers.push(() => printE2e(r));
+      goalLines.push(`  ${e2eGoal(r) ? 'PASS' : 'MISS'}  end-to-end: p99 ${fmtMs(r.latency.p99Ms)} ms from 202 to MAS acceptance at ${r.rate}/s` +
+        `${r.notAccepted ? ` (${fmtInt(r.notAccepted)} not accepted within ${opts.e2e.settleS} s)` : ''} (goal < ${E2E_GOAL_P99_MS} ms)`);
+    }
+  }
+
+  if (has('drain')) {
+    out.drain = [];
+    for (const c of opts.drain.masConcurrency) {
+      say(`\n▶ drain: ${fmtInt(opts.drain.count)}-task backlog, GITBRIDGE_MAS_CONCURRENCY=${c ?? 'default'}`);
+      const r = await part(`drain (concurrency ${c ?? 'default'})`, () => runDrain(ctx, { masConcurrency: c }));
+      if (!r) continue;
+      out.drain.push(r);
+      const bad = opts.drain.count - (r.posted[202] ?? 0);
+      if (bad > 0) failures.push(`drain: ${bad} answers other than 202 while building the backlog (${JSON.stringify(r.posted)})`);
+      if (!r.complete) failures.push(`drain (concurrency ${c ?? 'default'}): only ${r.accepted} tasks accepted within ${opts.drain.timeoutS} s`);
+      printers.push(() => printDrain(r));
+      goalLines.push(`  ${drainGoal(r) ? 'PASS' : 'MISS'}  backlog drain: ${fmtInt(r.tasksPerS)} tasks/s with ${c ? `GITBRIDGE_MAS_CONCURRENCY=${c}` : 'default settings'}, ` +
+        `first acceptance ${fmtMs(r.firstAcceptanceMs)} ms after the MAS came up (goal ≥ ${fmtInt(DRAIN_GOAL_TASKS_PER_S)} tasks/s)`);
+    }
+  }
+
+  if (has('startup')) {
+    say(`\n▶ startup: gitbridge tasks ls vs node -e 0`);
+    const r = await part('startup', () => runStartup(ctx));
+    if (r) {
+      out.startup = r;
+      printers.push(() => printStartup(r));
+      goalLines.push(`  ${startupGoal(r) ? 'PASS' : 'MISS'}  CLI start-up: tasks ls ${fmtMs(r.tasksLs.medianMs)} ms median, ` +
+        `${r.ratio.toFixed(2)}× node -e 0 (${fmtMs(r.node.medianMs)} ms) (goal < ${STARTUP_GOAL_RATIO}×)`);
+    }
+  }
+
+  const valid = failures.length === 0;
+  if (opts.json) {
+    console.log(JSON.stringify({ ...out, valid, failures }, null, 2));
+  } else {
+    for (const p of printers) p();
+    if (opts.cpuProfDir) console.log(`\nCPU profile(s) of the daemon (gitbridged target, e2e, drain): ${opts.cpuProfDir}`);
+    if (goalLines.length) console.log(`\ngoal check (informational):\n${goalLines.join('\n')}`);
     if (!valid) console.log(`\nINVALID RUN:\n  ${failures.join('\n  ')}`);
   }
   return valid ? 0 : 1;

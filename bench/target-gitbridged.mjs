@@ -2,6 +2,11 @@
 // packages (run `pnpm run build` first; `pnpm bench` does). Signature check,
 // parse, rate limit, group commit to SQLite, 202, and the workers running
 // behind it (routing rules → tasks → the stub MAS), as in production.
+// Also the daemon of the end-to-end, drain and start-up figures (bench/flow.mjs,
+// bench/startup.mjs): BENCH_PORT picks the port (so that the default callback
+// URL, http://127.0.0.1:<port>/mas/callback, reaches it), BENCH_DAEMON_ENV (a
+// JSON object of GITBRIDGE_* variables) overrides settings such as
+// GITBRIDGE_MAS_CONCURRENCY.
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serveTarget } from './ipc.mjs';
@@ -19,7 +24,7 @@ const need = (name) => {
 
 const config = loadConfig({
   env: {
-    GITBRIDGE_PORT: '0',
+    GITBRIDGE_PORT: process.env.BENCH_PORT ?? '0',
     GITBRIDGE_HOST: '127.0.0.1',
     GITBRIDGE_WEBHOOK_SECRET: need('BENCH_SECRET'),
     GITBRIDGE_MAS_CALLBACK_SECRET: 'bench-callback-secret',
@@ -31,6 +36,7 @@ const config = loadConfig({
     GITBRIDGE_LOG_LEVEL: 'warn',
     GITBRIDGE_RATE_LIMIT: '100000000',
     GITBRIDGE_SHUTDOWN_GRACE_MS: '2000',
+    ...JSON.parse(process.env.BENCH_DAEMON_ENV || '{}'),
   },
 });
 const daemon = await startDaemon(config);

@@ -1,0 +1,529 @@
+// The flow figures of `pnpm bench` (bench/run.mjs --only e2e,drain):
+//
+//   e2e    end-to-end latency from the 202 to the MAS's acceptance of the task,
+//          at a steady, open-loop rate (default 200 deliveries/s for 10 s)
+//   drain  a backlog of queued tasks (default 10,000) built while the MAS is
+//          down, then the time the daemon takes to hand all of it to the MAS
+//          once it is back (tasks/s), and the time to the first acceptance
+//
+// Both run the real daemon (bench/target-gitbridged.mjs: startDaemon with the
+// built packages) and the reference MAS (bench/mas-reference-target.mjs:
+// startReferenceMas), each in its own child process, on 127.0.0.1. The daemon
+// listens on a port reserved beforehand, so that the reference MAS's
+// callbacks (running, then completed) reach it as they would in production.
+// Deliveries are the same signed pull_request.opened example the ingest
+// figure uses, each with a fresh X-GitHub-Delivery; the default routing rules
+// make one review_pull_request task of each.
+//
+// Acceptance times are taken in the MAS process (performance.timeOrigin +
+// performance.now() when it creates the task); 202 times in this process, the
+// same way. The offset between the two clocks is estimated by IPC ping-pong
+// (the sample with the shortest round trip) and subtracted; its uncertainty
+// (half that round trip) is printed.
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Pool, request } from 'undici';
+
+export const E2E_GOAL_P99_MS = 50;
+export const DRAIN_GOAL_TASKS_PER_S = 1000;
+const CALLBACK_SECRET = 'bench-callback-secret';
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A free port on 127.0.0.1 (closed again at once; the daemon binds it right after). */
+function reservePort() {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Reads gitbridged's /metrics into { 'name{labels}': value }. */
+export async function scrape(port) {
+  const res = await request(`http://127.0.0.1:${port}/metrics`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const text = await res.body.text();
+  const out = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('gitbridge_')) continue;
+    const i = line.lastIndexOf(' ');
+    out[line.slice(0, i)] = Number(line.slice(i + 1));
+  }
+  return out;
+}
+
+const queued = (m) => m['gitbridge_tasks{status="queued"}'] ?? 0;
+const queueDepth = (m) => m.gitbridge_event_queue_depth ?? 0;
+
+/** Sum of a metric over every label set whose text contains `filter`. */
+function sumMetric(m, name, filter = '') {
+  let total = 0;
+  for (const [k, v] of Object.entries(m)) {
+    if ((k === name || k.startsWith(`${name}{`)) && k.includes(filter)) total += v;
+  }
+  return total;
+}
+
+/**
+ * Starts the reference MAS, then the daemon pointed at it. `masDown`: the MAS
+ * refuses connections until `up()`. `daemonEnv`: extra GITBRIDGE_* settings.
+ */
+export async function startFlow(ctx, { masDown = false, daemonEnv = {}, masCallbacks = true, label }) {
+  const mas = await ctx.startChild('mas-reference-target.mjs', {
+    env: {
+      BENCH_MAS_CALLBACK_SECRET: CALLBACK_SECRET,
+      BENCH_MAS_START_DOWN: masDown ? '1' : '0',
+      BENCH_MAS_CALLBACKS: masCallbacks ? 'on' : 'off',
+    },
+  });
+  const dir = ctx.tempDir(`gitbridge-bench-${label}-`);
+  const dataDir = join(dir, 'data');
+  let daemon;
+  for (let attempt = 1; ; attempt++) {
+    const port = await reservePort();
+    try {
+      daemon = await ctx.startChild('target-gitbridged.mjs', {
+        execArgv: label === 'startup' ? [] : ctx.profArgs(),
+        env: {
+          BENCH_SECRET: ctx.secret,
+          BENCH_ROOT: ctx.root,
+          BENCH_DATA_DIR: dataDir,
+          BENCH_LOG_DIR: join(dir, 'logs'),
+          BENCH_MAS_URL: `http://127.0.0.1:${mas.port}`,
+          BENCH_PORT: String(port),
+          BENCH_DAEMON_ENV: JSON.stringify(daemonEnv),
+        },
+      });
+      break;
+    } catch (err) {
+      // The reserved port was taken in between: try another one.
+      if (attempt >= 3) throw err;
+    }
+  }
+  return { mas, daemon, dataDir };
+}
+
+/** Stops the MAS first (cancels its callbacks), then the daemon (clean shutdown). */
+export async function stopFlow(ctx, flow) {
+  await ctx.stopChild(flow.mas.child).catch(() => flow.mas.child.kill('SIGKILL'));
+  return ctx.stopChild(flow.daemon.child);
+}
+
+/**
+ * Offset of the MAS child's clock from this process's (child − parent), from
+ * the ping-pong with the shortest round trip.
+ */
+async function clockOffset(ctx, child, samples = 25) {
+  let best = null;
+  for (let i = 0; i < samples; i++) {
+    const t0 = now();
+    const { t } = await ctx.ask(child, { type: 'clock' }, 'clock');
+    const t1 = now();
+    if (!best || t1 - t0 < best.rtt) best = { rtt: t1 - t0, offset: t - (t0 + t1) / 2 };
+  }
+  return { offsetMs: best.offset, uncertaintyMs: best.rtt / 2 };
+}
+
+function webhookHeaders(ctx, deliveryId) {
+  return { ...ctx.baseHeaders, 'x-github-delivery': deliveryId };
+}
+
+/** POSTs one delivery; resolves with its status and the time its response head arrived. */
+async function postDelivery(ctx, pool, deliveryId) {
+  const res = await pool.request({ method: 'POST', path: '/webhook', headers: webhookHeaders(ctx, deliveryId), body: ctx.body, headersTimeout: 30_000, bodyTimeout: 30_000 });
+  const t = now();
+  await res.body.dump();
+  return { status: res.statusCode, t };
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+function stats(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return { count: v.length, p50Ms: percentile(v, 50), p90Ms: percentile(v, 90), p99Ms: percentile(v, 99), maxMs: v.at(-1) ?? null, minMs: v[0] ?? null };
+}
+
+/** Start of a measured window: machine-wide busy CPU and this process's CPU (see closeWindow). */
+function openWindow(ctx) {
+  return { busy0: ctx.machineBusyMs(), cpu0: process.cpuUsage(), t0: performance.now() };
+}
+
+/**
+ * CPU used during the window by everything except this process and the
+ * children whose `report` replies are given, in cores: other work on the
+ * machine that makes the figures noisy. Null where /proc/stat is missing.
+ */
+function closeWindow(ctx, win, reports) {
+  const busy1 = ctx.machineBusyMs();
+  if (!win || win.busy0 === null || busy1 === null) return null;
+  const c = process.cpuUsage(win.cpu0);
+  const wall = performance.now() - win.t0;
+  const ours = (c.user + c.system) / 1000 + reports.reduce((n, r) => n + r.cpuMs, 0);
+  return Math.max(0, (busy1 - win.busy0 - ours) / wall);
+}
+
+/** Polls `check` every `everyMs` until it returns a truthy value or `timeoutMs` passes (then returns null). */
+async function until(check, { everyMs, timeoutMs }) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (performance.now() > deadline) return null;
+    await sleep(everyMs);
+  }
+}
+
+// ---------------------------------------------------------------- e2e
+
+/**
+ * Open-loop load: deliveries are sent on a fixed schedule (rate/s), whatever
+ * the answers; a warm-up stream runs first and continues straight into the
+ * measured window (only deliveries sent in the window count).
+ */
+export async function runE2e(ctx) {
+  const { rate, durationS, warmupS, settleS } = ctx.opts.e2e;
+  const flow = await startFlow(ctx, { label: 'e2e' });
+  const { mas, daemon } = flow;
+  try {
+    const clock = await clockOffset(ctx, mas.child);
+    const pool = new Pool(`http://127.0.0.1:${daemon.port}`, { connections: 64, pipelining: 1 });
+    const intervalMs = 1000 / rate;
+    const warmN = Math.round(warmupS * rate);
+    const total = warmN + Math.round(durationS * rate);
+    const sent = new Array(total);
+    const pending = [];
+    ctx.say(`  ${warmupS} s warm-up + ${durationS} s measured at ${rate} deliveries/s (open loop) …`);
+    const start = performance.now() + 20;
+    let next = 0;
+    let marked = null;
+    let win = null;
+    await new Promise((resolveSchedule) => {
+      const pump = () => {
+        const t = performance.now();
+        while (next < total && start + next * intervalMs <= t) {
+          const i = next++;
+          if (i === warmN) {
+            marked = Promise.all([ctx.ask(daemon.child, { type: 'mark' }, 'marked'), ctx.ask(mas.child, { type: 'mark' }, 'marked')]);
+            win = openWindow(ctx);
+          }
+          const id = randomUUID();
+          const tSched = start + i * intervalMs;
+          const rec = { id, measured: i >= warmN, tSched: performance.timeOrigin + tSched, lagMs: performance.now() - tSched, status: null, t202: null, error: null };
+          sent[i] = rec;
+          pending.push(
+            postDelivery(ctx, pool, id).then(
+              (r) => {
+                rec.status = r.status;
+                rec.t202 = r.t;
+              },
+              (err) => {
+                rec.error = String(err?.code ?? err?.message ?? err);
+              },
+            ),
+          );
+        }
+        if (next < total) setTimeout(pump, Math.max(0, start + next * intervalMs - performance.now()));
+        else resolveSchedule();
+      };
+      pump();
+    });
+    const sendEnd = performance.now();
+    const windowStart = performance.timeOrigin + start + warmN * intervalMs;
+    const windowEnd = performance.timeOrigin + sendEnd;
+    await Promise.all(pending);
+    await marked;
+    const accepted202 = sent.filter((r) => r.status === 202);
+    // Wait until the MAS holds a task for every delivery answered 202 (bounded).
+    const settle = await until(async () => {
+      const s = await ctx.ask(mas.child, { type: 'stats' }, 'stats');
+      return s.created >= accepted202.length ? s : null;
+    }, { everyMs: 100, timeoutMs: settleS * 1000 });
+    const settledAfterMs = performance.now() - sendEnd;
+    const rep = await ctx.ask(daemon.child, { type: 'report' }, 'report');
+    const masRep = await ctx.ask(mas.child, { type: 'report' }, 'report');
+    const otherCpu = closeWindow(ctx, win, [rep, masRep]);
+    const m = await scrape(daemon.port);
+    const { entries } = await ctx.ask(mas.child, { type: 'times' }, 'times', 60_000);
+    const masStats = await ctx.ask(mas.child, { type: 'stats' }, 'stats');
+    await pool.close();
+
+    // delivery id → first acceptance at the MAS, on this process's clock.
+    const acceptedAt = new Map();
+    for (const [deliveryId, , at] of entries) if (!acceptedAt.has(deliveryId)) acceptedAt.set(deliveryId, at - clock.offsetMs);
+    const measured = sent.filter((r) => r.measured);
+    const lat = [];
+    let notAccepted = 0;
+    for (const r of measured) {
+      if (r.status !== 202) continue;
+      const t1 = acceptedAt.get(r.id);
+      if (t1 === undefined) notAccepted++;
+      else lat.push(t1 - r.t202);
+    }
+    const stopped = await stopFlow(ctx, flow);
+
+    // Stage split from the store (millisecond wall-clock times): 202 → task row created → MAS acceptance.
+    const stages = readStages(ctx, stopped.extra?.storePath ?? join(flow.dataDir, 'gitbridge.db'), measured, acceptedAt);
+
+    const statuses = {};
+    for (const r of measured) {
+      const k = r.status ?? `error:${r.error}`;
+      statuses[k] = (statuses[k] ?? 0) + 1;
+    }
+    const lags = measured.map((r) => r.lagMs).sort((a, b) => a - b);
+    // How fast the MAS received tasks while deliveries arrived (all tasks, warm-up ones included).
+    let inWindow = 0;
+    for (const t1 of acceptedAt.values()) if (t1 >= windowStart && t1 < windowEnd) inWindow++;
+    return {
+      figure: 'e2e',
+      rate,
+      durationS,
+      warmupS,
+      sent: measured.length,
+      statuses,
+      answered202: measured.filter((r) => r.status === 202).length,
+      latency: stats(lat),
+      notAccepted,
+      settled: Boolean(settle),
+      settledAfterMs,
+      ingest202: stats(measured.filter((r) => r.t202 !== null).map((r) => r.t202 - r.tSched)),
+      senderLagMs: { p99: percentile(lags, 99), max: lags.at(-1) ?? null },
+      masRateInWindow: (inWindow / (windowEnd - windowStart)) * 1000,
+      clock,
+      stages,
+      daemon: {
+        cpu: rep.cpuMs / rep.wallMs,
+        elu: rep.elu,
+        loopDelayMaxMs: rep.loopDelay.maxMs,
+        masAccepted: sumMetric(m, 'gitbridge_mas_submissions_total', 'outcome="accepted"'),
+        masAttempts: sumMetric(m, 'gitbridge_mas_submissions_total'),
+        callbacksApplied: sumMetric(m, 'gitbridge_mas_callbacks_total', 'outcome="applied"'),
+      },
+      mas: { cpu: masRep.cpuMs / masRep.wallMs, elu: masRep.elu, created: masStats.created, submissions: masStats.submissions, callbacks: masStats.callbacks, callbackFailures: masStats.callbackFailures },
+      otherCpu,
+    };
+  } catch (err) {
+    await stopFlow(ctx, flow).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Per measured delivery: 202 → task created (store), task created → MAS acceptance. Null if the store cannot be read. */
+function readStages(ctx, dbPath, measured, acceptedAt) {
+  try {
+    const Database = createRequire(join(ctx.root, 'packages/core/package.json'))('better-sqlite3');
+    const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+    try {
+      const created = new Map(db.prepare('SELECT delivery_id, created_at FROM tasks').raw().all().map(([d, c]) => [d, Date.parse(c)]));
+      const toTask = [];
+      const toMas = [];
+      for (const r of measured) {
+        const c = created.get(r.id);
+        const a = acceptedAt.get(r.id);
+        if (c === undefined || r.t202 === null) continue;
+        toTask.push(c - r.t202);
+        if (a !== undefined) toMas.push(a - c);
+      }
+      return { toTask: stats(toTask), toMas: stats(toMas) };
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    return { error: String(err?.message ?? err) };
+  }
+}
+
+// ---------------------------------------------------------------- drain
+
+/** Posts `count` deliveries with `concurrency` requests in flight; returns status counts and the time it took. */
+async function postMany(ctx, port, count, concurrency) {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: concurrency, pipelining: 1 });
+  const statuses = {};
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        next++;
+        let k;
+        try {
+          k = (await postDelivery(ctx, pool, randomUUID())).status;
+        } catch (err) {
+          k = `error:${err?.code ?? err?.message ?? err}`;
+        }
+        statuses[k] = (statuses[k] ?? 0) + 1;
+      }
+    }),
+  );
+  await pool.close();
+  return { statuses, ms: performance.now() - t0 };
+}
+
+/** GITBRIDGE_MAS_CONCURRENCY's default, from the configuration schema of the daemon under test. */
+async function defaultMasConcurrency(ctx) {
+  const { CONFIG_SCHEMA } = await import(pathToFileURL(join(ctx.root, 'packages/core/dist/index.js')).href);
+  return Number(CONFIG_SCHEMA.find((o) => o.env === 'GITBRIDGE_MAS_CONCURRENCY')?.default);
+}
+
+export async function runDrain(ctx, { masConcurrency } = {}) {
+  const { count, concurrency, timeoutS, masCallbacks } = ctx.opts.drain;
+  const daemonEnv = masConcurrency ? { GITBRIDGE_MAS_CONCURRENCY: String(masConcurrency) } : {};
+  const flow = await startFlow(ctx, { masDown: true, daemonEnv, masCallbacks, label: 'drain' });
+  const { mas, daemon } = flow;
+  try {
+    ctx.say(`  MAS down; posting ${count.toLocaleString('en-US')} deliveries (${concurrency} in flight) …`);
+    const posted = await postMany(ctx, daemon.port, count, concurrency);
+    const stored = posted.statuses[202] ?? 0;
+    ctx.say(`  ${stored.toLocaleString('en-US')} answered 202 in ${(posted.ms / 1000).toFixed(1)} s; waiting until every delivery is a queued task …`);
+    const tQueue0 = performance.now();
+    let last = null;
+    const ready = await until(async () => {
+      last = await scrape(daemon.port);
+      return queueDepth(last) === 0 && queued(last) >= stored ? last : null;
+    }, { everyMs: 250, timeoutMs: timeoutS * 1000 });
+    if (!ready) {
+      throw new Error(`backlog not ready within ${timeoutS} s: queue depth ${queueDepth(last)}, queued tasks ${queued(last)} of ${stored}`);
+    }
+    const processMs = performance.now() - tQueue0;
+    const probesWhileDown = sumMetric(ready, 'gitbridge_mas_submissions_total');
+    const before = ready;
+
+    ctx.say(`  ${queued(ready).toLocaleString('en-US')} tasks queued (processing took ${(processMs / 1000).toFixed(1)} s after the last 202); MAS up, draining …`);
+    await ctx.ask(daemon.child, { type: 'mark' }, 'marked');
+    await ctx.ask(mas.child, { type: 'mark' }, 'marked');
+    const win = openWindow(ctx);
+    const { at: upAt } = await ctx.ask(mas.child, { type: 'up' }, 'up');
+    const tUp = performance.now();
+    // Daemon side: queued reaches 0 (every task recorded as accepted). Polled every 500 ms
+    // (each scrape counts tasks and deliveries by state: ~1% of the daemon's loop at 4/s).
+    let queuedZeroMs = null;
+    const daemonSide = until(async () => {
+      const mm = await scrape(daemon.port);
+      if (queued(mm) === 0) {
+        queuedZeroMs = performance.now() - tUp;
+        return mm;
+      }
+      return null;
+    }, { everyMs: 500, timeoutMs: timeoutS * 1000 });
+    // MAS side: every task created (the times themselves are recorded in the MAS).
+    const masSide = await until(async () => {
+      const s = await ctx.ask(mas.child, { type: 'stats' }, 'stats');
+      return s.created >= stored ? s : null;
+    }, { everyMs: 100, timeoutMs: timeoutS * 1000 });
+    const masRep = await ctx.ask(mas.child, { type: 'report' }, 'report');
+    const after = await daemonSide;
+    const rep = await ctx.ask(daemon.child, { type: 'report' }, 'report');
+    const otherCpu = closeWindow(ctx, win, [rep, masRep]);
+    const s = masSide ?? (await ctx.ask(mas.child, { type: 'stats' }, 'stats'));
+    const { entries } = await ctx.ask(mas.child, { type: 'times' }, 'times', 60_000);
+    const m = after ?? (await scrape(daemon.port));
+    await stopFlow(ctx, flow);
+
+    // Acceptances per second after the MAS came up.
+    const perSecond = [];
+    for (const [, , at] of entries) {
+      const sec = Math.floor((at - upAt) / 1000);
+      if (sec >= 0) perSecond[sec] = (perSecond[sec] ?? 0) + 1;
+    }
+    const accepted = s.created;
+    const drainMs = s.lastAt !== null ? s.lastAt - upAt : null;
+    const firstMs = s.firstAt !== null ? s.firstAt - upAt : null;
+    const dSum = sumMetric(m, 'gitbridge_mas_submission_duration_seconds_sum', 'outcome="accepted"') - sumMetric(before, 'gitbridge_mas_submission_duration_seconds_sum', 'outcome="accepted"');
+    const dCount = sumMetric(m, 'gitbridge_mas_submission_duration_seconds_count', 'outcome="accepted"') - sumMetric(before, 'gitbridge_mas_submission_duration_seconds_count', 'outcome="accepted"');
+    const conc = masConcurrency ?? (await defaultMasConcurrency(ctx));
+    const meanSubmitMs = dCount ? (dSum * 1000) / dCount : null;
+    return {
+      figure: 'drain',
+      count,
+      masConcurrency: masConcurrency ?? null,
+      masConcurrencyEffective: conc,
+      masCallbacks,
+      posted: posted.statuses,
+      postMs: posted.ms,
+      processMs,
+      probesWhileDown,
+      accepted,
+      complete: accepted >= stored,
+      firstAcceptanceMs: firstMs,
+      drainMs,
+      tasksPerS: drainMs ? (accepted / drainMs) * 1000 : null,
+      steadyTasksPerS: s.lastAt !== null && s.firstAt !== null && accepted > 1 ? ((accepted - 1) / (s.lastAt - s.firstAt)) * 1000 : null,
+      peakSecond: perSecond.length ? Math.max(...perSecond.filter(Boolean)) : null,
+      perSecond: perSecond.map((x) => x ?? 0),
+      queuedZeroMs,
+      meanSubmitMs,
+      // Little's law: with `conc` submissions in flight, each taking meanSubmitMs, at most this many per second.
+      concurrencyCeilingPerS: meanSubmitMs ? (conc / meanSubmitMs) * 1000 : null,
+      daemon: { cpu: rep.cpuMs / rep.wallMs, elu: rep.elu, loopDelayMaxMs: rep.loopDelay.maxMs, callbacksApplied: sumMetric(m, 'gitbridge_mas_callbacks_total', 'outcome="applied"') - sumMetric(before, 'gitbridge_mas_callbacks_total', 'outcome="applied"') },
+      mas: { cpu: masRep.cpuMs / masRep.wallMs, elu: masRep.elu, submissions: s.submissions, callbacks: s.callbacks, callbackFailures: s.callbackFailures },
+      otherCpu,
+    };
+  } catch (err) {
+    await stopFlow(ctx, flow).catch(() => undefined);
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------- output
+
+const f1 = (n) => (n == null ? '–' : n.toFixed(1));
+const fInt = (n) => (n == null ? '–' : Math.round(n).toLocaleString('en-US'));
+const pct = (n) => (n == null ? '–' : `${Math.round(n * 100)}%`);
+
+function noisy(r, log) {
+  if (r.otherCpu !== null && r.otherCpu > 0.15) {
+    log(`  ⚠ other processes used ${pct(r.otherCpu)} of a core during the measurement: numbers are unreliable; rerun on a quiet machine.`);
+  }
+}
+
+export function e2eGoal(r) {
+  return r.latency.p99Ms !== null && r.notAccepted === 0 && r.latency.p99Ms < E2E_GOAL_P99_MS;
+}
+
+export function printE2e(r, log = console.log) {
+  const l = r.latency;
+  log(`\nend-to-end, 202 → MAS acceptance: ${r.rate} deliveries/s open loop, ${r.durationS} s measured (${r.warmupS} s warm-up before)`);
+  log(`  deliveries  p50 ms  p90 ms  p99 ms  max ms  not accepted`);
+  log(`  ${fInt(l.count).padStart(10)}  ${f1(l.p50Ms).padStart(6)}  ${f1(l.p90Ms).padStart(6)}  ${f1(l.p99Ms).padStart(6)}  ${f1(l.maxMs).padStart(6)}  ${fInt(r.notAccepted).padStart(12)}`);
+  log(`  sent ${fInt(r.sent)}, answers ${JSON.stringify(r.statuses)}; ingest (send → 202) p50 ${f1(r.ingest202.p50Ms)} ms, p99 ${f1(r.ingest202.p99Ms)} ms; ` +
+    `sender lag p99 ${f1(r.senderLagMs.p99)} ms, max ${f1(r.senderLagMs.max)} ms`);
+  log(`  the MAS received ${fInt(r.masRateInWindow)} tasks/s during the window (deliveries arrived at ${r.rate}/s); ` +
+    `the last task reached it ${f1(r.settledAfterMs / 1000)} s after the last send`);
+  if (r.stages && !r.stages.error) {
+    log(`  stages (ms clocks): 202 → task row p50 ${f1(r.stages.toTask.p50Ms)} / p99 ${f1(r.stages.toTask.p99Ms)} ms; ` +
+      `task row → MAS p50 ${f1(r.stages.toMas.p50Ms)} / p99 ${f1(r.stages.toMas.p99Ms)} ms`);
+  }
+  log(`  daemon CPU ${pct(r.daemon.cpu)}, event loop busy ${pct(r.daemon.elu)}, max stall ${f1(r.daemon.loopDelayMaxMs)} ms; ` +
+    `MAS: ${fInt(r.mas.created)} tasks, ${fInt(r.mas.callbacks)} callbacks (${fInt(r.mas.callbackFailures)} not 2xx); ` +
+    `clock offset ±${r.clock.uncertaintyMs.toFixed(2)} ms` + (r.settled ? '' : `; NOT every task reached the MAS within the wait`));
+  noisy(r, log);
+}
+
+export function drainGoal(r) {
+  return r.complete && r.tasksPerS !== null && r.tasksPerS >= DRAIN_GOAL_TASKS_PER_S;
+}
+
+export function printDrain(r, log = console.log) {
+  const setting = r.masConcurrency ? `GITBRIDGE_MAS_CONCURRENCY=${r.masConcurrency}` : `default settings (GITBRIDGE_MAS_CONCURRENCY=${r.masConcurrencyEffective})`;
+  log(`\nbacklog drain: ${fInt(r.count)} queued tasks, MAS down then up; ${setting}${r.masCallbacks ? '' : ', MAS callbacks off'}`);
+  log(`  tasks accepted  drain s  tasks/s  steady tasks/s  best 1-s  first acceptance ms  queued=0 seen at s`);
+  log(`  ${fInt(r.accepted).padStart(14)}  ${f1(r.drainMs / 1000).padStart(7)}  ${fInt(r.tasksPerS).padStart(7)}  ${fInt(r.steadyTasksPerS).padStart(14)}  ${fInt(r.peakSecond).padStart(8)}  ${f1(r.firstAcceptanceMs).padStart(19)}  ${r.queuedZeroMs == null ? '–'.padStart(17) : (r.queuedZeroMs / 1000).toFixed(1).padStart(17)}`);
+  log(`  tasks/s: accepted ÷ (last acceptance − MAS up), both in the MAS's clock; steady: after the first acceptance.`);
+  log(`  backlog: ${JSON.stringify(r.posted)} in ${f1(r.postMs / 1000)} s, processed into tasks ${f1(r.processMs / 1000)} s later; ${fInt(r.probesWhileDown)} submission attempts while the MAS was down`);
+  log(`  mean accepted submission ${f1(r.meanSubmitMs)} ms → concurrency ceiling ${fInt(r.concurrencyCeilingPerS)} tasks/s (${r.masConcurrencyEffective} in flight); ` +
+    `daemon CPU ${pct(r.daemon.cpu)}, event loop busy ${pct(r.daemon.elu)}; MAS CPU ${pct(r.mas.cpu)}, loop busy ${pct(r.mas.elu)}; ` +
+    `${fInt(r.daemon.callbacksApplied)} callbacks applied during the drain`);
+  log(`  per second after MAS up: ${r.perSecond.slice(0, 30).map(fInt).join(' ')}${r.perSecond.length > 30 ? ' …' : ''}`);
+  noisy(r, log);
+}
