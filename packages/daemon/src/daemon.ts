@@ -134,8 +134,23 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   }
 
   // Deliveries accepted in the last 100 ms mean ingest is busy: the workers then yield to it.
+  // Ingest is busy when deliveries are arriving AND the event loop is nearly
+  // saturated: only then do the workers yield to it. At ordinary rates (a few
+  // hundred deliveries/s) the loop has room, and throttling the workers would
+  // only add latency between the 202 and the MAS.
   let lastAcceptedAt = -Infinity;
-  const workers = new Workers({ config, store, rules, metrics, log, ingestBusy: () => performance.now() - lastAcceptedAt < 100 });
+  let loopUtilization = 0;
+  let elu = performance.eventLoopUtilization();
+  const eluTimer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    loopUtilization = performance.eventLoopUtilization(now, elu).utilization;
+    elu = now;
+  }, 100);
+  eluTimer.unref();
+  const workers = new Workers({
+    config, store, rules, metrics, log,
+    ingestBusy: () => loopUtilization > 0.95 && performance.now() - lastAcceptedAt < 100,
+  });
   const lifecycle = { draining: false };
   const app = buildServer({
     config,
@@ -188,6 +203,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
         await new Promise((r) => setTimeout(r, Math.min(1000, Math.floor(graceMs / 4))));
         if (refreshTimer) clearInterval(refreshTimer);
         if (retentionTimer) clearInterval(retentionTimer);
+        clearInterval(eluTimer);
         await app.close();
         committer.flush();
         await workers.stop(graceMs);
