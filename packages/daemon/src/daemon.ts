@@ -93,9 +93,16 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     log.warn({ err: { message: (err as Error).message } }, 'rate limiter failed: request allowed (fail open)');
   });
 
+  // The configured allowlist and GitHub's ranges alone are rebuilt together
+  // whenever the hook ranges change (start-up, periodic refresh, SIGHUP).
+  let allowlist!: IpAllowlist;
+  let githubRanges!: IpAllowlist;
+  const applyHooks = (hooks: readonly string[]) => {
+    allowlist = new IpAllowlist(config.ipAllowlist, hooks);
+    githubRanges = new IpAllowlist(['github'], hooks);
+  };
   const snapshot = currentHooksSnapshot(config.dataDir);
-  let allowlist = new IpAllowlist(config.ipAllowlist, snapshot.hooks);
-  let githubRanges = new IpAllowlist(['github'], snapshot.hooks);
+  applyHooks(snapshot.hooks);
   log.info({ hooksSnapshot: snapshot.snapshot_date, source: snapshot.source, ranges: allowlist.ranges.length }, 'IP allowlist loaded');
   let refreshTimer: NodeJS.Timeout | undefined;
   if (config.metaRefreshS > 0 && config.ipAllowlist.some((e) => e.toLowerCase() === 'github')) {
@@ -103,8 +110,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
       try {
         const fresh = await fetchHooksSnapshot(config.metaUrl);
         writeHooksSnapshot(config.dataDir, fresh);
-        allowlist = new IpAllowlist(config.ipAllowlist, fresh.hooks);
-        githubRanges = new IpAllowlist(['github'], fresh.hooks);
+        applyHooks(fresh.hooks);
         metrics.ipRangesRefresh.inc({ outcome: 'success' });
         log.info({ ranges: fresh.hooks.length }, 'GitHub hook ranges refreshed');
       } catch (err) {
@@ -187,8 +193,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
       loggers.reopen();
       try {
         const fresh = currentHooksSnapshot(config.dataDir);
-        allowlist = new IpAllowlist(config.ipAllowlist, fresh.hooks);
-        githubRanges = new IpAllowlist(['github'], fresh.hooks);
+        applyHooks(fresh.hooks);
         log.info({ hooksSnapshot: fresh.snapshot_date, ranges: allowlist.ranges.length }, 'reloaded: log files reopened, IP allowlist reloaded');
       } catch (err) {
         log.warn({ err: { message: (err as Error).message } }, 'reload: keeping the current IP allowlist');
