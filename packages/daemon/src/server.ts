@@ -23,6 +23,7 @@ import {
   type RateLimiter,
   type RejectionReason,
   type Store,
+  type WebhookContentType,
 } from '@gitbridge/core';
 
 /** What {@link buildServer} needs; every I/O part is injected. */
@@ -52,6 +53,8 @@ declare module 'fastify' {
     gbEvent: string | undefined;
     gbAction: string | undefined;
     gbDeliveryId: string | undefined;
+    /** The hook content type, set by the webhook route's onRequest check. */
+    gbContentType: WebhookContentType | null;
   }
 }
 
@@ -192,7 +195,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         security.warn({ kind: 'address_denied', ip, deliveryId: safeId(req.headers['x-github-delivery']) }, 'source address not in allowlist');
         return reject(req, reply, 'address', 'forbidden', 'GB_WEBHOOK_FORBIDDEN_ADDRESS', `Source address ${ip ?? 'unknown'} is not allowed`);
       }
-      if (webhookContentType(req.headers['content-type']) === null) {
+      req.gbContentType = webhookContentType(req.headers['content-type']);
+      if (req.gbContentType === null) {
         return reject(req, reply, 'content_type', 'unsupported_media_type', 'GB_WEBHOOK_UNSUPPORTED_CONTENT_TYPE',
           `Unsupported content type "${String(req.headers['content-type'] ?? '').slice(0, 100)}": set the hook's content type to application/json (application/x-www-form-urlencoded is also accepted)`);
       }
@@ -236,7 +240,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       metrics.signatureSlot.inc({ slot: String(verified.slot) });
       if (verified.slot > 0) security.info({ kind: 'secret_slot', slot: verified.slot, deliveryId: ids.deliveryId }, 'delivery verified with a rotated secret');
 
-      const type = webhookContentType(req.headers['content-type'])!;
+      const type = req.gbContentType!;
       let delivery;
       try {
         delivery = identifyDelivery(ids, decodePayload(body, type));

@@ -185,8 +185,10 @@ export class Workers {
     const batch = store.claimDeliveries(limit, config.leaseMs);
     let created = 0;
     for (const row of batch) created += this.#processOne(row, rules, config, metrics, log);
-    if (created > 0) this.#tasks.kick();
-    if (created > 0) this.#notifications.kick();
+    if (created > 0) {
+      this.#tasks.kick();
+      this.#notifications.kick();
+    }
     return batch.length === limit;
   }
 
@@ -194,7 +196,6 @@ export class Workers {
     const dlog = log.child({ deliveryId: row.delivery_id });
     const { store } = this.#deps;
     try {
-      const headers = JSON.parse(row.headers) as Record<string, string>;
       const d = identifyDelivery(
         { deliveryId: row.delivery_id, event: row.event, hookId: row.hook_id },
         decodePayload(row.body, row.content_type as WebhookContentType),
@@ -207,7 +208,7 @@ export class Workers {
         metrics.events.inc({ type: labelValue(row.event, 'unknown'), action: labelValue(row.action), status: 'ignored' });
         dlog.info({ event: row.event, action: row.action, repo: row.repo }, 'no rule matched: recorded as ignored');
       } else {
-        dlog.info({ event: row.event, action: row.action, repo: row.repo, tasks: drafts.map((t) => t.taskType), hookId: headers['x-github-hook-id'] }, 'delivery turned into tasks');
+        dlog.info({ event: row.event, action: row.action, repo: row.repo, tasks: drafts.map((t) => t.taskType), hookId: row.hook_id }, 'delivery turned into tasks');
       }
       return ids.length;
     } catch (err) {
