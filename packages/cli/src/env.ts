@@ -16,16 +16,25 @@ export function resolveDataDir(flag: string | undefined, env: Env = process.env)
 }
 
 /**
- * The default webhook URL: `http://127.0.0.1:<GITBRIDGE_PORT or 3000>/webhook`.
+ * The local daemon's base URL: `http://127.0.0.1:<GITBRIDGE_PORT or 3000>`.
  *
  * @throws CliError (usage) when `GITBRIDGE_PORT` is not a port number
  */
-export function defaultWebhookUrl(env: Env = process.env): string {
+export function defaultDaemonUrl(env: Env = process.env): string {
   const port = nonEmpty(env.GITBRIDGE_PORT)?.trim() ?? '3000';
   if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
     throw usageError(`GITBRIDGE_PORT must be a port number, got "${port}"`, 'or pass --url');
   }
-  return `http://127.0.0.1:${port}/webhook`;
+  return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * The default webhook URL: {@link defaultDaemonUrl} + `/webhook`.
+ *
+ * @throws CliError (usage) when `GITBRIDGE_PORT` is not a port number
+ */
+export function defaultWebhookUrl(env: Env = process.env): string {
+  return `${defaultDaemonUrl(env)}/webhook`;
 }
 
 /**

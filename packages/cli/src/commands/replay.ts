@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { Command } from 'commander';
-import { checkHttpUrl, resolveDataDir, type Env } from '../env.js';
+import { checkHttpUrl, defaultDaemonUrl, resolveDataDir, resolveSecret } from '../env.js';
 import { CliError, EXIT, usageError } from '../exit.js';
 import { formatBytes, parseJsonOrText, printJson } from '../format.js';
 import { postOrFail } from '../http.js';
@@ -26,9 +26,10 @@ const KEPT = ['x-github-event', 'x-github-hook-id', 'x-github-hook-installation-
 /** Header that marks a delivery re-sent by `gitbridge replay --to`; its value is the original delivery id. */
 export const REPLAY_HEADER = 'x-gitbridge-replay-of';
 
-/** The daemon's base URL: `--url`, else `http://127.0.0.1:<GITBRIDGE_PORT or 3000>`. */
-function daemonUrl(flag: string | undefined, env: Env = process.env): string {
-  const url = (flag ?? `http://127.0.0.1:${env.GITBRIDGE_PORT?.trim() || '3000'}`).replace(/\/+$/, '');
+/** The daemon's base URL: `--url`, else {@link defaultDaemonUrl}. */
+function daemonUrl(flag: string | undefined): string {
+  if (flag === undefined) return defaultDaemonUrl();
+  const url = flag.replace(/\/+$/, '');
   checkHttpUrl(url, '--url');
   return url;
 }
@@ -68,8 +69,7 @@ async function replayThroughDaemon(id: string, opts: ReplayOptions): Promise<num
  */
 async function replayTo(id: string, opts: ReplayOptions & { to: string }): Promise<number> {
   checkHttpUrl(opts.to, '--to');
-  const secret = opts.secret ?? process.env.GITBRIDGE_WEBHOOK_SECRET?.split(',')[0]?.trim();
-  if (!secret) throw usageError("--to needs the target's webhook secret: --secret or GITBRIDGE_WEBHOOK_SECRET");
+  const secret = resolveSecret(opts.secret);
   const row = await withStore(resolveDataDir(opts.dataDir), {}, (store) => store.getDelivery(id));
   if (!row) throw new CliError(`no stored delivery ${id}`, EXIT.failed, 'list them with `gitbridge deliveries ls`');
   const stored = JSON.parse(row.headers) as Record<string, string>;
@@ -103,7 +103,7 @@ export function replayCommand(): Command {
     .option('--url <url>', 'base URL of the running gitbridged (default http://127.0.0.1:$GITBRIDGE_PORT or :3000)')
     .option('--admin-token <token>', "the daemon's admin token (default $GITBRIDGE_ADMIN_TOKEN)")
     .option('--to <url>', 'instead, re-send the stored delivery to this webhook URL (another GitBridge)')
-    .option('--secret <secret>', "with --to: the target's webhook secret (default the first of $GITBRIDGE_WEBHOOK_SECRET)")
+    .option('--secret <secret>', "with --to: the target's webhook secret (default the first of $GITBRIDGE_WEBHOOK_SECRET, else $GITBRIDGE_WEBHOOK_SECRET_FILE)")
     .option('--data-dir <dir>', "with --to: gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)")
     .option('--dry-run', 'print what would be sent, send nothing')
     .option('--json', 'print the result as JSON')
