@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import type { Daemon } from '@gitbridge/daemon';
-import { CALLBACK_SECRET, postDelivery, scrape, startRecorder, startTestDaemon, tempDir, waitFor, type Recorder } from './helpers/index.js';
+import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, startRecorder, tempDir, waitFor, type Recorder } from './helpers/index.js';
 
 // The seed's example delivery, end to end through every stage of DESIGN §1,
 // with real parts: a real port, a real SQLite file, the reference MAS and a
@@ -18,10 +18,7 @@ describe("the seed's example, end to end", () => {
   beforeAll(async () => {
     mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 20, completeAfterMs: 50 });
     chat = await startRecorder();
-    ({ daemon } = await startTestDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_NOTIFY_URL: `${chat.url}/hooks/chat`, GITBRIDGE_PUBLIC_URL: 'http://placeholder' }));
-    // The callback URL must reach this daemon: restart with the real port known.
-    await daemon.stop();
-    ({ daemon } = await startTestDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_NOTIFY_URL: `${chat.url}/hooks/chat`, GITBRIDGE_PUBLIC_URL: `http://127.0.0.1:${daemon.port}`, GITBRIDGE_PORT: String(daemon.port) }));
+    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_NOTIFY_URL: `${chat.url}/hooks/chat` }));
   });
   afterAll(async () => {
     await daemon?.stop();
