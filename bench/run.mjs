@@ -2,18 +2,20 @@
 // Benchmark: `pnpm bench` (= `pnpm run build && node bench/run.mjs`). Four
 // parts, all run by default, selectable with --only (docs/benchmarks.md):
 //
-//   ingest   the three receivers below (this file)
+//   ingest   the four receivers below (this file)
 //   e2e      202 → MAS acceptance latency at a steady open-loop rate (bench/flow.mjs)
 //   drain    a 10,000-task backlog handed to a MAS that comes back (bench/flow.mjs)
 //   startup  `gitbridge tasks ls` start-up vs `node -e 0` (bench/startup.mjs)
 //
-// Ingest: in one run and one process tree, loads three webhook receivers with the
+// Ingest: in one run and one process tree, loads four webhook receivers with the
 // same signed `pull_request.opened` delivery (the real ~21 KB example from
 // @octokit/webhooks-examples) and prints req/s, p50 and p99 of each, and
 // their ratio to @octokit/webhooks' node middleware:
 //
 //   fastify     bare fastify, buffer body parser, answers 202 (the ceiling)
 //   octokit     @octokit/webhooks createNodeMiddleware on node:http (the yardstick)
+//   floor       the least a durable ingest can do: HMAC, JSON.parse, one
+//               group-committed INSERT of the body into SQLite, 202 (no features)
 //   gitbridged  the real daemon (startDaemon): verify, parse, rate-limit,
 //               group-commit to SQLite, then 202; workers run behind it
 //
@@ -28,7 +30,7 @@
 //
 // Usage: node bench/run.mjs [--only ingest,e2e,drain,startup] [--duration S]
 //          [--warmup S] [--connections N] [--rounds N]
-//          [--targets fastify,octokit,gitbridged] [--json] [--cpu-prof [DIR]]
+//          [--targets fastify,octokit,floor,gitbridged] [--json] [--cpu-prof [DIR]]
 //          [--root DIR] [--e2e-* …] [--drain-* …] [--startup-* …]   (see --help)
 
 import { fork } from 'node:child_process';
@@ -59,13 +61,13 @@ const USAGE = `usage: node bench/run.mjs [options]
   --root DIR          take gitbridged from DIR/packages/{core,daemon}/dist instead
                       of this checkout (A/B of a patched, built copy)
 
-ingest (bare fastify vs @octokit/webhooks vs gitbridged, closed loop):
+ingest (bare fastify vs @octokit/webhooks vs a minimal durable ingest vs gitbridged, closed loop):
   --duration S        measured run per target, seconds (default 10)
   --warmup S          warm-up run per target, seconds (default 3)
   --connections N     autocannon connections (default 32)
   --rounds N          repeat the whole sequence N times and report medians
                       (default 1; use 3+ on a shared or noisy machine)
-  --targets LIST      comma-separated subset of fastify,octokit,gitbridged (default all)
+  --targets LIST      comma-separated subset of fastify,octokit,floor,gitbridged (default all)
 
 e2e (202 → MAS acceptance, open loop, real daemon + reference MAS):
   --e2e-rate N        deliveries per second (default 200)
@@ -86,11 +88,12 @@ startup (CLI start-up):
 
   -h, --help          this text`;
 
-const ALL_TARGETS = ['fastify', 'octokit', 'gitbridged'];
+const ALL_TARGETS = ['fastify', 'octokit', 'floor', 'gitbridged'];
 const ALL_PARTS = ['ingest', 'e2e', 'drain', 'startup'];
 const LABELS = {
   fastify: 'bare fastify (202)',
   octokit: '@octokit/webhooks middleware',
+  floor: 'minimal durable ingest (HMAC, parse, one INSERT)',
   gitbridged: 'gitbridged (durable ingest)',
 };
 const GOAL_RATIO = 0.8;
@@ -569,7 +572,7 @@ function table(rows) {
 
 // ---------------------------------------------------------------- main
 
-/** The ingest part: the three targets, their table and goal lines. */
+/** The ingest part: the targets, their table and goal lines. */
 async function ingestPart() {
   let mas = null;
   if (opts.targets.includes('gitbridged')) mas = await startChild('mas-stub.mjs');
@@ -584,6 +587,7 @@ async function ingestPart() {
   const rows = opts.targets.map((name) => aggregate(name, runs.filter((r) => r.target === name), octokitRuns));
   const octokit = rows.find((r) => r.target === 'octokit');
   const gb = rows.find((r) => r.target === 'gitbridged');
+  const floor = rows.find((r) => r.target === 'floor');
   const gbRuns = runs.filter((r) => r.target === 'gitbridged');
 
   const failures = [];
@@ -635,6 +639,7 @@ async function ingestPart() {
         `  ${goals.throughput}  ingest throughput: gitbridged ${fmtInt(gb.reqPerSec)} req/s, ${goals.ratio.toFixed(2)}× octokit (goal ≥ ${GOAL_RATIO}×)`,
         `  ${goals.p99}  ingest latency: gitbridged p99 ${fmtMs(gb.p99Ms)} ms (goal < ${GOAL_P99_MS} ms)`,
         `  ${goals.committedBefore202}  durability: every 202 has a committed row`,
+        ...(floor ? [`  info  the minimal durable ingest (floor) reached ${floor.ratioToOctokit.toFixed(2)}× octokit; gitbridged reached ${(gb.reqPerSec / floor.reqPerSec).toFixed(2)}× the floor`] : []),
       ]
     : [];
   return { failures, noisy, goals, rows, runs, print, goalLines };
