@@ -4,33 +4,64 @@ import { Worker } from 'node:worker_threads';
 /**
  * The thread's code. Inline (eval) rather than a file next to this one, so
  * that it runs the same from `dist/` and from the TypeScript sources (tests).
- * It opens its own connection and checkpoints every `intervalMs`: PASSIVE
- * (never takes the writer's lock), and RESTART once the WAL holds
- * `restartFrames` frames (default 65536: 256 MB of 4 KB pages). Under
- * sustained writes a PASSIVE checkpoint never quite catches up, so the WAL
- * never starts over; RESTART does, but it holds the writer's lock while it
- * finishes, which stalls the daemon's commits for tens of ms, so it is kept
- * for the case where the WAL would otherwise grow without bound.
+ * It opens its own connection and checkpoints every `intervalMs` with
+ * PASSIVE, which never takes the writer's lock. Under steady writes a
+ * PASSIVE checkpoint never quite catches up (frames are appended while it
+ * copies), so the WAL never starts over and would grow without bound. Once
+ * it holds `restartFrames` frames, the thread asks the main thread to pause
+ * its writers (`pause` → `go`), runs RESTART, which now finds no writer to
+ * wait for and only has the frames written since the last PASSIVE left to
+ * copy, and says `resumed`. The main thread never sleeps in SQLite's busy
+ * handler waiting for it.
  */
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
 const Database = require(workerData.driver);
 const db = new Database(workerData.path, { fileMustExist: true });
 db.pragma('busy_timeout = 5000');
+const dbFd = fs.openSync(workerData.path, 'r');
+let waiting = false;
+const report = (err) => parentPort.postMessage({ type: 'error', message: String(err && err.message), code: err && err.code });
 const checkpoint = () => {
+  if (waiting) return;
   try {
     const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
-    if (r && r.log >= workerData.restartFrames) db.pragma('wal_checkpoint(RESTART)');
+    if (r && r.log >= workerData.restartFrames) {
+      // A PASSIVE checkpoint that did not copy every frame does not fsync the
+      // database file, so the pages it wrote are still dirty; RESTART would
+      // flush them all while writers wait. Flush them here, without any lock,
+      // and copy what arrived meanwhile, so that RESTART has little left to do.
+      fs.fdatasyncSync(dbFd);
+      db.pragma('wal_checkpoint(PASSIVE)');
+      waiting = true;
+      parentPort.postMessage({ type: 'pause' });
+    }
   } catch (err) {
-    parentPort.postMessage({ type: 'error', message: String(err && err.message), code: err && err.code });
+    report(err);
+  }
+};
+const restart = () => {
+  try {
+    // Readers (the CLI) may hold an old snapshot; do not keep writers paused for them.
+    db.pragma('busy_timeout = ' + workerData.restartWaitMs);
+    db.pragma('wal_checkpoint(RESTART)');
+  } catch (err) {
+    if (!err || err.code !== 'SQLITE_BUSY') report(err);
+  } finally {
+    db.pragma('busy_timeout = 5000');
+    waiting = false;
+    parentPort.postMessage({ type: 'resumed' });
   }
 };
 const timer = setInterval(checkpoint, workerData.intervalMs);
 parentPort.on('message', (m) => {
+  if (m === 'go') return restart();
   if (m !== 'stop') return;
   clearInterval(timer);
   try { db.pragma('wal_checkpoint(TRUNCATE)'); } catch {}
   db.close();
+  fs.closeSync(dbFd);
   parentPort.close();
 });
 `;
@@ -50,21 +81,43 @@ export interface BackgroundCheckpointer {
  */
 export function startBackgroundCheckpointer(
   path: string,
-  options: { intervalMs?: number; restartFrames?: number; onError?: (err: { message: string; code?: string }) => void; onFailure?: (err: Error) => void } = {},
+  options: {
+    intervalMs?: number;
+    restartFrames?: number;
+    /** How long a RESTART waits for readers of an old snapshot, ms (default 250); it is skipped after that. */
+    restartWaitMs?: number;
+    /**
+     * Called when the thread wants to restart the WAL. The caller stops
+     * starting write transactions, then calls `go()`; `onResume` follows when
+     * the checkpoint is done. Without it the thread restarts without asking.
+     */
+    onPause?: (go: () => void) => void;
+    onResume?: () => void;
+    onError?: (err: { message: string; code?: string }) => void;
+    onFailure?: (err: Error) => void;
+  } = {},
 ): BackgroundCheckpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(THREAD_SOURCE, {
     eval: true,
-    workerData: { path, driver, intervalMs: options.intervalMs ?? 100, restartFrames: options.restartFrames ?? 65536 },
+    workerData: { path, driver, intervalMs: options.intervalMs ?? 100, restartFrames: options.restartFrames ?? 8192, restartWaitMs: options.restartWaitMs ?? 250 },
   });
   worker.unref();
   let stopped = false;
+  const go = () => {
+    if (!stopped) worker.postMessage('go');
+  };
   worker.on('message', (m: { type?: string; message: string; code?: string }) => {
     if (m?.type === 'error') options.onError?.(m);
+    else if (m?.type === 'pause') {
+      if (options.onPause) options.onPause(go);
+      else go();
+    } else if (m?.type === 'resumed') options.onResume?.();
   });
   const failed = (err: Error) => {
     if (stopped) return;
     stopped = true;
+    options.onResume?.();
     options.onFailure?.(err);
   };
   worker.on('error', failed);
@@ -73,6 +126,7 @@ export function startBackgroundCheckpointer(
     stop() {
       if (stopped) return;
       stopped = true;
+      options.onResume?.();
       worker.postMessage('stop');
     },
   };

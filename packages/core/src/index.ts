@@ -14,7 +14,8 @@ export { PRIORITIES, PROTOCOL_VERSION, DEFAULT_RULES_FILE, defaultRules, compile
 export type { Priority, RuleSpec, ConditionSpec, TaskPayload, TaskDraft, NotificationDraft, JournalEntry } from './rules.js';
 export { Store, STORE_FILE, TASK_STATUSES, isTerminal } from './store.js';
 export type { DeliveryState, TaskStatus, NewDelivery, DeliveryRow, TaskRow, TaskHistoryRow, NotificationRow, TaskFilter, StoreOptions } from './store.js';
-export { GroupCommitter } from './group-commit.js';
+export { GroupCommitter, TransactionBatcher } from './group-commit.js';
+export { WriteGate } from './write-gate.js';
 export { backoffDelay, parseRetryAfter } from './backoff.js';
 export { submitTask, MasError } from './mas-client.js';
 export type { MasClientOptions, MasSubmission } from './mas-client.js';

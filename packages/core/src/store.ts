@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 import { startBackgroundCheckpointer, type BackgroundCheckpointer } from './checkpointer.js';
+import { WriteGate } from './write-gate.js';
 import type { JournalEntry, TaskDraft } from './rules.js';
 
 /** File name of the store inside the data directory. */
@@ -156,6 +157,14 @@ export interface StoreOptions {
    */
   readonly backgroundCheckpoint?: boolean;
   /**
+   * With `backgroundCheckpoint`: WAL size, in frames (one page, 4 KB, each),
+   * at which the checkpointer pauses the writers of this connection
+   * ({@link Store.gate}) and restarts the WAL. Default 8192 (32 MB).
+   */
+  readonly walRestartFrames?: number;
+  /** With `backgroundCheckpoint`: ms between passive checkpoints (default 100). */
+  readonly checkpointIntervalMs?: number;
+  /**
    * Apply pending migrations when opening writable (default true). Tools that
    * write to a store a daemon owns (the CLI) pass false, so that only the
    * daemon migrates its schema.
@@ -175,6 +184,12 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 export class Store {
   readonly db: Db;
   readonly path: string;
+  /**
+   * Closed while the background checkpointer restarts the WAL (only with
+   * `backgroundCheckpoint`; otherwise always open). Writers on the event
+   * loop that can wait (group commits, worker claims) check it first.
+   */
+  readonly gate = new WriteGate();
   readonly #stmts = new Map<string, Statement>();
   #checkpointer: BackgroundCheckpointer | undefined;
 
@@ -206,6 +221,13 @@ export class Store {
       // The WAL file a RESTART leaves behind is truncated to this size when it starts over.
       db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
       store.#checkpointer = startBackgroundCheckpointer(path, {
+        ...(options.walRestartFrames !== undefined ? { restartFrames: options.walRestartFrames } : {}),
+        ...(options.checkpointIntervalMs !== undefined ? { intervalMs: options.checkpointIntervalMs } : {}),
+        onPause: (go) => {
+          store.gate.close();
+          go();
+        },
+        onResume: () => store.gate.open(),
         onFailure: () => {
           if (db.open) db.pragma('wal_autocheckpoint = 1000');
         },
@@ -257,22 +279,36 @@ export class Store {
    */
   insertDeliveries(batch: readonly NewDelivery[], nowMs: number = Date.now()): ('stored' | 'duplicate')[] {
     const insert = this.#stmt(`INSERT INTO deliveries (delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at,
-      content_type, headers, body, size, signature_slot, source_ip, state, outcome, next_attempt_at, processed_at, replay_of)
-      VALUES (@deliveryId, @event, @action, @hookId, @repo, @repoId, @installationId, @receivedAt, @contentType, @headers, @body,
+      content_type, headers, size, signature_slot, source_ip, state, outcome, next_attempt_at, processed_at, replay_of)
+      VALUES (@deliveryId, @event, @action, @hookId, @repo, @repoId, @installationId, @receivedAt, @contentType, @headers,
       @size, @signatureSlot, @sourceIp, @state, @outcome, @nextAttemptAt, @processedAt, @replayOf)
       ON CONFLICT (delivery_id) DO NOTHING`);
+    const insertBody = this.#stmt('INSERT INTO delivery_bodies (delivery_id, body) VALUES (?, ?)');
     return this.db.transaction(() =>
       batch.map((d) => {
         const r = insert.run({
-          ...d,
+          deliveryId: d.deliveryId,
+          event: d.event,
+          action: d.action,
+          hookId: d.hookId,
+          repo: d.repo,
+          repoId: d.repoId,
+          installationId: d.installationId,
+          receivedAt: d.receivedAt,
+          contentType: d.contentType,
           headers: JSON.stringify(d.headers),
-          body: Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength),
           size: d.body.byteLength,
+          signatureSlot: d.signatureSlot,
+          sourceIp: d.sourceIp,
+          state: d.state,
+          outcome: d.outcome,
           nextAttemptAt: nowMs,
           processedAt: d.state === 'processed' ? iso(nowMs) : null,
           replayOf: d.replayOf ?? null,
         });
-        return r.changes === 1 ? ('stored' as const) : ('duplicate' as const);
+        if (r.changes !== 1) return 'duplicate' as const;
+        insertBody.run(d.deliveryId, Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength));
+        return 'stored' as const;
       }),
     ).immediate();
   }
@@ -283,10 +319,16 @@ export class Store {
    * again. Each claim counts as an attempt.
    */
   claimDeliveries(limit: number, leaseMs: number, nowMs: number = Date.now()): DeliveryRow[] {
-    return this.#stmt(`UPDATE deliveries SET lease_until = @lease, attempts = attempts + 1
+    const rows = this.#stmt(`UPDATE deliveries SET lease_until = @lease, attempts = attempts + 1
       WHERE delivery_id IN (SELECT delivery_id FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued' AND next_attempt_at <= @now
         AND (lease_until IS NULL OR lease_until <= @now) ORDER BY next_attempt_at LIMIT @limit)
-      RETURNING *`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as DeliveryRow[];
+      RETURNING *`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as Omit<DeliveryRow, 'body'>[];
+    return rows.map((r) => ({ ...r, body: this.#body(r.delivery_id) }));
+  }
+
+  #body(deliveryId: string): Buffer {
+    const r = this.#stmt('SELECT body FROM delivery_bodies WHERE delivery_id = ?').get(deliveryId) as { body: Buffer } | undefined;
+    return r?.body ?? Buffer.alloc(0);
   }
 
   /**
@@ -504,7 +546,8 @@ export class Store {
 
   /** One delivery, with its raw body. */
   getDelivery(deliveryId: string): DeliveryRow | undefined {
-    return this.#stmt('SELECT * FROM deliveries WHERE delivery_id = ?').get(deliveryId) as DeliveryRow | undefined;
+    const row = this.#stmt('SELECT * FROM deliveries WHERE delivery_id = ?').get(deliveryId) as Omit<DeliveryRow, 'body'> | undefined;
+    return row && { ...row, body: this.#body(deliveryId) };
   }
 
   /** Lists deliveries (without bodies), newest first. */
@@ -589,6 +632,7 @@ export class Store {
           this.#stmt('DELETE FROM task_history WHERE task_ref IN (SELECT id FROM tasks WHERE delivery_id = ?)').run(id);
           this.#stmt('DELETE FROM notifications WHERE delivery_id = ?').run(id);
           this.#stmt('DELETE FROM tasks WHERE delivery_id = ?').run(id);
+          this.#stmt('DELETE FROM delivery_bodies WHERE delivery_id = ?').run(id);
           this.#stmt('DELETE FROM deliveries WHERE delivery_id = ?').run(id);
         }
         return ids.length;

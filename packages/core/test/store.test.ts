@@ -2,7 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { Store, type NewDelivery, type TaskDraft } from '../src/index.js';
+import { MIGRATIONS } from '../src/migrations.js';
+
+const LATEST = Math.max(...MIGRATIONS.map((m) => m.version));
 
 const draft = (taskType = 'triage_issue'): TaskDraft => ({ rule: 'r', taskType, priority: 'normal', payload: { type: taskType, priority: 'normal', metadata: {}, protocol_version: '2.1' }, notify: { channel: '#c', text: 't', url: null } });
 const entry = { type: 'issues', action: 'opened', repo: 'o/r', number: 1, timestamp: '2020-01-01T00:00:00Z' };
@@ -23,10 +27,37 @@ describe('Store', () => {
   });
 
   it('migrates to the latest schema once, idempotently', () => {
-    expect(store.schemaVersion()).toBe(3);
+    expect(store.schemaVersion()).toBe(LATEST);
     store.close();
     store = Store.open(dir);
-    expect(store.schemaVersion()).toBe(3);
+    expect(store.schemaVersion()).toBe(LATEST);
+  });
+
+  it('migration 4 moves the bodies of a version-3 store into delivery_bodies, byte for byte', () => {
+    store.close();
+    const old = mkdtempSync(join(tmpdir(), 'gb-store-v3-'));
+    try {
+      const db = new Database(join(old, 'gitbridge.db'));
+      db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
+      for (const m of MIGRATIONS.filter((x) => x.version <= 3)) {
+        db.exec(m.sql);
+        db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      }
+      const body = Buffer.from([0x7b, 0x22, 0xe2, 0x9c, 0x93, 0x22, 0x3a, 0x31, 0x7d, 0x0a]); // {"✓":1}\n
+      db.prepare(`INSERT INTO deliveries (delivery_id, event, received_at, content_type, headers, body, size, state)
+        VALUES ('old-1', 'issues', '2020-01-01T00:00:00.000Z', 'json', '{}', ?, ?, 'queued')`).run(body, body.length);
+      db.close();
+      store = Store.open(old);
+      expect(store.schemaVersion()).toBe(LATEST);
+      const columns = (store.db.prepare('PRAGMA table_info(deliveries)').all() as { name: string }[]).map((c) => c.name);
+      expect(columns).not.toContain('body');
+      expect(store.getDelivery('old-1')?.body.equals(body)).toBe(true);
+      expect(store.claimDeliveries(1, 1000)[0]?.body.equals(body)).toBe(true);
+      store.close();
+    } finally {
+      rmSync(old, { recursive: true, force: true });
+      store = Store.open(dir);
+    }
   });
 
   it('stores a delivery id once; the rest of the batch are duplicates', () => {
@@ -68,6 +99,7 @@ describe('Store', () => {
     store.completeDelivery('new', [], entry, 'o/r');
     expect(store.purge('2021-01-01T00:00:00.000Z', 1)).toBe(1);
     expect(store.getDelivery('done')).toBeUndefined();
+    expect(store.db.prepare(`SELECT COUNT(*) AS n FROM delivery_bodies WHERE delivery_id = 'done'`).get()).toEqual({ n: 0 });
     expect(store.getTask(t1!)).toBeUndefined();
     expect(store.taskHistory(t1!)).toEqual([]);
     expect(store.getDelivery('open-task')).toBeDefined();

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import {
   FailOpenRateLimiter,
   GroupCommitter,
+  TransactionBatcher,
   IpAllowlist,
   MemoryRateLimiter,
   RedisRateLimiter,
@@ -65,6 +66,8 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   const { log } = loggers;
   const store = Store.open(config.dataDir, { backgroundCheckpoint: true, synchronous: config.storeSynchronous });
   const metrics = createMetrics({ store });
+  // Post-ingest writes (task updates, callbacks, completions) share transactions.
+  const writes = new TransactionBatcher(store.db, { gate: store.gate });
   const committer = new GroupCommitter(store, {
     onCommit(size, ms) {
       metrics.storeCommitBatch.observe(size);
@@ -154,7 +157,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   }, 100);
   eluTimer.unref();
   const workers = new Workers({
-    config, store, rules, metrics, log,
+    config, store, writes, rules, metrics, log,
     ingestBusy: () => loopUtilization > 0.95 && performance.now() - lastAcceptedAt < 100,
   });
   const lifecycle = { draining: false };
@@ -162,6 +165,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     config,
     store,
     committer,
+    writes,
     limiter,
     allowlist: () => allowlist,
     githubRanges: () => githubRanges,
@@ -212,6 +216,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
         await app.close();
         committer.flush();
         await workers.stop(graceMs);
+        writes.flush();
         await limiter.close();
         redis?.disconnect();
         store.close();

@@ -23,6 +23,7 @@ import {
   type RateLimiter,
   type RejectionReason,
   type Store,
+  type TransactionBatcher,
   type WebhookContentType,
 } from '@gitbridge/core';
 
@@ -31,6 +32,8 @@ export interface ServerDeps {
   readonly config: Config;
   readonly store: Store;
   readonly committer: GroupCommitter;
+  /** Batches the callback route's state changes into shared transactions. */
+  readonly writes: TransactionBatcher;
   readonly limiter: RateLimiter;
   /** Returns the allowlist in force (it is swapped when the hook ranges refresh). */
   readonly allowlist: () => IpAllowlist;
@@ -334,7 +337,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       metrics.callbacks.inc({ outcome: 'invalid' });
       return sendError(reply, 'GB_CALLBACK_INVALID', 'Callback field "status" must be running, completed or failed');
     }
-    const r = store.applyCallback(String(taskId), status, { result: parsed.result, error: parsed.error });
+    const r = await deps.writes.run(() => store.applyCallback(String(taskId), status, { result: parsed.result, error: parsed.error }));
     if (r.outcome === 'unknown') {
       metrics.callbacks.inc({ outcome: 'unknown_task' });
       return sendError(reply, 'GB_CALLBACK_UNKNOWN_TASK', `No task with task_id ${String(taskId).slice(0, 100)} is tracked`);

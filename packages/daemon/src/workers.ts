@@ -15,6 +15,7 @@ import {
   type RuleSpec,
   type Store,
   type TaskRow,
+  type TransactionBatcher,
   type WebhookContentType,
 } from '@gitbridge/core';
 
@@ -111,6 +112,11 @@ class Loop {
 export interface WorkerDeps {
   readonly config: Config;
   readonly store: Store;
+  /**
+   * Runs the workers' store writes (completions, submissions recorded,
+   * retries, notification outcomes) in shared transactions.
+   */
+  readonly writes: TransactionBatcher;
   readonly rules: readonly RuleSpec[];
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -179,22 +185,30 @@ export class Workers {
     await Promise.race([Promise.all([tasksStopped, ...this.#inflight]).then(() => undefined), deadline]);
   }
 
+  /** True while the store's write gate is closed (a WAL restart); the loop is kicked again when it opens. */
+  #paused(loop: Loop): boolean {
+    const { gate } = this.#deps.store;
+    if (gate.isOpen) return false;
+    gate.whenOpen(() => loop.kick());
+    return true;
+  }
+
   async #processDeliveries(): Promise<boolean> {
     const { store, rules, config, metrics, log } = this.#deps;
+    if (this.#paused(this.#deliveries)) return false;
     const limit = this.#deps.ingestBusy?.() ? BUSY_BATCH : IDLE_BATCH;
     const batch = store.claimDeliveries(limit, config.leaseMs);
-    let created = 0;
-    for (const row of batch) created += this.#processOne(row, rules, config, metrics, log);
-    if (created > 0) {
+    // Every delivery of the batch is completed in the same transaction.
+    const created = await Promise.all(batch.map((row) => this.#processOne(row, rules, config, metrics, log)));
+    if (created.some((n) => n > 0)) {
       this.#tasks.kick();
       this.#notifications.kick();
     }
     return batch.length === limit;
   }
 
-  #processOne(row: DeliveryRow, rules: readonly RuleSpec[], config: Config, metrics: Metrics, log: Logger): number {
-    const dlog = log.child({ deliveryId: row.delivery_id });
-    const { store } = this.#deps;
+  async #processOne(row: DeliveryRow, rules: readonly RuleSpec[], config: Config, metrics: Metrics, log: Logger): Promise<number> {
+    const { store, writes } = this.#deps;
     try {
       const d = identifyDelivery(
         { deliveryId: row.delivery_id, event: row.event, hookId: row.hook_id },
@@ -202,21 +216,26 @@ export class Workers {
       );
       const drafts = mapDelivery(rules, d);
       const journal = journalEntry(d, row.received_at);
-      const ids = store.completeDelivery(row.delivery_id, drafts, journal, d.repo ?? d.org);
+      const ids = await writes.run(() => store.completeDelivery(row.delivery_id, drafts, journal, d.repo ?? d.org));
       metrics.processing.inc({ outcome: drafts.length > 0 ? 'tasks' : 'ignored' });
       if (drafts.length === 0) {
         metrics.events.inc({ type: labelValue(row.event, 'unknown'), action: labelValue(row.action), status: 'ignored' });
-        dlog.info({ event: row.event, action: row.action, repo: row.repo }, 'no rule matched: recorded as ignored');
+        log.info({ deliveryId: row.delivery_id, event: row.event, action: row.action, repo: row.repo }, 'no rule matched: recorded as ignored');
       } else {
-        dlog.info({ event: row.event, action: row.action, repo: row.repo, tasks: drafts.map((t) => t.taskType), hookId: row.hook_id }, 'delivery turned into tasks');
+        log.info({ deliveryId: row.delivery_id, event: row.event, action: row.action, repo: row.repo, tasks: drafts.map((t) => t.taskType), hookId: row.hook_id }, 'delivery turned into tasks');
       }
       return ids.length;
     } catch (err) {
       const message = (err as Error).message;
       const dead = row.attempts >= config.processMaxAttempts;
-      store.failDelivery(row.delivery_id, message, dead ? null : Date.now() + backoffDelay(row.attempts, { baseMs: 1000 }));
+      try {
+        await writes.run(() => store.failDelivery(row.delivery_id, message, dead ? null : Date.now() + backoffDelay(row.attempts, { baseMs: 1000 })));
+      } catch (e) {
+        // The lease runs out and the delivery is claimed again.
+        log.error({ deliveryId: row.delivery_id, err: { message: (e as Error).message } }, 'could not record the processing failure');
+      }
       metrics.processing.inc({ outcome: dead ? 'dead' : 'error' });
-      dlog.error({ err, attempts: row.attempts, dead }, dead ? 'processing failed: delivery is dead' : 'processing failed: will retry');
+      log.error({ deliveryId: row.delivery_id, err, attempts: row.attempts, dead }, dead ? 'processing failed: delivery is dead' : 'processing failed: will retry');
       return 0;
     }
   }
@@ -229,7 +248,7 @@ export class Workers {
 
   async #submitTasks(): Promise<boolean> {
     const { store, config } = this.#deps;
-    if (Date.now() < this.#circuitUntil) return false;
+    if (Date.now() < this.#circuitUntil || this.#paused(this.#tasks)) return false;
     // While the circuit is half-open, one probe at a time.
     const limit = this.#consecutiveMasFailures > 0 ? 1 : this.#deps.ingestBusy?.() ? BUSY_SUBMISSIONS : config.masConcurrency;
     const room = limit - this.#inflight.size;
@@ -246,7 +265,7 @@ export class Workers {
   }
 
   async #submitOne(task: TaskRow): Promise<void> {
-    const { store, config, metrics, log } = this.#deps;
+    const { store, writes, config, metrics, log } = this.#deps;
     const tlog = log.child({ deliveryId: task.delivery_id, task: task.id, taskType: task.task_type });
     const started = performance.now();
     try {
@@ -254,10 +273,10 @@ export class Workers {
         { masUrl: config.masUrl, token: config.masToken, callbackUrl: `${config.publicUrl}/mas/callback`, timeoutMs: config.masTimeoutMs },
         { taskType: task.task_type, payload: JSON.parse(task.payload), idempotencyKey: task.idempotency_key, deliveryId: task.delivery_id },
       );
-      store.markTaskSubmitted(task.id, taskId);
+      await writes.run(() => store.markTaskSubmitted(task.id, taskId));
       if (this.#consecutiveMasFailures > 0) {
         // The circuit closes: the MAS is back, drain the backlog now.
-        const released = store.releaseTaskBackoff();
+        const released = await writes.run(() => store.releaseTaskBackoff());
         log.info({ released, afterFailures: this.#consecutiveMasFailures }, 'MAS reachable again: resuming submissions');
       }
       this.#consecutiveMasFailures = 0;
@@ -271,7 +290,7 @@ export class Workers {
       metrics.masSubmissions.inc({ outcome });
       metrics.masSubmissionDuration.observe({ outcome }, (performance.now() - started) / 1000);
       if (!e.retryable) {
-        store.endTask(task.id, 'failed', e.message, 'mas');
+        await writes.run(() => store.endTask(task.id, 'failed', e.message, 'mas'));
         tlog.warn({ status: e.status, reason: e.message }, 'MAS rejected the task permanently: failed');
         return;
       }
@@ -281,12 +300,13 @@ export class Workers {
       const probeWhileOpen = this.#consecutiveMasFailures > 0;
       this.#consecutiveMasFailures++;
       if (!probeWhileOpen && task.attempts >= config.masMaxAttempts) {
-        store.endTask(task.id, 'dead', `retries exhausted: ${e.message}`, 'gitbridge');
+        await writes.run(() => store.endTask(task.id, 'dead', `retries exhausted: ${e.message}`, 'gitbridge'));
         tlog.error({ attempts: task.attempts, reason: e.message }, 'MAS submission retries exhausted: task is dead');
         return;
       }
       const delay = backoffDelay(task.attempts, { baseMs: 500, capMs: 60_000, retryAfterMs: e.retryAfterMs });
-      store.retryTaskLater(task.id, e.message, Date.now() + delay, Date.now(), { refundAttempt: probeWhileOpen && task.attempts > 1 });
+      const refundAttempt = probeWhileOpen && task.attempts > 1;
+      await writes.run(() => store.retryTaskLater(task.id, e.message, Date.now() + delay, Date.now(), { refundAttempt }));
       // Open the circuit: no new claims until the delay passes, then one probe.
       // A Retry-After from the MAS holds for every task, not just this one.
       const circuitMs = Math.max(e.retryAfterMs ?? 0, Math.min(delay, backoffDelay(this.#consecutiveMasFailures, { baseMs: 250, capMs: 30_000 }) || 1));
@@ -297,29 +317,30 @@ export class Workers {
   }
 
   async #sendNotifications(): Promise<boolean> {
-    const { store, config, metrics, log } = this.#deps;
+    const { store, writes, config, metrics, log } = this.#deps;
+    if (this.#paused(this.#notifications)) return false;
     const batch = store.claimNotifications(16, config.leaseMs);
     await Promise.all(
       batch.map(async (n) => {
         const nlog = log.child({ deliveryId: n.delivery_id, channel: n.channel });
         if (!config.notifyUrl) {
-          store.settleNotification(n.id, 'skipped', 'no GITBRIDGE_NOTIFY_URL configured', null);
+          await writes.run(() => store.settleNotification(n.id, 'skipped', 'no GITBRIDGE_NOTIFY_URL configured', null));
           metrics.notifications.inc({ outcome: 'skipped' });
           return;
         }
         try {
           await postChatMessage(config.notifyUrl, n, 5000);
-          store.settleNotification(n.id, 'sent', null, null);
+          await writes.run(() => store.settleNotification(n.id, 'sent', null, null));
           metrics.notifications.inc({ outcome: 'sent' });
           nlog.info('chat notification sent');
         } catch (err) {
           const message = (err as Error).message;
           if (n.attempts >= 4) {
-            store.settleNotification(n.id, 'failed', message, null);
+            await writes.run(() => store.settleNotification(n.id, 'failed', message, null));
             metrics.notifications.inc({ outcome: 'failed' });
             nlog.warn({ reason: message, attempts: n.attempts }, 'chat notification failed; giving up (the task is not affected)');
           } else {
-            store.settleNotification(n.id, 'pending', message, Date.now() + backoffDelay(n.attempts, { baseMs: 1000, capMs: 30_000 }));
+            await writes.run(() => store.settleNotification(n.id, 'pending', message, Date.now() + backoffDelay(n.attempts, { baseMs: 1000, capMs: 30_000 })));
             metrics.notifications.inc({ outcome: 'retried' });
             nlog.warn({ reason: message, attempts: n.attempts }, 'chat notification failed; will retry');
           }

@@ -1,0 +1,172 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GroupCommitter, Store, TransactionBatcher, WriteGate, type NewDelivery } from '../src/index.js';
+
+describe('TransactionBatcher', () => {
+  let dir: string;
+  let db: Database.Database;
+  let reader: Database.Database;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gb-batcher-'));
+    db = new Database(join(dir, 'b.db'));
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t (x INTEGER PRIMARY KEY)');
+    // A second connection sees only what has committed.
+    reader = new Database(join(dir, 'b.db'), { readonly: true });
+  });
+  afterEach(() => {
+    reader.close();
+    if (db.open) db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const committed = () => (reader.prepare('SELECT x FROM t ORDER BY x').all() as { x: number }[]).map((r) => r.x);
+  const insert = (x: number) => () => db.prepare('INSERT INTO t (x) VALUES (?)').run(x).changes;
+
+  it('runs the functions of one turn in one transaction and settles each promise only after COMMIT', async () => {
+    const batcher = new TransactionBatcher(db);
+    const seenInside: number[][] = [];
+    const results = [1, 2, 3].map((x) =>
+      batcher
+        .run(() => {
+          const changes = insert(x)();
+          seenInside.push(committed());
+          return changes;
+        })
+        .then((v) => ({ v, seen: committed() })),
+    );
+    expect(committed()).toEqual([]); // nothing runs before the next turn
+    const settled = await Promise.all(results);
+    // While the third function ran, the first two rows were still uncommitted: one shared transaction.
+    expect(seenInside).toEqual([[], [], []]);
+    // Every promise resolved with its function's value, and by then all rows were visible to another connection.
+    expect(settled).toEqual([1, 2, 3].map(() => ({ v: 1, seen: [1, 2, 3] })));
+  });
+
+  it('a function that throws rolls back only its own changes and rejects only its own promise', async () => {
+    const batcher = new TransactionBatcher(db);
+    const ok1 = batcher.run(insert(1));
+    const bad = batcher.run(() => {
+      db.prepare('INSERT INTO t (x) VALUES (2)').run();
+      throw new Error('mapping bug');
+    });
+    const dup = batcher.run(insert(1)); // UNIQUE violation
+    const ok2 = batcher.run(insert(3));
+    await expect(bad).rejects.toThrow('mapping bug');
+    await expect(dup).rejects.toThrow(/UNIQUE/);
+    await expect(ok1).resolves.toBe(1);
+    await expect(ok2).resolves.toBe(1);
+    expect(committed()).toEqual([1, 3]);
+  });
+
+  it('when the transaction cannot start, every promise of the batch rejects and nothing is written', async () => {
+    const batcher = new TransactionBatcher(db);
+    const other = new Database(join(dir, 'b.db'));
+    other.pragma('busy_timeout = 0');
+    db.pragma('busy_timeout = 0');
+    other.exec('BEGIN IMMEDIATE'); // another writer holds the lock
+    const a = batcher.run(insert(1));
+    const b = batcher.run(insert(2));
+    await expect(a).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+    await expect(b).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+    other.exec('ROLLBACK');
+    other.close();
+    expect(committed()).toEqual([]);
+  });
+
+  it('flush() runs what is queued at once (shutdown)', async () => {
+    const batcher = new TransactionBatcher(db);
+    const p = batcher.run(insert(7));
+    batcher.flush();
+    expect(committed()).toEqual([7]);
+    await expect(p).resolves.toBe(1);
+  });
+
+  it('maxBatch rows flush without waiting for the next turn', () => {
+    const batcher = new TransactionBatcher(db, { maxBatch: 2 });
+    void batcher.run(insert(1));
+    void batcher.run(insert(2));
+    expect(committed()).toEqual([1, 2]);
+  });
+});
+
+describe('WriteGate with the group committers', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gb-gate-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const delivery = (id: string, body = Buffer.from('{}')): NewDelivery => ({
+    deliveryId: id, event: 'issues', action: 'opened', hookId: null, repo: 'o/r', repoId: 1, installationId: null, receivedAt: new Date().toISOString(),
+    contentType: 'json', headers: {}, body, signatureSlot: 0, sourceIp: null, state: 'queued', outcome: null,
+  });
+
+  it('reopens by itself after maxMs, and runs waiters in arrival order', async () => {
+    const gate = new WriteGate();
+    const order: number[] = [];
+    gate.close(30);
+    gate.whenOpen(() => order.push(1));
+    gate.whenOpen(() => order.push(2));
+    expect(gate.isOpen).toBe(false);
+    expect(order).toEqual([]);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(gate.isOpen).toBe(true);
+    expect(order).toEqual([1, 2]);
+    gate.whenOpen(() => order.push(3)); // open: runs at once
+    expect(order).toEqual([1, 2, 3]);
+  });
+
+  it('queued commits wait while the gate is closed and commit when it reopens', async () => {
+    const store = Store.open(dir);
+    try {
+      const committer = new GroupCommitter(store);
+      const batcher = new TransactionBatcher(store.db, { gate: store.gate });
+      store.gate.close();
+      let settled = 0;
+      const stored = committer.submit(delivery('a')).then((r) => (settled++, r));
+      const written = batcher.run(() => store.requeueDelivery('nope')).then((r) => (settled++, r));
+      await new Promise((r) => setTimeout(r, 30));
+      expect(settled).toBe(0);
+      expect(store.getDelivery('a')).toBeUndefined();
+      store.gate.open();
+      await expect(stored).resolves.toBe('stored');
+      await expect(written).resolves.toBe(false);
+      expect(store.getDelivery('a')?.delivery_id).toBe('a');
+    } finally {
+      store.close();
+    }
+  });
+
+  it('the background checkpointer pauses the writers to restart the WAL, which keeps it small', async () => {
+    // 64 frames (256 KB) instead of 8192, so that a test-sized load crosses it many times.
+    const store = Store.open(dir, { backgroundCheckpoint: true, walRestartFrames: 64, checkpointIntervalMs: 5 });
+    try {
+      let pauses = 0;
+      const close = store.gate.close.bind(store.gate);
+      store.gate.close = (ms?: number) => {
+        pauses++;
+        close(ms);
+      };
+      const committer = new GroupCommitter(store);
+      const body = Buffer.alloc(20_000, 0x20);
+      for (let i = 0; i < 300; i++) {
+        await committer.submit(delivery(`d${i}`, body));
+        if (i % 10 === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      expect(pauses).toBeGreaterThan(0);
+      expect(store.gate.isOpen).toBe(true);
+      // The WAL header's checkpoint sequence number counts restarts (https://www.sqlite.org/fileformat.html#wal_file_format).
+      const wal = join(dir, 'gitbridge.db-wal');
+      expect(readFileSync(wal).readUInt32BE(12)).toBeGreaterThan(0);
+      // Without a restart the WAL would hold every body (300 × 20,000 bytes) at least once.
+      expect(statSync(wal).size).toBeLessThan(300 * 20_000);
+      expect(store.queueDepth()).toBe(300);
+    } finally {
+      store.close();
+    }
+  });
+});
