@@ -100,7 +100,7 @@ export function startBackgroundCheckpointer(
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(THREAD_SOURCE, {
     eval: true,
-    workerData: { path, driver, intervalMs: options.intervalMs ?? 100, restartFrames: options.restartFrames ?? 8192, restartWaitMs: options.restartWaitMs ?? 250 },
+    workerData: { path, driver, intervalMs: options.intervalMs ?? 100, restartFrames: options.restartFrames ?? 16384, restartWaitMs: options.restartWaitMs ?? 250 },
   });
   worker.unref();
   let stopped = false;

@@ -55,6 +55,9 @@ export function parseCidr(entry: string): { address: string; prefix: number; fam
 
 const LOOPBACK = ['127.0.0.0/8', '::1/128'];
 
+/** Addresses whose allowlist answers are kept (see IpAllowlist#cache). */
+const CACHE_MAX = 4096;
+
 /**
  * Decides whether a source address may deliver webhooks. Built from entries:
  * CIDRs or addresses, `github` (the hook ranges of a {@link HooksSnapshot}),
@@ -64,6 +67,13 @@ const LOOPBACK = ['127.0.0.0/8', '::1/128'];
 export class IpAllowlist {
   readonly #list = new BlockList();
   readonly #any: boolean;
+  /**
+   * Answers by address. BlockList.check parses the address into a new
+   * SocketAddress on every call (2% of the daemon's CPU under load); the
+   * addresses a daemon sees are few (GitHub's senders, the proxies), so the
+   * answers are kept, up to CACHE_MAX addresses (then the cache starts over).
+   */
+  readonly #cache = new Map<string, boolean>();
   /** The CIDRs in force (after expanding `github` and `loopback`). */
   readonly ranges: readonly string[];
 
@@ -97,10 +107,14 @@ export class IpAllowlist {
   allows(address: string | undefined): boolean {
     if (this.#any) return true;
     if (!address) return false;
+    const cached = this.#cache.get(address);
+    if (cached !== undefined) return cached;
     const a = normalizeAddress(address);
     const version = isIP(a);
-    if (version === 0) return false;
-    return this.#list.check(a, version === 4 ? 'ipv4' : 'ipv6');
+    const allowed = version !== 0 && this.#list.check(a, version === 4 ? 'ipv4' : 'ipv6');
+    if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
+    this.#cache.set(address, allowed);
+    return allowed;
   }
 }
 

@@ -159,7 +159,7 @@ export interface StoreOptions {
   /**
    * With `backgroundCheckpoint`: WAL size, in frames (one page, 4 KB, each),
    * at which the checkpointer pauses the writers of this connection
-   * ({@link Store.gate}) and restarts the WAL. Default 8192 (32 MB).
+   * ({@link Store.gate}) and restarts the WAL. Default 16384 (64 MB).
    */
   readonly walRestartFrames?: number;
   /** With `backgroundCheckpoint`: ms between passive checkpoints (default 100). */

@@ -49,3 +49,21 @@ describe('clientAddress', () => {
     expect(clientAddress('8.8.8.8', '140.82.112.9', ['127.0.0.1'])).toBe('8.8.8.8');
   });
 });
+
+describe('IpAllowlist answer cache', () => {
+  it('gives the same answers from the cache as from the ranges, for thousands of addresses', () => {
+    const list = new IpAllowlist(['10.0.0.0/16', '2001:db8::/48'], []);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 5000; i++) {
+        const inside = `10.0.${i % 256}.${(i >> 8) % 256}`;
+        const outside = `10.1.${i % 256}.${(i >> 8) % 256}`;
+        expect(list.allows(inside)).toBe(true);
+        expect(list.allows(`::ffff:${inside}`)).toBe(true);
+        expect(list.allows(outside)).toBe(false);
+      }
+      expect(list.allows('2001:db8:0:1::5')).toBe(true);
+      expect(list.allows('2001:db9::5')).toBe(false);
+      expect(list.allows('not an address')).toBe(false);
+    }
+  });
+});

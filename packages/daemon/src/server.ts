@@ -225,7 +225,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         return reject(req, reply, 'validation', 'invalid', err.code, err.message);
       }
       req.gbDeliveryId = ids.deliveryId;
-      const dlog = log.child({ deliveryId: ids.deliveryId });
+      const deliveryId = ids.deliveryId;
 
       const verified = verifySignature(config.webhookSecrets, body, req.headers['x-hub-signature-256']);
       if (!verified.ok) {
@@ -233,7 +233,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           await deps.limiter.consume(`rate_limit:webhook:unauthenticated_${req.gbClientIp ?? 'unknown'}`, config.rateLimitUnauthenticated, config.rateLimitWindowS);
         }
         security.warn({ kind: 'signature_failed', reason: verified.reason, deliveryId: ids.deliveryId, ip: req.gbClientIp }, 'webhook signature verification failed');
-        dlog.warn({ reason: verified.reason }, 'rejected: bad signature');
+        log.warn({ deliveryId, reason: verified.reason }, 'rejected: bad signature');
         return reject(req, reply, 'signature', 'unauthorized',
           verified.reason === 'missing' ? 'GB_WEBHOOK_SIGNATURE_MISSING' : 'GB_WEBHOOK_SIGNATURE_MISMATCH',
           verified.reason === 'malformed' ? 'The X-Hub-Signature-256 header is not of the form sha256=<64 hex digits>' : undefined);
@@ -249,7 +249,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         delivery = identifyDelivery(ids, decodePayload(body, type));
       } catch (err) {
         if (!isGitBridgeError(err)) throw err;
-        dlog.warn({ event: ids.event, code: err.code }, `rejected: ${err.message}`);
+        log.warn({ deliveryId, event: ids.event, code: err.code }, `rejected: ${err.message}`);
         return reject(req, reply, 'validation', 'invalid', err.code, err.message);
       }
       req.gbAction = delivery.action ?? undefined;
@@ -258,7 +258,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const limit = await deps.limiter.consume(`rate_limit:webhook:${subject}`, config.rateLimitPerRepo, config.rateLimitWindowS);
       if (!limit.allowed) {
         security.warn({ kind: 'rate_limited', deliveryId: ids.deliveryId, subject, repo: delivery.repo, limit: limit.limit, retryAfterS: limit.resetS }, 'delivery rate limited; redeliver it later');
-        dlog.warn({ event: ids.event, action: delivery.action, repo: delivery.repo }, 'rejected: rate limited');
+        log.warn({ deliveryId, event: ids.event, action: delivery.action, repo: delivery.repo }, 'rejected: rate limited');
         return reject(req, reply, 'rate_limit', 'rate_limited', 'GB_WEBHOOK_RATE_LIMITED',
           `Rate limit of ${limit.limit} deliveries per ${config.rateLimitWindowS} s exceeded for ${subject}`, { 'retry-after': String(limit.resetS) });
       }
@@ -289,20 +289,20 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           outcome: isPing ? 'ping' : null,
         });
       } catch (err) {
-        dlog.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'store commit failed: answering 503');
+        log.error({ deliveryId, err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'store commit failed: answering 503');
         return reject(req, reply, 'store', 'unavailable', 'GB_WEBHOOK_STORE_UNAVAILABLE');
       }
       if (outcome === 'duplicate') {
-        dlog.info({ event: delivery.event, action: delivery.action, repo: delivery.repo }, 'duplicate delivery id: already stored');
+        log.info({ deliveryId, event: delivery.event, action: delivery.action, repo: delivery.repo }, 'duplicate delivery id: already stored');
         events(req, 'duplicate');
         return reply.code(200).send({ delivery_id: delivery.deliveryId, status: 'duplicate' });
       }
       if (isPing) {
-        dlog.info({ event: 'ping', hookId: delivery.hookId, zen: typeof delivery.payload.zen === 'string' ? delivery.payload.zen : undefined }, 'ping received');
+        log.info({ deliveryId, event: 'ping', hookId: delivery.hookId, zen: typeof delivery.payload.zen === 'string' ? delivery.payload.zen : undefined }, 'ping received');
         events(req, 'ping');
         return reply.code(200).send({ delivery_id: delivery.deliveryId, status: 'ping' });
       }
-      dlog.info({ event: delivery.event, action: delivery.action, repo: delivery.repo, size: body.length, ip: req.gbClientIp }, 'delivery accepted');
+      log.info({ deliveryId, event: delivery.event, action: delivery.action, repo: delivery.repo, size: body.length, ip: req.gbClientIp }, 'delivery accepted');
       events(req, 'accepted');
       deps.onAccepted?.();
       return reply.code(202).send({ delivery_id: delivery.deliveryId, status: 'accepted' });
