@@ -12,7 +12,10 @@ import { Worker } from 'node:worker_threads';
  * its writers (`pause` → `go`), runs RESTART, which now finds no writer to
  * wait for and only has the frames written since the last PASSIVE left to
  * copy, and says `resumed`. The main thread never sleeps in SQLite's busy
- * handler waiting for it.
+ * handler waiting for it. A RESTART waits at most `restartWaitMs` for
+ * readers of an old snapshot; when they keep it from finishing (a long
+ * `.backup`), the next attempt waits 1 s, doubling up to 30 s, so that a
+ * long reader cannot keep the writers paused.
  */
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -22,12 +25,16 @@ const db = new Database(workerData.path, { fileMustExist: true });
 db.pragma('busy_timeout = 5000');
 const dbFd = fs.openSync(workerData.path, 'r');
 let waiting = false;
+// After a RESTART that readers kept from finishing (a long backup, say), do
+// not pause the writers again for a while: 1 s, doubling up to 30 s.
+let restartBackoffMs = 0;
+let nextRestartAt = 0;
 const report = (err) => parentPort.postMessage({ type: 'error', message: String(err && err.message), code: err && err.code });
 const checkpoint = () => {
   if (waiting) return;
   try {
     const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
-    if (r && r.log >= workerData.restartFrames) {
+    if (r && r.log >= workerData.restartFrames && Date.now() >= nextRestartAt) {
       // A PASSIVE checkpoint that did not copy every frame does not fsync the
       // database file, so the pages it wrote are still dirty; RESTART would
       // flush them all while writers wait. Flush them here, without any lock,
@@ -45,8 +52,12 @@ const restart = () => {
   try {
     // Readers (the CLI) may hold an old snapshot; do not keep writers paused for them.
     db.pragma('busy_timeout = ' + workerData.restartWaitMs);
-    db.pragma('wal_checkpoint(RESTART)');
+    const r = db.pragma('wal_checkpoint(RESTART)')[0];
+    if (r && r.busy) throw Object.assign(new Error('readers kept the WAL from restarting'), { code: 'SQLITE_BUSY' });
+    restartBackoffMs = 0;
   } catch (err) {
+    restartBackoffMs = Math.min(30000, restartBackoffMs ? restartBackoffMs * 2 : 1000);
+    nextRestartAt = Date.now() + restartBackoffMs;
     if (!err || err.code !== 'SQLITE_BUSY') report(err);
   } finally {
     db.pragma('busy_timeout = 5000');

@@ -170,3 +170,43 @@ describe('WriteGate with the group committers', () => {
     }
   });
 });
+
+describe('WAL restart with a long reader', () => {
+  it('does not keep pausing the writers while a reader holds an old snapshot', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gb-gate-reader-'));
+    const store = Store.open(dir, { backgroundCheckpoint: true, walRestartFrames: 64, checkpointIntervalMs: 5 });
+    const reader = new Database(join(dir, 'gitbridge.db'), { readonly: true });
+    try {
+      let pauses = 0;
+      const close = store.gate.close.bind(store.gate);
+      store.gate.close = (ms?: number) => {
+        pauses++;
+        close(ms);
+      };
+      const committer = new GroupCommitter(store);
+      const body = Buffer.alloc(20_000, 0x20);
+      await committer.submit({ deliveryId: 'first', event: 'issues', action: null, hookId: null, repo: null, repoId: null, installationId: null,
+        receivedAt: new Date().toISOString(), contentType: 'json', headers: {}, body, signatureSlot: 0, sourceIp: null, state: 'queued', outcome: null });
+      // A read transaction that stays open (a backup in progress) pins the WAL.
+      reader.exec('BEGIN');
+      reader.prepare('SELECT COUNT(*) FROM deliveries').get();
+      const started = performance.now();
+      let n = 0;
+      for (let i = 0; performance.now() - started < 1500; i++, n++) {
+        await committer.submit({ deliveryId: `d${i}`, event: 'issues', action: null, hookId: null, repo: null, repoId: null, installationId: null,
+          receivedAt: new Date().toISOString(), contentType: 'json', headers: {}, body, signatureSlot: 0, sourceIp: null, state: 'queued', outcome: null });
+        if (i % 10 === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+      const elapsed = performance.now() - started;
+      // A failed RESTART (≤ 250 ms of pause) is followed by a 1 s back-off, then 2 s: not a pause per checkpoint interval.
+      expect(pauses).toBeGreaterThan(0);
+      expect(pauses).toBeLessThanOrEqual(Math.ceil(elapsed / 1000) + 1);
+      reader.exec('COMMIT');
+      expect(store.queueDepth()).toBe(n + 1);
+    } finally {
+      reader.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
