@@ -88,3 +88,37 @@ describe('retrying a task the MAS accepted and then failed', () => {
     }
   });
 });
+
+describe('a store failure while recording a MAS answer', () => {
+  const tmp = tempDir();
+  let mas: ReferenceMas;
+  let daemon: Daemon;
+
+  beforeAll(async () => {
+    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
+    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_LEASE_MS: '1000' }));
+  });
+  afterAll(async () => {
+    await daemon.stop();
+    await mas.close();
+    tmp.cleanup();
+  });
+
+  it('neither crashes the daemon nor makes a second task: the lease runs out and the same key is resubmitted', async () => {
+    // Recording the MAS's task id fails, and so does recording the retry: only claims (lease, attempts) still write.
+    daemon.store.db.exec(`CREATE TEMP TRIGGER fail_task_record BEFORE UPDATE ON tasks
+      WHEN NEW.task_id IS NOT NULL OR NEW.last_error IS NOT NULL BEGIN SELECT RAISE(FAIL, 'tasks unavailable (simulated)'); END`);
+    const res = await postDelivery(daemon.url, 'pull_request', delivery(601));
+    expect(res.status).toBe(202);
+    await waitFor(() => mas.tasks.find((t) => t.delivery_id === res.deliveryId), 10_000, 'task at the MAS');
+    await waitFor(() => (readFileSync(`${tmp.dir}/logs/webhook.log`, 'utf8').includes('could not record a MAS submission outcome') ? true : null), 10_000, 'log line');
+    expect(daemon.store.tasksForDelivery(res.deliveryId)[0]?.status).toBe('queued');
+
+    daemon.store.db.exec('DROP TRIGGER temp.fail_task_record');
+    const task = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 15_000, 'task completed');
+    const atMas = mas.tasks.filter((t) => t.delivery_id === res.deliveryId);
+    expect(atMas).toHaveLength(1);
+    expect(task.task_id).toBe(atMas[0]!.task_id);
+    expect((await fetch(`${daemon.url}/healthz`)).status).toBe(200);
+  });
+});

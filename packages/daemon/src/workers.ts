@@ -255,10 +255,16 @@ export class Workers {
     if (room <= 0) return false;
     const batch = store.claimTasks(room, config.leaseMs);
     for (const task of batch) {
-      const p = this.#submitOne(task).finally(() => {
-        this.#inflight.delete(p);
-        this.#tasks.kick();
-      });
+      const p = this.#submitOne(task)
+        .catch((err: unknown) => {
+          // Only a store failure while recording the outcome gets here; the
+          // task's lease runs out and it is submitted again (same Idempotency-Key).
+          this.#deps.log.error({ deliveryId: task.delivery_id, task: task.id, err: { message: (err as Error).message } }, 'could not record a MAS submission outcome; will retry');
+        })
+        .finally(() => {
+          this.#inflight.delete(p);
+          this.#tasks.kick();
+        });
       this.#inflight.add(p);
     }
     return false;
