@@ -7,15 +7,26 @@ import { Worker } from 'node:worker_threads';
  * It opens its own connection and checkpoints every `intervalMs` with
  * PASSIVE, which never takes the writer's lock. Under steady writes a
  * PASSIVE checkpoint never quite catches up (frames are appended while it
- * copies), so the WAL never starts over and would grow without bound. Once
- * it holds `restartFrames` frames, the thread asks the main thread to pause
- * its writers (`pause` → `go`), runs RESTART, which now finds no writer to
- * wait for and only has the frames written since the last PASSIVE left to
- * copy, and says `resumed`. The main thread never sleeps in SQLite's busy
- * handler waiting for it. A RESTART waits at most `restartWaitMs` for
- * readers of an old snapshot; when they keep it from finishing (a long
- * `.backup`), the next attempt waits 1 s, doubling up to 30 s, so that a
- * long reader cannot keep the writers paused.
+ * copies), so the WAL never starts over and would grow without bound. So:
+ *
+ * 1. Once the WAL holds `restartFrames` frames AND the last PASSIVE left at
+ *    most `maxBacklogFrames` uncopied (no reader pins old frames, the copy
+ *    keeps up), the thread fdatasyncs the database file (a PASSIVE that did
+ *    not copy everything does not, and RESTART would otherwise flush all
+ *    those pages under the lock) and asks the main thread to pause its
+ *    writers (`pause` → `go`).
+ * 2. With writers paused it runs PASSIVE again: with no writer competing, it
+ *    copies the few frames left. Only if that copied everything does it run
+ *    RESTART, which then has nothing to copy and only waits (at most
+ *    `restartWaitMs`) for readers to move off the WAL; then `resumed`.
+ * 3. When a reader keeps frames pinned or RESTART from finishing, writers
+ *    resume at once and the next attempt waits 1 s, doubling up to 30 s.
+ *
+ * A large backlog is therefore only ever copied by PASSIVE, without any lock,
+ * and the main thread never sleeps in SQLite's busy handler for a checkpoint.
+ * After a RESTART, PASSIVE keeps reporting the old WAL size until a write
+ * starts the WAL over; that size is remembered so an idle store is not
+ * paused again and again.
  */
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -25,42 +36,40 @@ const db = new Database(workerData.path, { fileMustExist: true });
 db.pragma('busy_timeout = 5000');
 const dbFd = fs.openSync(workerData.path, 'r');
 let waiting = false;
-// After a RESTART that readers kept from finishing (a long backup, say), do
-// not pause the writers again for a while: 1 s, doubling up to 30 s.
 let restartBackoffMs = 0;
 let nextRestartAt = 0;
+let restartedLog = -1;
 const report = (err) => parentPort.postMessage({ type: 'error', message: String(err && err.message), code: err && err.code });
+const busy = (message) => Object.assign(new Error(message), { code: 'SQLITE_BUSY' });
 const checkpoint = () => {
   if (waiting) return;
   try {
     const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
-    if (r && r.log >= workerData.restartFrames && Date.now() >= nextRestartAt) {
-      // A PASSIVE checkpoint that did not copy every frame does not fsync the
-      // database file, so the pages it wrote are still dirty; RESTART would
-      // flush them all while writers wait. Flush them here, without any lock,
-      // and copy what arrived meanwhile, so that RESTART has little left to do.
-      fs.fdatasyncSync(dbFd);
-      db.pragma('wal_checkpoint(PASSIVE)');
-      waiting = true;
-      parentPort.postMessage({ type: 'pause' });
-    }
+    if (!r || r.log < workerData.restartFrames || Date.now() < nextRestartAt) return;
+    if (r.log === restartedLog) return; // restarted already, no write since
+    if (r.log - r.checkpointed > workerData.maxBacklogFrames) return; // keep copying without a lock
+    fs.fdatasyncSync(dbFd);
+    waiting = true;
+    parentPort.postMessage({ type: 'pause' });
   } catch (err) {
     report(err);
   }
 };
 const restart = () => {
   try {
-    // Readers (the CLI) may hold an old snapshot; do not keep writers paused for them.
+    const p = db.pragma('wal_checkpoint(PASSIVE)')[0];
+    if (p && p.checkpointed < p.log) throw busy('a reader needs frames that are not in the database file yet');
     db.pragma('busy_timeout = ' + workerData.restartWaitMs);
     const r = db.pragma('wal_checkpoint(RESTART)')[0];
-    if (r && r.busy) throw Object.assign(new Error('readers kept the WAL from restarting'), { code: 'SQLITE_BUSY' });
+    if (r && r.busy) throw busy('readers kept the WAL from restarting');
+    restartedLog = r ? r.log : -1;
     restartBackoffMs = 0;
   } catch (err) {
     restartBackoffMs = Math.min(30000, restartBackoffMs ? restartBackoffMs * 2 : 1000);
     nextRestartAt = Date.now() + restartBackoffMs;
     if (!err || err.code !== 'SQLITE_BUSY') report(err);
   } finally {
-    db.pragma('busy_timeout = 5000');
+    try { db.pragma('busy_timeout = 5000'); } catch {}
     waiting = false;
     parentPort.postMessage({ type: 'resumed' });
   }
@@ -95,8 +104,10 @@ export function startBackgroundCheckpointer(
   options: {
     intervalMs?: number;
     restartFrames?: number;
-    /** How long a RESTART waits for readers of an old snapshot, ms (default 250); it is skipped after that. */
+    /** How long a RESTART waits for readers of an old snapshot, ms (default 100); it is skipped after that. */
     restartWaitMs?: number;
+    /** Pause writers only when the last PASSIVE left at most this many frames uncopied (default 1024, 4 MB). */
+    maxBacklogFrames?: number;
     /**
      * Called when the thread wants to restart the WAL. The caller stops
      * starting write transactions, then calls `go()`; `onResume` follows when
@@ -111,7 +122,7 @@ export function startBackgroundCheckpointer(
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(THREAD_SOURCE, {
     eval: true,
-    workerData: { path, driver, intervalMs: options.intervalMs ?? 100, restartFrames: options.restartFrames ?? 16384, restartWaitMs: options.restartWaitMs ?? 250 },
+    workerData: { path, driver, intervalMs: options.intervalMs ?? 100, restartFrames: options.restartFrames ?? 16384, restartWaitMs: options.restartWaitMs ?? 100, maxBacklogFrames: options.maxBacklogFrames ?? 1024 },
   });
   worker.unref();
   let stopped = false;

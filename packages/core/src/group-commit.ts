@@ -92,8 +92,9 @@ export class GroupCommitter {
  * the next `setImmediate`, each inside its own savepoint, so that a function
  * that throws rolls back only its own changes and rejects only its own
  * promise. Every promise settles after the COMMIT (a callback's `200` is never
- * sent before its state change is durable). If the COMMIT itself fails, every
- * promise of the batch rejects with its error.
+ * sent before its state change is durable). If the COMMIT itself fails, or an
+ * error makes SQLite abandon the whole transaction (disk full, I/O error),
+ * every promise of the batch rejects with that error and nothing is written.
  */
 export class TransactionBatcher {
   readonly #db: Database;
@@ -145,6 +146,11 @@ export class TransactionBatcher {
             // A nested transaction function is a SAVEPOINT in better-sqlite3.
             outcomes.push({ ok: true, value: this.#db.transaction(job.fn)() });
           } catch (error) {
+            // Some errors (SQLITE_FULL, SQLITE_IOERR, …) make SQLite roll back
+            // the whole transaction, not just the savepoint: the earlier jobs'
+            // changes are gone and later ones would run outside any
+            // transaction. Stop, and fail the whole batch with that error.
+            if (!this.#db.inTransaction) throw error;
             outcomes.push({ ok: false, error });
           }
         }

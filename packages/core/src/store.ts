@@ -642,8 +642,13 @@ export class Store {
     }
   }
 
-  /** Checks that the store accepts a write (readiness). */
+  /**
+   * Checks that the store accepts a write (readiness). While the write gate
+   * is closed (a WAL restart, a few ms) writes are held, not refused: true,
+   * without waiting in SQLite's busy handler for the checkpointer.
+   */
   writable(): boolean {
+    if (!this.gate.isOpen) return true;
     try {
       this.db.transaction(() => this.db.prepare('SELECT 1').get()).immediate();
       return true;

@@ -141,7 +141,7 @@ describe('WriteGate with the group committers', () => {
   });
 
   it('the background checkpointer pauses the writers to restart the WAL, which keeps it small', async () => {
-    // 64 frames (256 KB) instead of 8192, so that a test-sized load crosses it many times.
+    // 64 frames (256 KB) instead of 16384, so that a test-sized load crosses it many times.
     const store = Store.open(dir, { backgroundCheckpoint: true, walRestartFrames: 64, checkpointIntervalMs: 5 });
     try {
       let pauses = 0;
@@ -165,6 +165,11 @@ describe('WriteGate with the group committers', () => {
       // Without a restart the WAL would hold every body (300 × 20,000 bytes) at least once.
       expect(statSync(wal).size).toBeLessThan(300 * 20_000);
       expect(store.queueDepth()).toBe(300);
+
+      // Idle now: the WAL restarted and no write has started it over since. It must not be paused again and again.
+      const before = pauses;
+      await new Promise((r) => setTimeout(r, 300));
+      expect(pauses - before).toBeLessThanOrEqual(1);
     } finally {
       store.close();
     }
@@ -206,6 +211,28 @@ describe('WAL restart with a long reader', () => {
     } finally {
       reader.close();
       store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('TransactionBatcher when SQLite abandons the whole transaction', () => {
+  it('rejects every job with the real error and writes nothing (disk full stands in as max_page_count)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gb-batcher-full-'));
+    const db = new Database(join(dir, 'b.db'));
+    try {
+      db.exec('CREATE TABLE t (x INTEGER PRIMARY KEY, v BLOB)');
+      const pages = db.pragma('page_count', { simple: true }) as number;
+      db.pragma(`max_page_count = ${pages + 20}`);
+      const batcher = new TransactionBatcher(db);
+      const put = (x: number, size: number) => () => db.prepare('INSERT INTO t (x, v) VALUES (?, ?)').run(x, Buffer.alloc(size)).changes;
+      const a = batcher.run(put(1, 10));
+      const b = batcher.run(put(2, 1024 * 1024)); // SQLITE_FULL
+      const c = batcher.run(put(3, 10));
+      for (const p of [a, b, c]) await expect(p).rejects.toMatchObject({ code: 'SQLITE_FULL' });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM t').get()).toEqual({ n: 0 });
+    } finally {
+      db.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
