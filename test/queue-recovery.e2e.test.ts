@@ -122,3 +122,40 @@ describe('a store failure while recording a MAS answer', () => {
     expect((await fetch(`${daemon.url}/healthz`)).status).toBe(200);
   });
 });
+
+describe('a worker whose store keeps failing', () => {
+  const tmp = tempDir();
+  let mas: ReferenceMas;
+  let daemon: Daemon;
+
+  beforeAll(async () => {
+    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET });
+    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url }));
+  });
+  afterAll(async () => {
+    await daemon.stop();
+    await mas.close();
+    tmp.cleanup();
+  });
+
+  it('backs off instead of spinning, and picks the work up once the store recovers', async () => {
+    // Every claim fails (as on a full disk), while ingest still commits.
+    daemon.store.db.exec(`CREATE TEMP TRIGGER fail_claims BEFORE UPDATE OF lease_until ON deliveries
+      WHEN NEW.lease_until IS NOT NULL BEGIN SELECT RAISE(FAIL, 'database or disk is full (simulated)'); END`);
+    const posted = [];
+    for (let i = 0; i < 20; i++) {
+      posted.push(await postDelivery(daemon.url, 'pull_request', delivery(700 + i))); // every 202 kicks the worker
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(posted.every((r) => r.status === 202)).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    const failures = readFileSync(`${tmp.dir}/logs/webhook.log`, 'utf8').split('\n').filter((l) => l.includes('worker tick failed') && l.includes('"worker":"deliveries"'));
+    // 1.5 s of failing claims with 250 ms doubling back-off: a handful of attempts, not one per kick or per turn.
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.length).toBeLessThanOrEqual(5);
+    daemon.store.db.exec('DROP TRIGGER temp.fail_claims');
+    for (const r of posted) {
+      await waitFor(() => (daemon.store.getDelivery(r.deliveryId)?.state === 'processed' ? true : null), 40_000, 'processed after recovery');
+    }
+  }, 60_000);
+});

@@ -272,9 +272,14 @@ describe('store failures', () => {
       const res = await postDelivery(daemon.url, 'pull_request', seed, { deliveryId: id });
       expect(res.status).toBe(503);
       expect(res.body).toMatchObject({ code: 'GB_WEBHOOK_STORE_UNAVAILABLE' });
+      // Not ready while commits fail (a load balancer stops sending), though a transaction still starts.
+      const notReady = await request(`${daemon.url}/readyz`);
+      expect(notReady.statusCode).toBe(503);
+      expect(await notReady.body.json()).toMatchObject({ checks: { store: false } });
       daemon.store.db.exec('DROP TRIGGER temp.fail_insert');
       const again = await postDelivery(daemon.url, 'pull_request', seed, { deliveryId: id });
       expect(again.status).toBe(202);
+      expect((await request(`${daemon.url}/readyz`)).statusCode).toBe(200);
     });
   });
 });

@@ -19,6 +19,25 @@ export class GroupCommitter {
   readonly #onCommit: ((batchSize: number, durationMs: number) => void) | undefined;
   #pending: { d: NewDelivery; resolve: (r: 'stored' | 'duplicate') => void; reject: (e: unknown) => void }[] = [];
   #scheduled = false;
+  #failing: { code: string; sinceMs: number; lastMs: number } | null = null;
+
+  /**
+   * Set while commits fail: the SQLite error code (`SQLITE_FULL`,
+   * `SQLITE_IOERR`, …) and since when (ms since epoch); null once a commit
+   * succeeds again, or 10 s after the last failure (readiness reports it,
+   * and a load balancer that stops sending must get a chance to try again).
+   * A full disk lets every transaction start; only the commit fails.
+   */
+  get failing(): { readonly code: string; readonly sinceMs: number } | null {
+    if (this.#failing && Date.now() - this.#failing.lastMs > 10_000) this.#failing = null;
+    return this.#failing;
+  }
+
+  #failed(err: unknown): void {
+    const now = Date.now();
+    if (this.#failing) this.#failing.lastMs = now;
+    else this.#failing = { code: String((err as { code?: string }).code ?? 'ERROR'), sinceMs: now, lastMs: now };
+  }
 
   /**
    * @param options `maxBatch` rows per transaction (default 512); `onCommit` observes each commit (batch size, duration in ms)
@@ -57,6 +76,7 @@ export class GroupCommitter {
       results = this.#store.insertDeliveries(batch.map((b) => b.d));
     } catch (err) {
       if (batch.length === 1) {
+        this.#failed(err);
         batch[0]!.reject(err);
         return;
       }
@@ -64,13 +84,16 @@ export class GroupCommitter {
       for (const b of batch) {
         try {
           b.resolve(this.#store.insertDeliveries([b.d])[0]!);
+          this.#failing = null;
         } catch (e) {
+          this.#failed(e);
           b.reject(e);
         }
       }
       this.#onCommit?.(batch.length, performance.now() - started);
       return;
     }
+    this.#failing = null;
     this.#onCommit?.(batch.length, performance.now() - started);
     batch.forEach((b, i) => b.resolve(results[i]!));
   }

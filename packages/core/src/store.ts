@@ -624,22 +624,33 @@ export class Store {
   purge(beforeIso: string, batch = 500): number {
     let total = 0;
     for (;;) {
-      const n = this.db.transaction(() => {
-        const ids = (this.#stmt(`SELECT delivery_id FROM deliveries d WHERE received_at < ? AND state != 'queued'
-          AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.delivery_id = d.delivery_id AND t.status NOT IN ('completed', 'failed', 'dead'))
-          LIMIT ?`).all(beforeIso, batch) as { delivery_id: string }[]).map((r) => r.delivery_id);
-        for (const id of ids) {
-          this.#stmt('DELETE FROM task_history WHERE task_ref IN (SELECT id FROM tasks WHERE delivery_id = ?)').run(id);
-          this.#stmt('DELETE FROM notifications WHERE delivery_id = ?').run(id);
-          this.#stmt('DELETE FROM tasks WHERE delivery_id = ?').run(id);
-          this.#stmt('DELETE FROM delivery_bodies WHERE delivery_id = ?').run(id);
-          this.#stmt('DELETE FROM deliveries WHERE delivery_id = ?').run(id);
-        }
-        return ids.length;
-      }).immediate();
+      const n = this.purgeBatch(beforeIso, batch);
       total += n;
       if (n < batch) return total;
     }
+  }
+
+  /**
+   * One transaction of {@link Store.purge}: deletes up to `batch` deliveries.
+   * The daemon calls it with pauses between batches, so that retention never
+   * holds the event loop or the writer for long.
+   *
+   * @returns how many deliveries were deleted (less than `batch` when done)
+   */
+  purgeBatch(beforeIso: string, batch = 500): number {
+    return this.db.transaction(() => {
+      const ids = (this.#stmt(`SELECT delivery_id FROM deliveries d WHERE received_at < ? AND state != 'queued'
+        AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.delivery_id = d.delivery_id AND t.status NOT IN ('completed', 'failed', 'dead'))
+        LIMIT ?`).all(beforeIso, batch) as { delivery_id: string }[]).map((r) => r.delivery_id);
+      for (const id of ids) {
+        this.#stmt('DELETE FROM task_history WHERE task_ref IN (SELECT id FROM tasks WHERE delivery_id = ?)').run(id);
+        this.#stmt('DELETE FROM notifications WHERE delivery_id = ?').run(id);
+        this.#stmt('DELETE FROM tasks WHERE delivery_id = ?').run(id);
+        this.#stmt('DELETE FROM delivery_bodies WHERE delivery_id = ?').run(id);
+        this.#stmt('DELETE FROM deliveries WHERE delivery_id = ?').run(id);
+      }
+      return ids.length;
+    }).immediate();
   }
 
   /**

@@ -128,18 +128,32 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
 
   let retentionTimer: NodeJS.Timeout | undefined;
   if (config.retentionDays > 0) {
-    const purge = () => {
+    // Batches of 100 deliveries, each after the write gate is open and a
+    // turn of the event loop, so that ingest keeps going during a big purge.
+    let purging = false;
+    const purge = async () => {
+      if (purging || lifecycle.draining) return;
+      purging = true;
+      const before = new Date(Date.now() - config.retentionDays * 86_400_000).toISOString();
+      let deleted = 0;
       try {
-        const before = new Date(Date.now() - config.retentionDays * 86_400_000).toISOString();
-        const n = store.purge(before);
-        if (n > 0) log.info({ deleted: n, before }, 'retention: old deliveries deleted');
+        for (;;) {
+          await new Promise<void>((r) => setImmediate(() => store.gate.whenOpen(r)));
+          if (lifecycle.draining) break;
+          const n = store.purgeBatch(before, 100);
+          deleted += n;
+          if (n < 100) break;
+        }
       } catch (err) {
         log.warn({ err: { message: (err as Error).message } }, 'retention purge failed; will try again');
+      } finally {
+        purging = false;
+        if (deleted > 0) log.info({ deleted, before }, 'retention: old deliveries deleted');
       }
     };
-    retentionTimer = setInterval(purge, 3_600_000);
+    retentionTimer = setInterval(() => void purge(), 3_600_000);
     retentionTimer.unref();
-    setTimeout(purge, 60_000).unref();
+    setTimeout(() => void purge(), 60_000).unref();
   }
 
   // Deliveries accepted in the last 100 ms mean ingest is busy: the workers then yield to it.

@@ -363,6 +363,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const original = req.params.deliveryId;
     let replayId: string | null;
     try {
+      // Not during a WAL restart: the transaction would wait for it in SQLite's busy handler, on the event loop.
+      await new Promise<void>((r) => store.gate.whenOpen(r));
       replayId = store.insertReplay(original);
     } catch (err) {
       log.error({ deliveryId: original, err: { message: (err as Error).message } }, 'replay could not be stored');
@@ -384,7 +386,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.get('/readyz', async (_req, reply) => {
     const checks = {
-      store: store.writable(),
+      // A full disk still lets a transaction start; only the commits fail.
+      store: store.writable() && deps.committer.failing === null,
       draining: deps.lifecycle.draining,
       redis: deps.ready ? await deps.ready() : true,
     };

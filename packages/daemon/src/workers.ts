@@ -37,6 +37,8 @@ class Loop {
   #running = false;
   #stopped = false;
   #again = false;
+  /** Ticks that threw in a row (a store that cannot write, say): the next one waits 250 ms, doubling up to 30 s. */
+  #failures = 0;
   #idle: Promise<void> = Promise.resolve();
 
   constructor(
@@ -76,9 +78,13 @@ class Loop {
       const started = performance.now();
       try {
         again = (await this.tick()) || this.#again;
+        this.#failures = 0;
       } catch (err) {
-        this.log.error({ err, worker: this.name }, 'worker tick failed');
-        again = false;
+        this.#failures++;
+        const backoffMs = Math.min(30_000, 250 * 2 ** Math.min(this.#failures - 1, 7));
+        this.log.error({ err, worker: this.name, failures: this.#failures, retryInMs: backoffMs }, 'worker tick failed');
+        this.#notBefore = performance.now() + backoffMs;
+        break;
       }
       const pause = this.pace(performance.now() - started);
       this.#notBefore = performance.now() + pause;
@@ -89,6 +95,12 @@ class Loop {
     }
     this.#running = false;
     if (this.#stopped) return;
+    if (this.#failures > 0) {
+      // kick() honours #notBefore too, so new work does not bring back a tight loop.
+      this.#timer = setTimeout(() => this.kick(), Math.max(0, this.#notBefore - performance.now()));
+      this.#timer.unref();
+      return;
+    }
     let wait = this.pollMs;
     try {
       const due = this.nextDue();
