@@ -40,9 +40,18 @@ export async function withStore<T>(dataDir: string, options: { readonly writable
   try {
     // Only the daemon migrates the schema; the CLI never changes it under a running daemon.
     store = core.Store.open(dataDir, { readonly: !options.writable, migrate: false });
-    if (store.schemaVersion() === 0) {
+    const version = store.schemaVersion();
+    if (version === 0) {
       store.close();
       throw new CliError(`${path} is not a GitBridge store (no schema)`, EXIT.store, DATA_DIR_HINT);
+    }
+    if (version !== core.SCHEMA_VERSION) {
+      store.close();
+      throw version < core.SCHEMA_VERSION
+        ? new CliError(`the store ${path} has schema version ${version}; this gitbridge needs ${core.SCHEMA_VERSION}`, EXIT.store,
+          'start gitbridged of this version once: it migrates the store at start-up')
+        : new CliError(`the store ${path} has schema version ${version}, newer than this gitbridge knows (${core.SCHEMA_VERSION})`, EXIT.store,
+          'upgrade gitbridge to the version gitbridged runs');
     }
   } catch (err) {
     if (err instanceof CliError) throw err;

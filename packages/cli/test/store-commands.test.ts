@@ -282,6 +282,28 @@ describe('a missing or unreadable store', () => {
     expect(run.stderr).toContain(`no GitBridge store at ${join(cwd, 'data', 'gitbridge.db')}`);
   });
 
+  it('exits 4 with what to do when the store is older or newer than this gitbridge', async () => {
+    const old = tempDir('gitbridge-old-');
+    const store = Store.open(old);
+    store.db.exec('DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)');
+    const olderVersion = store.schemaVersion();
+    store.db.exec(`INSERT INTO schema_migrations VALUES (${olderVersion + 5}, 'from the future', 'x')`);
+    const newerVersion = store.schemaVersion();
+    store.db.exec(`DELETE FROM schema_migrations WHERE version = ${newerVersion}`);
+    store.close();
+    const older = await runCli(['deliveries', 'ls', '--data-dir', old]);
+    expect(older.exitCode).toBe(4);
+    expect(older.stderr).toContain(`has schema version ${olderVersion}; this gitbridge needs ${olderVersion + 1}`);
+    expect(older.stderr).toContain('start gitbridged of this version once');
+
+    const reopened = Store.open(old, { migrate: false });
+    reopened.db.exec(`INSERT INTO schema_migrations VALUES (${newerVersion}, 'from the future', 'x')`);
+    reopened.close();
+    const newer = await runCli(['tasks', 'ls', '--data-dir', old]);
+    expect(newer.exitCode).toBe(4);
+    expect(newer.stderr).toContain(`has schema version ${newerVersion}, newer than this gitbridge knows`);
+  });
+
   it('exits 4 when the file is not a GitBridge store', async () => {
     const bad = tempDir('gitbridge-bad-');
     writeFileSync(join(bad, 'gitbridge.db'), 'this is not a database, just some text that is long enough'.repeat(20));

@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, statSync, statfsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
@@ -10,6 +10,17 @@ import type { JournalEntry, TaskDraft } from './rules.js';
 
 /** File name of the store inside the data directory. */
 export const STORE_FILE = 'gitbridge.db';
+
+/** The schema version this code reads and writes: the newest migration. */
+export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
+
+/**
+ * Free disk space a migration needs, as a multiple of the store's size
+ * (database file plus WAL), where it copies data. Migration 4 copies every
+ * body into a new table, then rebuilds `deliveries`, all in one transaction
+ * whose pages sit in the WAL until the checkpoint: measured peak about 3.3×.
+ */
+const MIGRATION_SPACE_FACTOR: Readonly<Record<number, number>> = { 4: 3.5 };
 
 /** Delivery states in the work queue. */
 export type DeliveryState = 'queued' | 'processed' | 'ignored' | 'dead';
@@ -164,6 +175,8 @@ export interface StoreOptions {
   readonly walRestartFrames?: number;
   /** With `backgroundCheckpoint`: ms between passive checkpoints (default 100). */
   readonly checkpointIntervalMs?: number;
+  /** With `backgroundCheckpoint`: called with each checkpoint error (an I/O error, a full disk), so it can be logged. */
+  readonly onCheckpointError?: (err: { message: string; code?: string }) => void;
   /**
    * Apply pending migrations when opening writable (default true). Tools that
    * write to a store a daemon owns (the CLI) pass false, so that only the
@@ -228,6 +241,7 @@ export class Store {
           go();
         },
         onResume: () => store.gate.open(),
+        ...(options.onCheckpointError ? { onError: options.onCheckpointError } : {}),
         onFailure: () => {
           if (db.open) db.pragma('wal_autocheckpoint = 1000');
         },
@@ -239,7 +253,7 @@ export class Store {
   #migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
     const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
-    const known = Math.max(...MIGRATIONS.map((m) => m.version));
+    const known = SCHEMA_VERSION;
     const newest = Math.max(0, ...applied);
     if (newest > known) {
       this.db.close();
@@ -247,11 +261,34 @@ export class Store {
     }
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
+      this.#checkSpaceFor(m.version);
       this.db.transaction(() => {
         this.db.exec(m.sql);
         this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
       }).immediate();
     }
+  }
+
+  /**
+   * Refuses to start a migration that copies the store's data when the disk
+   * cannot hold the copy: a migration that runs out of space midway rolls
+   * back, but leaves the disk full for everything else.
+   *
+   * @throws Error naming the space needed and the space free
+   */
+  #checkSpaceFor(version: number): void {
+    const factor = MIGRATION_SPACE_FACTOR[version];
+    if (!factor) return;
+    const size = [this.path, `${this.path}-wal`].reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
+    if (size < 16 * 1024 * 1024) return; // small stores: not worth a statfs (and some file systems report nothing useful)
+    const fs = statfsSync(dirname(this.path));
+    const free = fs.bavail * fs.bsize;
+    const needed = Math.ceil(size * factor);
+    if (free >= needed) return;
+    const mb = (n: number) => `${Math.ceil(n / (1024 * 1024))} MB`;
+    this.db.close();
+    throw new Error(`${this.path}: schema migration ${version} copies the stored deliveries and needs about ${mb(needed)} free on this disk, ` +
+      `but ${mb(free)} are free; free some space (or delete old deliveries with a lower GITBRIDGE_RETENTION_DAYS on the previous version) and start again`);
   }
 
   /** The highest applied migration version. */

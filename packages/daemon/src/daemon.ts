@@ -64,7 +64,17 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   const loggers = createLoggers({ logDir: config.logDir, level: config.logLevel, stdout: config.logStdout, sync: options.syncLogs ?? false });
   await loggers.ready();
   const { log } = loggers;
-  const store = Store.open(config.dataDir, { backgroundCheckpoint: true, synchronous: config.storeSynchronous });
+  let checkpointWarnedAt = 0;
+  const store = Store.open(config.dataDir, {
+    backgroundCheckpoint: true,
+    synchronous: config.storeSynchronous,
+    onCheckpointError(err) {
+      // At most once a minute: a full disk fails every checkpoint, ten times a second.
+      if (Date.now() - checkpointWarnedAt < 60_000) return;
+      checkpointWarnedAt = Date.now();
+      log.warn({ err }, 'WAL checkpoint failed: the -wal file keeps growing until checkpoints succeed again');
+    },
+  });
   const metrics = createMetrics({ store });
   // Post-ingest writes (task updates, callbacks, completions) share transactions.
   const writes = new TransactionBatcher(store.db, { gate: store.gate });
