@@ -122,11 +122,14 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     const refresh = async () => {
       try {
         const fresh = await fetchHooksSnapshot(config.metaUrl);
+        // The daemon may have stopped (and closed its logs) while the fetch ran.
+        if (lifecycle.draining) return;
         writeHooksSnapshot(config.dataDir, fresh);
         applyHooks(fresh.hooks);
         metrics.ipRangesRefresh.inc({ outcome: 'success' });
         log.info({ ranges: fresh.hooks.length }, 'GitHub hook ranges refreshed');
       } catch (err) {
+        if (lifecycle.draining) return;
         metrics.ipRangesRefresh.inc({ outcome: 'failure' });
         log.warn({ err: { message: (err as Error).message } }, 'GitHub hook ranges refresh failed: keeping the last good list');
       }
