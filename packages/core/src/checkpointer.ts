@@ -122,7 +122,7 @@ export function startBackgroundCheckpointer(
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(THREAD_SOURCE, {
     eval: true,
-    workerData: { path, driver, intervalMs: options.intervalMs ?? 100, restartFrames: options.restartFrames ?? 16384, restartWaitMs: options.restartWaitMs ?? 100, maxBacklogFrames: options.maxBacklogFrames ?? 1024 },
+    workerData: { path, driver, intervalMs: options.intervalMs ?? 100, restartFrames: options.restartFrames ?? 65536, restartWaitMs: options.restartWaitMs ?? 100, maxBacklogFrames: options.maxBacklogFrames ?? 1024 },
   });
   worker.unref();
   let stopped = false;
