@@ -8,55 +8,74 @@ import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, tempDir, wa
 const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
 const delivery = (n: number) => JSON.stringify({ ...seed, number: n, pull_request: { ...seed.pull_request, number: n } });
 
-describe('processing errors retry from the queue, end dead, and come back on request', () => {
+/**
+ * A reference MAS (fast callbacks) and a daemon wired to it, started before
+ * the tests of the enclosing describe block and stopped after them; `env`
+ * adds daemon settings.
+ */
+function masAndDaemon(env: Record<string, string>) {
   const tmp = tempDir();
-  let mas: ReferenceMas;
-  let daemon: Daemon;
-  const cli = (args: string[]) => execa('node', ['bin/gitbridge', ...args, '--data-dir', `${tmp.dir}/data`], { reject: false });
-
+  let mas: ReferenceMas | undefined;
+  let daemon: Daemon | undefined;
   beforeAll(async () => {
     mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
-    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_PROCESS_MAX_ATTEMPTS: '2' }));
+    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, ...env }));
   });
   afterAll(async () => {
-    await daemon.stop();
-    await mas.close();
+    await daemon?.stop();
+    await mas?.close();
     tmp.cleanup();
   });
+  return {
+    tmp,
+    get mas(): ReferenceMas {
+      return mas!;
+    },
+    get daemon(): Daemon {
+      return daemon!;
+    },
+  };
+}
+
+describe('processing errors retry from the queue, end dead, and come back on request', () => {
+  const ctx = masAndDaemon({ GITBRIDGE_PROCESS_MAX_ATTEMPTS: '2' });
+  const tmp = ctx.tmp;
+  const cli = (args: string[]) => execa('node', ['bin/gitbridge', ...args, '--data-dir', `${tmp.dir}/data`], { reject: false });
+
 
   it('a store error while processing: retried with backoff, then dead; `deliveries retry` brings it back', async () => {
     // The journal insert fails inside the processing transaction (a store error).
-    daemon.store.db.exec("CREATE TEMP TRIGGER fail_journal BEFORE INSERT ON journal BEGIN SELECT RAISE(FAIL, 'journal unavailable (simulated)'); END");
-    const res = await postDelivery(daemon.url, 'pull_request', delivery(501));
+    ctx.daemon.store.db.exec("CREATE TEMP TRIGGER fail_journal BEFORE INSERT ON journal BEGIN SELECT RAISE(FAIL, 'journal unavailable (simulated)'); END");
+    const res = await postDelivery(ctx.daemon.url, 'pull_request', delivery(501));
     expect(res.status).toBe(202);
-    const dead = await waitFor(() => (daemon.store.getDelivery(res.deliveryId)?.state === 'dead' ? daemon.store.getDelivery(res.deliveryId) : null), 10_000, 'dead delivery');
+    const dead = await waitFor(() => (ctx.daemon.store.getDelivery(res.deliveryId)?.state === 'dead' ? ctx.daemon.store.getDelivery(res.deliveryId) : null), 10_000, 'dead delivery');
     expect(dead.attempts).toBe(2);
     expect(dead.last_error).toMatch(/journal unavailable/);
     // The failed transaction left nothing half-done.
-    expect(daemon.store.tasksForDelivery(res.deliveryId)).toHaveLength(0);
-    expect(await scrape(daemon.url)).toMatch(/gitbridge_delivery_processing_total\{outcome="dead"\} 1/);
+    expect(ctx.daemon.store.tasksForDelivery(res.deliveryId)).toHaveLength(0);
+    expect(await scrape(ctx.daemon.url)).toMatch(/gitbridge_delivery_processing_total\{outcome="dead"\} 1/);
     const log = readFileSync(`${tmp.dir}/logs/webhook.log`, 'utf8');
     expect(log).toMatch(new RegExp(`"deliveryId":"${res.deliveryId}".*"dead":true.*processing failed: delivery is dead`));
 
-    daemon.store.db.exec('DROP TRIGGER temp.fail_journal');
+    ctx.daemon.store.db.exec('DROP TRIGGER temp.fail_journal');
     const r = await cli(['deliveries', 'retry', res.deliveryId]);
     expect(r.exitCode, r.stderr).toBe(0);
-    const task = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'task completed');
+    const task = await waitFor(() => ctx.daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'task completed');
     expect(task.task_type).toBe('review_pull_request');
-    expect(daemon.store.getDelivery(res.deliveryId)?.state).toBe('processed');
+    expect(ctx.daemon.store.getDelivery(res.deliveryId)?.state).toBe('processed');
   });
 
   it('`tasks retry` resubmits a task the MAS rejected', async () => {
-    mas.failureModes.failNext(1, 422);
-    const res = await postDelivery(daemon.url, 'pull_request', delivery(502));
-    const failed = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'failed'), 10_000, 'failed task');
+    ctx.mas.failureModes.failNext(1, 422);
+    const res = await postDelivery(ctx.daemon.url, 'pull_request', delivery(502));
+    const failed = await waitFor(() => ctx.daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'failed'), 10_000, 'failed task');
     const refused = await cli(['deliveries', 'retry', res.deliveryId]);
     expect(refused.exitCode).toBe(1);
     expect(refused.stderr).toMatch(/only dead deliveries/);
     const r = await cli(['tasks', 'retry', failed.id]);
     expect(r.exitCode, r.stderr).toBe(0);
-    const done = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'completed after retry');
-    expect(daemon.store.taskHistory(done.id).map((h) => `${h.from_status}->${h.to_status}@${h.source}`)).toEqual([
+    const done = await waitFor(() => ctx.daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'completed after retry');
+    expect(ctx.daemon.store.taskHistory(done.id).map((h) => `${h.from_status}->${h.to_status}@${h.source}`)).toEqual([
       'null->queued@gitbridge',
       'queued->failed@mas',
       'failed->queued@operator',
@@ -90,61 +109,41 @@ describe('retrying a task the MAS accepted and then failed', () => {
 });
 
 describe('a store failure while recording a MAS answer', () => {
-  const tmp = tempDir();
-  let mas: ReferenceMas;
-  let daemon: Daemon;
+  const ctx = masAndDaemon({ GITBRIDGE_LEASE_MS: '1000' });
+  const tmp = ctx.tmp;
 
-  beforeAll(async () => {
-    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
-    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_LEASE_MS: '1000' }));
-  });
-  afterAll(async () => {
-    await daemon.stop();
-    await mas.close();
-    tmp.cleanup();
-  });
 
   it('neither crashes the daemon nor makes a second task: the lease runs out and the same key is resubmitted', async () => {
     // Recording the MAS's task id fails, and so does recording the retry: only claims (lease, attempts) still write.
-    daemon.store.db.exec(`CREATE TEMP TRIGGER fail_task_record BEFORE UPDATE ON tasks
+    ctx.daemon.store.db.exec(`CREATE TEMP TRIGGER fail_task_record BEFORE UPDATE ON tasks
       WHEN NEW.task_id IS NOT NULL OR NEW.last_error IS NOT NULL BEGIN SELECT RAISE(FAIL, 'tasks unavailable (simulated)'); END`);
-    const res = await postDelivery(daemon.url, 'pull_request', delivery(601));
+    const res = await postDelivery(ctx.daemon.url, 'pull_request', delivery(601));
     expect(res.status).toBe(202);
-    await waitFor(() => mas.tasks.find((t) => t.delivery_id === res.deliveryId), 10_000, 'task at the MAS');
+    await waitFor(() => ctx.mas.tasks.find((t) => t.delivery_id === res.deliveryId), 10_000, 'task at the MAS');
     await waitFor(() => (readFileSync(`${tmp.dir}/logs/webhook.log`, 'utf8').includes('could not record a MAS submission outcome') ? true : null), 10_000, 'log line');
-    expect(daemon.store.tasksForDelivery(res.deliveryId)[0]?.status).toBe('queued');
+    expect(ctx.daemon.store.tasksForDelivery(res.deliveryId)[0]?.status).toBe('queued');
 
-    daemon.store.db.exec('DROP TRIGGER temp.fail_task_record');
-    const task = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 15_000, 'task completed');
-    const atMas = mas.tasks.filter((t) => t.delivery_id === res.deliveryId);
+    ctx.daemon.store.db.exec('DROP TRIGGER temp.fail_task_record');
+    const task = await waitFor(() => ctx.daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 15_000, 'task completed');
+    const atMas = ctx.mas.tasks.filter((t) => t.delivery_id === res.deliveryId);
     expect(atMas).toHaveLength(1);
     expect(task.task_id).toBe(atMas[0]!.task_id);
-    expect((await fetch(`${daemon.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${ctx.daemon.url}/healthz`)).status).toBe(200);
   });
 });
 
 describe('a worker whose store keeps failing', () => {
-  const tmp = tempDir();
-  let mas: ReferenceMas;
-  let daemon: Daemon;
+  const ctx = masAndDaemon({});
+  const tmp = ctx.tmp;
 
-  beforeAll(async () => {
-    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET });
-    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url }));
-  });
-  afterAll(async () => {
-    await daemon.stop();
-    await mas.close();
-    tmp.cleanup();
-  });
 
   it('backs off instead of spinning, and picks the work up once the store recovers', async () => {
     // Every claim fails (as on a full disk), while ingest still commits.
-    daemon.store.db.exec(`CREATE TEMP TRIGGER fail_claims BEFORE UPDATE OF lease_until ON deliveries
+    ctx.daemon.store.db.exec(`CREATE TEMP TRIGGER fail_claims BEFORE UPDATE OF lease_until ON deliveries
       WHEN NEW.lease_until IS NOT NULL BEGIN SELECT RAISE(FAIL, 'database or disk is full (simulated)'); END`);
     const posted = [];
     for (let i = 0; i < 20; i++) {
-      posted.push(await postDelivery(daemon.url, 'pull_request', delivery(700 + i))); // every 202 kicks the worker
+      posted.push(await postDelivery(ctx.daemon.url, 'pull_request', delivery(700 + i))); // every 202 kicks the worker
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(posted.every((r) => r.status === 202)).toBe(true);
@@ -153,9 +152,9 @@ describe('a worker whose store keeps failing', () => {
     // 1.5 s of failing claims with 250 ms doubling back-off: a handful of attempts, not one per kick or per turn.
     expect(failures.length).toBeGreaterThan(0);
     expect(failures.length).toBeLessThanOrEqual(5);
-    daemon.store.db.exec('DROP TRIGGER temp.fail_claims');
+    ctx.daemon.store.db.exec('DROP TRIGGER temp.fail_claims');
     for (const r of posted) {
-      await waitFor(() => (daemon.store.getDelivery(r.deliveryId)?.state === 'processed' ? true : null), 40_000, 'processed after recovery');
+      await waitFor(() => (ctx.daemon.store.getDelivery(r.deliveryId)?.state === 'processed' ? true : null), 40_000, 'processed after recovery');
     }
   }, 60_000);
 });

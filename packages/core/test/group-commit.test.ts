@@ -5,6 +5,11 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GroupCommitter, Store, TransactionBatcher, WriteGate, type NewDelivery } from '../src/index.js';
 
+const delivery = (id: string, body = Buffer.from('{}')): NewDelivery => ({
+  deliveryId: id, event: 'issues', action: 'opened', hookId: null, repo: 'o/r', repoId: 1, installationId: null, receivedAt: new Date().toISOString(),
+  contentType: 'json', headers: {}, body, signatureSlot: 0, sourceIp: null, state: 'queued', outcome: null,
+});
+
 describe('TransactionBatcher', () => {
   let dir: string;
   let db: Database.Database;
@@ -99,10 +104,6 @@ describe('WriteGate with the group committers', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const delivery = (id: string, body = Buffer.from('{}')): NewDelivery => ({
-    deliveryId: id, event: 'issues', action: 'opened', hookId: null, repo: 'o/r', repoId: 1, installationId: null, receivedAt: new Date().toISOString(),
-    contentType: 'json', headers: {}, body, signatureSlot: 0, sourceIp: null, state: 'queued', outcome: null,
-  });
 
   it('reopens by itself after maxMs, and runs waiters in arrival order', async () => {
     const gate = new WriteGate();
@@ -190,16 +191,14 @@ describe('WAL restart with a long reader', () => {
       };
       const committer = new GroupCommitter(store);
       const body = Buffer.alloc(20_000, 0x20);
-      await committer.submit({ deliveryId: 'first', event: 'issues', action: null, hookId: null, repo: null, repoId: null, installationId: null,
-        receivedAt: new Date().toISOString(), contentType: 'json', headers: {}, body, signatureSlot: 0, sourceIp: null, state: 'queued', outcome: null });
+      await committer.submit(delivery('first', body));
       // A read transaction that stays open (a backup in progress) pins the WAL.
       reader.exec('BEGIN');
       reader.prepare('SELECT COUNT(*) FROM deliveries').get();
       const started = performance.now();
       let n = 0;
       for (let i = 0; performance.now() - started < 1500; i++, n++) {
-        await committer.submit({ deliveryId: `d${i}`, event: 'issues', action: null, hookId: null, repo: null, repoId: null, installationId: null,
-          receivedAt: new Date().toISOString(), contentType: 'json', headers: {}, body, signatureSlot: 0, sourceIp: null, state: 'queued', outcome: null });
+        await committer.submit(delivery(`d${i}`, body));
         if (i % 10 === 0) await new Promise((r) => setTimeout(r, 5));
       }
       const elapsed = performance.now() - started;
