@@ -13,7 +13,7 @@ export type { RateLimiter, RateLimitDecision } from './rate-limit.js';
 export { PRIORITIES, PROTOCOL_VERSION, DEFAULT_RULES_FILE, defaultRules, compileRules, mapDelivery, journalEntry, getPath, renderTemplate } from './rules.js';
 export type { Priority, RuleSpec, ConditionSpec, TaskPayload, TaskDraft, NotificationDraft, JournalEntry } from './rules.js';
 export { Store, STORE_FILE, TASK_STATUSES, isTerminal } from './store.js';
-export type { DeliveryState, TaskStatus, NewDelivery, DeliveryRow, TaskRow, TaskHistoryRow, NotificationRow, TaskFilter, StoreOptions } from './store.js';
+export type { DeliveryState, TaskStatus, NewDelivery, DeliveryRow, DeliveryMeta, TaskRow, TaskHistoryRow, NotificationRow, TaskFilter, StoreOptions } from './store.js';
 export { GroupCommitter, TransactionBatcher } from './group-commit.js';
 export { WriteGate } from './write-gate.js';
 export { backoffDelay, parseRetryAfter } from './backoff.js';

@@ -14,15 +14,15 @@ export const STORE_FILE = 'gitbridge.db';
 /** The schema version this code reads and writes: the newest migration. */
 export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
 
+/** Default {@link StoreOptions.walRestartFrames}. */
+const DEFAULT_WAL_RESTART_FRAMES = 65536;
+
 /**
  * Free disk space a migration needs, as a multiple of the store's size
  * (database file plus WAL), where it copies data. Migration 4 copies every
  * body into a new table, then rebuilds `deliveries`, all in one transaction
  * whose pages sit in the WAL until the checkpoint: measured peak about 3.3×.
  */
-/** Default {@link StoreOptions.walRestartFrames}. */
-const DEFAULT_WAL_RESTART_FRAMES = 65536;
-
 const MIGRATION_SPACE_FACTOR: Readonly<Record<number, number>> = { 4: 3.5 };
 
 /** Delivery states in the work queue. */
@@ -91,6 +91,9 @@ export interface DeliveryRow {
   readonly processed_at: string | null;
   readonly replay_of: string | null;
 }
+
+/** A stored delivery row without its body. */
+export type DeliveryMeta = Omit<DeliveryRow, 'body'>;
 
 /** A stored task row. `id` is GitBridge's id; `task_id` the MAS's (null until accepted). */
 export interface TaskRow {
@@ -370,7 +373,7 @@ export class Store {
     const rows = this.#stmt(`UPDATE deliveries SET lease_until = @lease, attempts = attempts + 1
       WHERE delivery_id IN (SELECT delivery_id FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued' AND next_attempt_at <= @now
         AND (lease_until IS NULL OR lease_until <= @now) ORDER BY next_attempt_at LIMIT @limit)
-      RETURNING *`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as Omit<DeliveryRow, 'body'>[];
+      RETURNING *`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as DeliveryMeta[];
     return rows.map((r) => ({ ...r, body: this.#body(r.delivery_id) }));
   }
 
@@ -592,17 +595,20 @@ export class Store {
     return this.#stmt('SELECT * FROM tasks WHERE delivery_id = ? ORDER BY created_at, rowid').all(deliveryId) as TaskRow[];
   }
 
-  /** One delivery, with its raw body. */
+  /** One delivery, with its raw body (up to the payload limit, 25 MB: use {@link Store.getDeliveryMeta} when the body is not needed). */
   getDelivery(deliveryId: string): DeliveryRow | undefined {
-    const row = this.#stmt('SELECT * FROM deliveries WHERE delivery_id = ?').get(deliveryId) as Omit<DeliveryRow, 'body'> | undefined;
+    const row = this.getDeliveryMeta(deliveryId);
     return row && { ...row, body: this.#body(deliveryId) };
   }
 
+  /** One delivery without its body (the body lives in `delivery_bodies`). */
+  getDeliveryMeta(deliveryId: string): DeliveryMeta | undefined {
+    return this.#stmt('SELECT * FROM deliveries WHERE delivery_id = ?').get(deliveryId) as DeliveryMeta | undefined;
+  }
+
   /** Lists deliveries (without bodies), newest first. */
-  listDeliveries(limit = 100): Omit<DeliveryRow, 'body'>[] {
-    return this.#stmt(`SELECT delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at, content_type, headers, size,
-      signature_slot, source_ip, state, outcome, attempts, next_attempt_at, lease_until, last_error, processed_at, replay_of
-      FROM deliveries ORDER BY received_at DESC, rowid DESC LIMIT ?`).all(limit) as Omit<DeliveryRow, 'body'>[];
+  listDeliveries(limit = 100): DeliveryMeta[] {
+    return this.#stmt('SELECT * FROM deliveries ORDER BY received_at DESC, rowid DESC LIMIT ?').all(limit) as DeliveryMeta[];
   }
 
   /** Journal entries, newest first. */

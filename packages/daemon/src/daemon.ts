@@ -169,7 +169,6 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     setTimeout(() => void purge(), 60_000).unref();
   }
 
-  // Deliveries accepted in the last 100 ms mean ingest is busy: the workers then yield to it.
   // Ingest is busy when deliveries are arriving AND the event loop is nearly
   // saturated: only then do the workers yield to it. At ordinary rates (a few
   // hundred deliveries/s) the loop has room, and throttling the workers would

@@ -32,7 +32,7 @@ export interface ServerDeps {
   readonly config: Config;
   readonly store: Store;
   readonly committer: GroupCommitter;
-  /** Batches the callback route's state changes into shared transactions. */
+  /** Batches the callback and replay routes' writes into shared transactions (and holds them during a WAL restart). */
   readonly writes: TransactionBatcher;
   readonly limiter: RateLimiter;
   /** Returns the allowlist in force (it is swapped when the hook ranges refresh). */
@@ -89,8 +89,6 @@ function safeId(v: string | string[] | undefined): string | undefined {
   return v.slice(0, 128).replace(/[^A-Za-z0-9._:-]/g, '?');
 }
 
-const HTTP_REASON: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
-
 function sendError(reply: FastifyReply, code: ErrorCode, message?: string, headers: Record<string, string> = {}): FastifyReply {
   const body = errorBody(code, message);
   return reply.code(body.statusCode).headers(headers).type('application/json; charset=utf-8').send(body);
@@ -124,9 +122,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         security.warn({ kind: 'request_timeout', ip: normalizeAddress(socket.remoteAddress ?? '') }, 'request body did not arrive in time: connection dropped');
       }
       if (!socket.writable) return void socket.destroy();
-      const body = JSON.stringify(errorBody(code));
-      const status = errorBody(code).statusCode;
-      socket.end(`HTTP/1.1 ${status} ${HTTP_REASON[status] ?? 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      const error = errorBody(code);
+      const body = JSON.stringify(error);
+      socket.end(`HTTP/1.1 ${error.statusCode} ${error.error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
     bodyLimit: config.maxPayloadBytes,
     // A body that stalls is dropped by Node's request timeout (408) without
@@ -186,6 +184,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setNotFoundHandler((_req, reply) => sendError(reply, 'GB_NOT_FOUND'));
 
   const sheddable = (ip: string | undefined) => config.rateLimitUnauthenticated > 0 && !deps.githubRanges().allows(ip);
+  /** The failed-signature budget of a source address (checked before the body, spent after a bad signature). */
+  const unauthKey = (ip: string | undefined) => `rate_limit:webhook:unauthenticated_${ip ?? 'unknown'}`;
 
   app.post('/webhook', {
     // Cheap checks first, before the body is read.
@@ -207,7 +207,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       // but never from GitHub's own hook ranges: every hook on GitHub shares
       // them, so anyone could otherwise lock out real deliveries.
       if (sheddable(ip)) {
-        const unauth = await deps.limiter.peek(`rate_limit:webhook:unauthenticated_${ip ?? 'unknown'}`, config.rateLimitUnauthenticated, config.rateLimitWindowS);
+        const unauth = await deps.limiter.peek(unauthKey(ip), config.rateLimitUnauthenticated, config.rateLimitWindowS);
         if (!unauth.allowed) {
           security.warn({ kind: 'rate_limited_unauthenticated', ip, deliveryId: safeId(req.headers['x-github-delivery']) }, 'too many failed signatures from this address');
           return reject(req, reply, 'rate_limit', 'rate_limited', 'GB_WEBHOOK_RATE_LIMITED', 'Too many requests with bad signatures from this address', { 'retry-after': String(unauth.resetS) });
@@ -230,7 +230,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const verified = verifySignature(config.webhookSecrets, body, req.headers['x-hub-signature-256']);
       if (!verified.ok) {
         if (sheddable(req.gbClientIp)) {
-          await deps.limiter.consume(`rate_limit:webhook:unauthenticated_${req.gbClientIp ?? 'unknown'}`, config.rateLimitUnauthenticated, config.rateLimitWindowS);
+          await deps.limiter.consume(unauthKey(req.gbClientIp), config.rateLimitUnauthenticated, config.rateLimitWindowS);
         }
         security.warn({ kind: 'signature_failed', reason: verified.reason, deliveryId: ids.deliveryId, ip: req.gbClientIp }, 'webhook signature verification failed');
         log.warn({ deliveryId, reason: verified.reason }, 'rejected: bad signature');
@@ -363,9 +363,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const original = req.params.deliveryId;
     let replayId: string | null;
     try {
-      // Not during a WAL restart: the transaction would wait for it in SQLite's busy handler, on the event loop.
-      await new Promise<void>((r) => store.gate.whenOpen(r));
-      replayId = store.insertReplay(original);
+      // Through the batcher, like every other write after ingest: it waits for the write gate (a WAL restart).
+      replayId = await deps.writes.run(() => store.insertReplay(original));
     } catch (err) {
       log.error({ deliveryId: original, err: { message: (err as Error).message } }, 'replay could not be stored');
       return sendError(reply, 'GB_WEBHOOK_STORE_UNAVAILABLE');

@@ -206,12 +206,12 @@ export class Workers {
   }
 
   async #processDeliveries(): Promise<boolean> {
-    const { store, rules, config, metrics, log } = this.#deps;
+    const { store, config } = this.#deps;
     if (this.#paused(this.#deliveries)) return false;
     const limit = this.#deps.ingestBusy?.() ? BUSY_BATCH : IDLE_BATCH;
     const batch = store.claimDeliveries(limit, config.leaseMs);
     // Every delivery of the batch is completed in the same transaction.
-    const created = await Promise.all(batch.map((row) => this.#processOne(row, rules, config, metrics, log)));
+    const created = await Promise.all(batch.map((row) => this.#processOne(row)));
     if (created.some((n) => n > 0)) {
       this.#tasks.kick();
       this.#notifications.kick();
@@ -219,8 +219,8 @@ export class Workers {
     return batch.length === limit;
   }
 
-  async #processOne(row: DeliveryRow, rules: readonly RuleSpec[], config: Config, metrics: Metrics, log: Logger): Promise<number> {
-    const { store, writes } = this.#deps;
+  async #processOne(row: DeliveryRow): Promise<number> {
+    const { store, writes, rules, config, metrics, log } = this.#deps;
     try {
       const d = identifyDelivery(
         { deliveryId: row.delivery_id, event: row.event, hookId: row.hook_id },
