@@ -38,8 +38,6 @@ export interface LogViewState {
   readonly entries: readonly LogEntry[];
   /** Entries that arrived while paused, shown on resume. */
   readonly buffered: readonly LogEntry[];
-  /** Entries received from the current file since it was opened. */
-  readonly received: number;
   /** Entries let go to stay within `maxEntries`. */
   readonly dropped: number;
   readonly maxEntries: number;
@@ -84,7 +82,6 @@ export function initialViewState(options: ViewOptions): LogViewState {
     log: options.log,
     entries: [],
     buffered: [],
-    received: 0,
     dropped: 0,
     maxEntries: Math.max(1, options.maxEntries ?? DEFAULT_MAX_ENTRIES),
     paused: false,
@@ -222,13 +219,12 @@ export function reduceLogView(state: LogViewState, action: LogViewAction): LogVi
   switch (action.type) {
     case 'entries': {
       if (action.entries.length === 0) return state;
-      const received = state.received + action.entries.length;
       if (state.paused) {
         const { kept, dropped } = bound([...state.buffered, ...action.entries], state.maxEntries);
-        return { ...state, buffered: kept, received, dropped: state.dropped + dropped };
+        return { ...state, buffered: kept, dropped: state.dropped + dropped };
       }
       const { kept, dropped } = bound([...state.entries, ...action.entries], state.maxEntries);
-      return { ...state, entries: kept, received, dropped: state.dropped + dropped };
+      return { ...state, entries: kept, dropped: state.dropped + dropped };
     }
     case 'tail': {
       const ev = action.event;

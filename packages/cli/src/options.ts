@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import type { TaskStatus } from '@gitbridge/core';
 
 /**
@@ -45,3 +45,8 @@ const STATUS_SET: Record<TaskStatus, true> = { queued: true, pending: true, runn
 
 /** The task states `--status` accepts (DESIGN §5), in lifecycle order. */
 export const TASK_STATUS_CHOICES: readonly TaskStatus[] = Object.keys(STATUS_SET) as TaskStatus[];
+
+/** `--data-dir`, shared by every command that reads the store; `prefix` qualifies when it applies (replay: "with --to: "). */
+export function dataDirOption(prefix = ''): Option {
+  return new Option('--data-dir <dir>', `${prefix}gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)`);
+}

@@ -39,6 +39,7 @@ function loadDefinitions(): readonly WebhookDefinition[] {
 }
 
 const actionOf = (payload: JsonObject): string | null => (typeof payload.action === 'string' ? payload.action : null);
+const actionsOf = (examples: readonly JsonObject[]): string[] => [...new Set(examples.map(actionOf).filter((a): a is string => a !== null))];
 
 /** Every event with at least one example payload, sorted by name. */
 export function listExampleEvents(): ExampleEvent[] {
@@ -47,14 +48,14 @@ export function listExampleEvents(): ExampleEvent[] {
     .map((d) => ({
       event: d.name,
       description: d.description,
-      actions: [...new Set(d.examples.map(actionOf).filter((a): a is string => a !== null))],
+      actions: actionsOf(d.examples),
     }))
     .sort((a, b) => a.event.localeCompare(b.event));
 }
 
 /**
  * The first example payload of `event` (whose `action` is `action`, when
- * given). The object is freshly parsed and safe to modify.
+ * given). The object is a copy, safe to modify.
  *
  * @throws CliError (usage) naming the available events or actions when none matches
  */
@@ -63,10 +64,9 @@ export function findExample(event: string, action?: string): JsonObject {
   if (!def) {
     throw usageError(`no example payload for event "${event}"`, 'run `gitbridge send-test --list` for the events, or send your own with --payload FILE');
   }
-  if (action === undefined) return def.examples[0]!;
-  const found = def.examples.find((p) => actionOf(p) === action);
-  if (found) return found;
-  const actions = [...new Set(def.examples.map(actionOf).filter((a): a is string => a !== null))];
+  const found = action === undefined ? def.examples[0] : def.examples.find((p) => actionOf(p) === action);
+  if (found) return structuredClone(found);
+  const actions = actionsOf(def.examples);
   if (actions.length === 0) {
     throw usageError(`"${event}" payloads have no action; drop --action`);
   }

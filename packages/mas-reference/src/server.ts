@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { fastify } from 'fastify';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Agent, request as httpRequest } from 'undici';
-import { sign } from '@gitbridge/core';
+import { sign } from '@gitbridge/core/signature';
 
 // ---------------------------------------------------------------------------
 // Public types
@@ -537,6 +537,11 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
     return timingSafeEqual(digest(match[1]), tokenDigest);
   }
 
+  /** The 401 every route but POST /tasks answers (POST /tasks builds its own, after failNext). */
+  function unauthorized(reply: FastifyReply): FastifyReply {
+    return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'UNAUTHORIZED', 'missing or invalid bearer token');
+  }
+
   function submit(request: FastifyRequest, idempotencyKey: string | null, deliveryId: string | null): SubmitResponse {
     const reject = (status: number, code: string, message: string, headers?: Record<string, string>): SubmitResponse => ({
       status,
@@ -791,12 +796,12 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
   });
 
   app.get('/tasks', async (request, reply) => {
-    if (!authorized(request)) return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'UNAUTHORIZED', 'missing or invalid bearer token');
+    if (!authorized(request)) return unauthorized(reply);
     return { tasks: [...tasks.values()].map(snapshotTask) };
   });
 
   app.get<{ Params: { id: string } }>('/tasks/:id', async (request, reply) => {
-    if (!authorized(request)) return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'UNAUTHORIZED', 'missing or invalid bearer token');
+    if (!authorized(request)) return unauthorized(reply);
     const task = tasks.get(request.params.id);
     if (!task) return sendError(reply, 404, 'TASK_NOT_FOUND', `no task with id ${request.params.id}`);
     return snapshotTask(task);
@@ -809,7 +814,7 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
       run: (body: Record<string, unknown>) => void,
     ): void => {
       app.post(`/_control/${path}`, async (request, reply) => {
-        if (!authorized(request)) return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'UNAUTHORIZED', 'missing or invalid bearer token');
+        if (!authorized(request)) return unauthorized(reply);
         const parsed = parseJson(request.body);
         if (!parsed.ok) return sendError(reply, 400, 'INVALID_JSON', parsed.message);
         const body = parsed.value === undefined ? {} : parsed.value;
@@ -834,7 +839,7 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
     control('slow', (b) => failureModes.slow(b.ms as number));
     control('reset', () => failureModes.reset());
     app.get('/_control', async (request, reply) => {
-      if (!authorized(request)) return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'UNAUTHORIZED', 'missing or invalid bearer token');
+      if (!authorized(request)) return unauthorized(reply);
       return { state: failureModes.state };
     });
   }

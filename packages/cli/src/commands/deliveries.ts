@@ -1,9 +1,9 @@
-import { Command, Option } from 'commander';
-import type { DeliveryRow } from '@gitbridge/core';
+import { Command } from 'commander';
+import type { DeliveryMeta } from '@gitbridge/core';
 import { resolveDataDir } from '../env.js';
 import { CliError, EXIT } from '../exit.js';
 import { formatBytes, formatFields, formatTable, parseJsonOrText, printJson, sanitize, shortTime } from '../format.js';
-import { parsePositiveInt } from '../options.js';
+import { parsePositiveInt, dataDirOption } from '../options.js';
 import { withStore } from '../store-access.js';
 import { taskJson, taskTable } from './tasks.js';
 
@@ -19,7 +19,7 @@ export interface DeliveryJson {
   /** Body size in bytes. */
   readonly size: number;
   /** Queue state: queued, processed, ignored, dead. */
-  readonly state: DeliveryRow['state'];
+  readonly state: DeliveryMeta['state'];
   /** `tasks`, `ignored`, `ping`, `dead`… */
   readonly outcome: string | null;
   readonly attempts: number;
@@ -30,7 +30,7 @@ export interface DeliveryJson {
 }
 
 /** Maps a stored delivery row (with or without body) to its JSON form. */
-export function deliveryJson(d: Omit<DeliveryRow, 'body'>): DeliveryJson {
+export function deliveryJson(d: DeliveryMeta): DeliveryJson {
   return {
     delivery_id: d.delivery_id,
     event: d.event,
@@ -59,7 +59,6 @@ export function safeHeaders(stored: string): Record<string, string> {
   return Object.fromEntries(Object.entries(parsed as Record<string, unknown>).filter(([k]) => !SECRET_HEADER.test(k)).map(([k, v]) => [k, String(v)]));
 }
 
-const dataDirOption = (): Option => new Option('--data-dir <dir>', "gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)");
 
 /** The `deliveries` command: `ls`, `show`. */
 export function deliveriesCommand(): Command {
@@ -114,7 +113,7 @@ Examples:
   $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958 --json | jq .tasks`)
     .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
       const found = await withStore(resolveDataDir(opts.dataDir), {}, (store) => {
-        const delivery = store.getDelivery(id);
+        const delivery = store.getDeliveryMeta(id);
         if (!delivery) return undefined;
         return { delivery, tasks: store.tasksForDelivery(id), notifications: store.notificationsForDelivery(id) };
       });
@@ -184,7 +183,7 @@ Examples:
   $ gitbridge deliveries retry 72d3162e-cc78-11e3-81ab-4c9367dc0958`)
     .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
       const outcome = await withStore(resolveDataDir(opts.dataDir), { writable: true }, (store) => {
-        const row = store.getDelivery(id);
+        const row = store.getDeliveryMeta(id);
         if (!row) return { kind: 'unknown' as const };
         if (!store.requeueDelivery(id)) return { kind: 'refused' as const, state: row.state };
         return { kind: 'retried' as const };

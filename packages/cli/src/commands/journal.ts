@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { resolveDataDir } from '../env.js';
 import { formatTable, printJson, shortTime } from '../format.js';
-import { parsePositiveInt } from '../options.js';
+import { parsePositiveInt, dataDirOption } from '../options.js';
 import { withStore } from '../store-access.js';
 
 /** The `journal` command: `ls`. */
@@ -18,7 +18,7 @@ Examples:
     .description('List journal entries, newest first')
     .option('--json', 'print a JSON array')
     .option('--limit <n>', 'at most this many entries', parsePositiveInt, 100)
-    .option('--data-dir <dir>', "gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)")
+    .addOption(dataDirOption())
     .addHelpText('after', `
 "timestamp" is the event's own time from the payload; "recorded_at" is when GitBridge wrote the entry.
 

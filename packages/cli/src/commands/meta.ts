@@ -1,10 +1,9 @@
-import { mkdirSync } from 'node:fs';
 import { Command } from 'commander';
 import type { HooksSnapshot } from '@gitbridge/core';
 import { checkHttpUrl, resolveDataDir, resolveMetaUrl } from '../env.js';
 import { CliError, EXIT } from '../exit.js';
 import { printJson } from '../format.js';
-import { parsePositiveInt } from '../options.js';
+import { parsePositiveInt, dataDirOption } from '../options.js';
 
 interface SyncOptions {
   readonly metaUrl?: string;
@@ -26,7 +25,7 @@ Examples:
     .command('sync')
     .description('Fetch the "hooks" ranges from GitHub\'s meta API and store them in the data directory')
     .option('--meta-url <url>', 'meta API URL (default $GITBRIDGE_META_URL, else https://api.github.com/meta)')
-    .option('--data-dir <dir>', "gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)")
+    .addOption(dataDirOption())
     .option('--timeout <ms>', 'give up after this many ms', parsePositiveInt, 10_000)
     .option('--json', 'print a JSON object {ranges, path, source, snapshot_date}')
     .addHelpText('after', `
@@ -52,7 +51,6 @@ Examples:
       }
       let path: string;
       try {
-        mkdirSync(dataDir, { recursive: true });
         path = core.writeHooksSnapshot(dataDir, snapshot);
       } catch (err) {
         throw new CliError(`cannot write the snapshot to ${dataDir}: ${(err as Error).message}`, EXIT.store);

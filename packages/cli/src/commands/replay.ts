@@ -4,7 +4,7 @@ import { checkHttpUrl, defaultDaemonUrl, resolveDataDir, resolveSecret } from '.
 import { CliError, EXIT, usageError } from '../exit.js';
 import { formatBytes, parseJsonOrText, printJson } from '../format.js';
 import { postOrFail } from '../http.js';
-import { parsePositiveInt } from '../options.js';
+import { parsePositiveInt, dataDirOption } from '../options.js';
 import { withStore } from '../store-access.js';
 
 /** Options of `gitbridge replay`. */
@@ -104,7 +104,7 @@ export function replayCommand(): Command {
     .option('--admin-token <token>', "the daemon's admin token (default $GITBRIDGE_ADMIN_TOKEN)")
     .option('--to <url>', 'instead, re-send the stored delivery to this webhook URL (another GitBridge)')
     .option('--secret <secret>', "with --to: the target's webhook secret (default the first of $GITBRIDGE_WEBHOOK_SECRET, else $GITBRIDGE_WEBHOOK_SECRET_FILE)")
-    .option('--data-dir <dir>', "with --to: gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)")
+    .addOption(dataDirOption('with --to: '))
     .option('--dry-run', 'print what would be sent, send nothing')
     .option('--json', 'print the result as JSON')
     .option('--timeout <ms>', 'give up after this many milliseconds', parsePositiveInt, 10_000)

@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
-import type { DeliveryRow, TaskHistoryRow, TaskRow, TaskStatus } from '@gitbridge/core';
+import type { DeliveryMeta, TaskHistoryRow, TaskRow, TaskStatus } from '@gitbridge/core';
 import { resolveDataDir } from '../env.js';
 import { CliError, EXIT } from '../exit.js';
 import { formatFields, formatTable, parseJsonOrText, printJson, shortTime } from '../format.js';
-import { parsePositiveInt, parseSince, TASK_STATUS_CHOICES } from '../options.js';
+import { parsePositiveInt, parseSince, TASK_STATUS_CHOICES, dataDirOption } from '../options.js';
 import { withStore } from '../store-access.js';
 
 /** A task as `tasks ls --json` prints it. */
@@ -60,7 +60,6 @@ export function taskTable(tasks: readonly TaskRow[]): string {
   ]);
 }
 
-const dataDirOption = (): Option => new Option('--data-dir <dir>', "gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)");
 
 interface LsOptions {
   readonly json?: boolean;
@@ -130,7 +129,7 @@ Examples:
       const found = await withStore(resolveDataDir(opts.dataDir), {}, (store) => {
         const task = store.getTask(ref);
         if (!task) return undefined;
-        return { task, delivery: store.getDelivery(task.delivery_id), history: store.taskHistory(task.id) };
+        return { task, delivery: store.getDeliveryMeta(task.delivery_id), history: store.taskHistory(task.id) };
       });
       if (!found) throw new CliError(`no task ${ref}`, EXIT.failed, 'give the GitBridge id (gbt_…) or the MAS task id; see `gitbridge tasks ls`');
       printTask(found.task, found.delivery, found.history, opts.json ?? false);
@@ -168,7 +167,7 @@ Examples:
 }
 
 /** Prints `tasks show`: the task, a summary of its delivery, and its history. */
-function printTask(task: TaskRow, delivery: DeliveryRow | undefined, history: readonly TaskHistoryRow[], json: boolean): void {
+function printTask(task: TaskRow, delivery: DeliveryMeta | undefined, history: readonly TaskHistoryRow[], json: boolean): void {
   const deliverySummary = delivery
     ? {
         delivery_id: delivery.delivery_id,
