@@ -3,6 +3,42 @@ import type { WriteGate } from './write-gate.js';
 import type { NewDelivery, Store } from './store.js';
 
 /**
+ * The queue both group committers share: jobs queued in one turn of the
+ * event loop are handed to `commit` together on the next `setImmediate`,
+ * once the write gate (when given) is open; `maxBatch` queued jobs are
+ * handed over at once while the gate is open.
+ */
+class TurnQueue<J> {
+  #pending: J[] = [];
+  #scheduled = false;
+
+  constructor(
+    private readonly commit: (jobs: J[]) => void,
+    private readonly maxBatch: number,
+    private readonly gate: WriteGate | undefined,
+  ) {}
+
+  push(job: J): void {
+    this.#pending.push(job);
+    const gate = this.gate;
+    if (this.#pending.length >= this.maxBatch && (gate?.isOpen ?? true)) this.flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => (gate ? gate.whenOpen(() => this.flush()) : this.flush()));
+    }
+  }
+
+  /** Hands over whatever is queued now, gate or not. */
+  flush(): void {
+    this.#scheduled = false;
+    const jobs = this.#pending;
+    if (jobs.length === 0) return;
+    this.#pending = [];
+    this.commit(jobs);
+  }
+}
+
+/**
  * Group commit for ingest. Committing every delivery before its 202 is
  * required (GitHub never retries by itself); one transaction per request caps
  * throughput at the fsync/commit rate. Requests that arrive in the same turn
@@ -15,10 +51,8 @@ import type { NewDelivery, Store } from './store.js';
  */
 export class GroupCommitter {
   readonly #store: Store;
-  readonly #maxBatch: number;
   readonly #onCommit: ((batchSize: number, durationMs: number) => void) | undefined;
-  #pending: { d: NewDelivery; resolve: (r: 'stored' | 'duplicate') => void; reject: (e: unknown) => void }[] = [];
-  #scheduled = false;
+  readonly #queue: TurnQueue<{ d: NewDelivery; resolve: (r: 'stored' | 'duplicate') => void; reject: (e: unknown) => void }>;
   #failing: { code: string; sinceMs: number; lastMs: number } | null = null;
 
   /**
@@ -44,8 +78,8 @@ export class GroupCommitter {
    */
   constructor(store: Store, options: { maxBatch?: number; onCommit?: (batchSize: number, durationMs: number) => void } = {}) {
     this.#store = store;
-    this.#maxBatch = options.maxBatch ?? 512;
     this.#onCommit = options.onCommit;
+    this.#queue = new TurnQueue((batch) => this.#commit(batch), options.maxBatch ?? 512, store.gate);
   }
 
   /**
@@ -55,21 +89,10 @@ export class GroupCommitter {
    * @throws (rejects with) the store's error when the batch could not commit
    */
   submit(d: NewDelivery): Promise<'stored' | 'duplicate'> {
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ d, resolve, reject });
-      if (this.#pending.length >= this.#maxBatch && this.#store.gate.isOpen) this.#flush();
-      else if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#store.gate.whenOpen(() => this.#flush()));
-      }
-    });
+    return new Promise((resolve, reject) => this.#queue.push({ d, resolve, reject }));
   }
 
-  #flush(): void {
-    this.#scheduled = false;
-    const batch = this.#pending;
-    if (batch.length === 0) return;
-    this.#pending = [];
+  #commit(batch: { d: NewDelivery; resolve: (r: 'stored' | 'duplicate') => void; reject: (e: unknown) => void }[]): void {
     const started = performance.now();
     let results: ('stored' | 'duplicate')[];
     try {
@@ -100,7 +123,7 @@ export class GroupCommitter {
 
   /** Commits whatever is queued now, gate or not (shutdown). */
   flush(): void {
-    this.#flush();
+    this.#queue.flush();
   }
 }
 
@@ -121,10 +144,7 @@ export class GroupCommitter {
  */
 export class TransactionBatcher {
   readonly #db: Database;
-  readonly #gate: WriteGate | undefined;
-  readonly #maxBatch: number;
-  #pending: { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
-  #scheduled = false;
+  readonly #queue: TurnQueue<{ fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }>;
 
   /**
    * @param db the store's connection (`Store.db`)
@@ -132,8 +152,7 @@ export class TransactionBatcher {
    */
   constructor(db: Database, options: { maxBatch?: number; gate?: WriteGate } = {}) {
     this.#db = db;
-    this.#gate = options.gate;
-    this.#maxBatch = options.maxBatch ?? 256;
+    this.#queue = new TurnQueue((batch) => this.#commit(batch), options.maxBatch ?? 256, options.gate);
   }
 
   /**
@@ -144,23 +163,15 @@ export class TransactionBatcher {
    * @throws (rejects with) what `fn` threw, or the COMMIT's error
    */
   run<T>(fn: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      const gate = this.#gate;
-      if (this.#pending.length >= this.#maxBatch && (gate?.isOpen ?? true)) this.flush();
-      else if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => (gate ? gate.whenOpen(() => this.flush()) : this.flush()));
-      }
-    });
+    return new Promise<T>((resolve, reject) => this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject }));
   }
 
   /** Runs and commits whatever is queued now, gate or not (also used at shutdown, before the store closes). */
   flush(): void {
-    this.#scheduled = false;
-    const batch = this.#pending;
-    if (batch.length === 0) return;
-    this.#pending = [];
+    this.#queue.flush();
+  }
+
+  #commit(batch: { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[]): void {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
       this.#db.transaction(() => {
