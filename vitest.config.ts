@@ -8,7 +8,9 @@ export default defineConfig({
     // In-process tests run the TypeScript sources; end-to-end tests spawn the
     // built binaries (bin/), which `pnpm test` builds first.
     alias: [
-      { find: /^@gitbridge\/core\/(store|signature|meta)$/, replacement: fileURLToPath(new URL('./packages/core/src/$1.ts', import.meta.url)) },
+      { find: /^@gitbridge\/core\/store$/, replacement: fileURLToPath(new URL('./packages/core/src/store/sqlite/sqlite-store.ts', import.meta.url)) },
+      { find: /^@gitbridge\/core\/signature$/, replacement: fileURLToPath(new URL('./packages/core/src/webhook/signature.ts', import.meta.url)) },
+      { find: /^@gitbridge\/core\/meta$/, replacement: fileURLToPath(new URL('./packages/core/src/github/meta.ts', import.meta.url)) },
       { find: /^@gitbridge\/core$/, replacement: src('core') },
       { find: /^@gitbridge\/daemon$/, replacement: src('daemon') },
       { find: /^@gitbridge\/mas-reference$/, replacement: src('mas-reference') },

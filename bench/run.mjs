@@ -299,7 +299,7 @@ async function stopChild(child, timeoutMs = 15_000) {
 // ---------------------------------------------------------------- payload
 
 const SECRET = `bench-${randomUUID()}`;
-const { sign } = await import(pathToFileURL(join(ROOT, 'packages/core/dist/signature.js')).href);
+const { sign } = await import(pathToFileURL(join(ROOT, 'packages/core/dist/webhook/signature.js')).href);
 
 function loadPayload() {
   const examples = require('@octokit/webhooks-examples');

@@ -1,5 +1,5 @@
 // Prints the option table of docs/configuration.md from CONFIG_SCHEMA
-// (packages/core/src/config.ts). Run after `pnpm build`:
+// (packages/core/src/config/config.ts). Run after `pnpm build`:
 //   node scripts/gen-config-docs.mjs
 // A test (test/docs.test.ts) fails when the docs and the schema disagree.
 import { CONFIG_SCHEMA } from '../packages/core/dist/index.js';

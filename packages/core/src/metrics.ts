@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { TASK_STATUSES, type Store } from './store.js';
+import { TASK_STATUSES, type Store } from './store/sqlite/sqlite-store.js';
 
 /** Statuses of `gitbridge_webhook_events_total` (DESIGN §8). */
 export type EventStatus = 'accepted' | 'duplicate' | 'ignored' | 'rate_limited' | 'unauthorized' | 'forbidden' | 'invalid' | 'error' | 'ping' | 'too_large' | 'unsupported_media_type' | 'unavailable';

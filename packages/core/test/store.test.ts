@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Store, type NewDelivery, type TaskDraft } from '../src/index.js';
-import { MIGRATIONS } from '../src/migrations.js';
+import { MIGRATIONS } from '../src/store/sqlite/migrations.js';
 
 const LATEST = Math.max(...MIGRATIONS.map((m) => m.version));
 

@@ -6,7 +6,7 @@ import type { Database as Db, Statement } from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 import { startBackgroundCheckpointer, type BackgroundCheckpointer } from './checkpointer.js';
 import { WriteGate } from './write-gate.js';
-import type { JournalEntry, TaskDraft } from './rules.js';
+import type { JournalEntry, TaskDraft } from '../../routing/rules.js';
 
 /** File name of the store inside the data directory. */
 export const STORE_FILE = 'gitbridge.db';

@@ -13,7 +13,7 @@ export interface HooksSnapshot {
 }
 
 /** Path of the snapshot shipped with GitBridge. */
-export const SHIPPED_HOOKS_SNAPSHOT = fileURLToPath(new URL('../assets/github-meta-hooks.json', import.meta.url));
+export const SHIPPED_HOOKS_SNAPSHOT = fileURLToPath(new URL('../../assets/github-meta-hooks.json', import.meta.url));
 
 /**
  * Reads a hooks snapshot file (the shipped one by default).

@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { WriteGate } from './write-gate.js';
-import type { NewDelivery, Store } from './store.js';
+import type { NewDelivery, Store } from './sqlite-store.js';
 
 /**
  * The queue both group committers share: jobs queued in one turn of the

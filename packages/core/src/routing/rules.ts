@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ParsedDelivery, Payload } from './delivery.js';
-import { GitBridgeError } from './errors.js';
+import type { ParsedDelivery, Payload } from '../webhook/delivery.js';
+import { GitBridgeError } from '../errors/errors.js';
 
 /** Task priorities, most urgent first. */
 export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
@@ -66,7 +66,7 @@ export interface TaskDraft {
 }
 
 /** Path of the shipped default rules. */
-export const DEFAULT_RULES_FILE = fileURLToPath(new URL('../assets/default-rules.json', import.meta.url));
+export const DEFAULT_RULES_FILE = fileURLToPath(new URL('../../assets/default-rules.json', import.meta.url));
 
 /** The shipped default rules (DESIGN §4). */
 export function defaultRules(): RuleSpec[] {

@@ -79,7 +79,7 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 }
 
-const CONSUME_LUA = readFileSync(fileURLToPath(new URL('../assets/lua/consume.lua', import.meta.url)), 'utf8');
+const CONSUME_LUA = readFileSync(fileURLToPath(new URL('../../assets/lua/consume.lua', import.meta.url)), 'utf8');
 
 /**
  * Fixed-window counters in Redis, checked and incremented by one Lua script

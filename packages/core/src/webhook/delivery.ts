@@ -1,4 +1,4 @@
-import { GitBridgeError } from './errors.js';
+import { GitBridgeError } from '../errors/errors.js';
 
 /** A JSON object as GitHub sends it: unknown fields are kept, nothing is assumed present. */
 export type Payload = Record<string, unknown>;

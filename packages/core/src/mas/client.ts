@@ -1,6 +1,6 @@
 import { request, type Dispatcher } from 'undici';
-import { parseRetryAfter } from './backoff.js';
-import { GitBridgeError } from './errors.js';
+import { parseRetryAfter } from '../time/backoff.js';
+import { GitBridgeError } from '../errors/errors.js';
 
 /** How to reach the MAS. */
 export interface MasClientOptions {

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { GitBridgeError } from './errors.js';
-import { parseCidr } from './ip-allowlist.js';
-import type { RuleSpec } from './rules.js';
+import { GitBridgeError } from '../errors/errors.js';
+import { parseCidr } from '../webhook/ip-allowlist.js';
+import type { RuleSpec } from '../routing/rules.js';
 
 /**
  * The typed, validated, frozen configuration of gitbridged (and of the CLI,

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request, type Dispatcher } from 'undici';
-import { parseCidr, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT, type HooksSnapshot } from './ip-allowlist.js';
+import { parseCidr, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT, type HooksSnapshot } from '../webhook/ip-allowlist.js';
 
 /** File name of a refreshed snapshot in the data directory; it wins over the shipped one. */
 export const HOOKS_SNAPSHOT_FILE = 'github-meta-hooks.json';
