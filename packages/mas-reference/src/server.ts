@@ -1,6 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { fastify } from 'fastify';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -18,23 +17,16 @@ import type {
   ReferenceMasTask,
   TaskStatus,
 } from './types.js';
+import { MAX_MS, assertInt, assertMs, resolveOptions } from './options.js';
+import { Timers, nowIso } from './timers.js';
+import { createEmitter, describeError } from './events.js';
+import { dropConnection, errorBody, isPlainObject, parseJsonObject, sendError, singleHeader } from './http.js';
+import type { ErrorReply } from './http.js';
+import { UNAUTHORIZED, createAuthorizer, unauthorized } from './auth.js';
 
 // ---------------------------------------------------------------------------
 // Implementation helpers
 // ---------------------------------------------------------------------------
-
-const DEFAULTS = {
-  host: '127.0.0.1',
-  port: 0,
-  callbackDelayMs: 50,
-  completeAfterMs: 200,
-  callbackMaxAttempts: 8,
-  callbackRetryBaseMs: 100,
-  callbackTimeoutMs: 5000,
-} as const;
-
-/** Largest delay accepted by setTimeout (about 24.8 days). */
-const MAX_MS = 2_147_483_647;
 
 interface TaskRecord {
   task_id: string;
@@ -66,96 +58,6 @@ interface SubmitResponse {
   taskId: string | null;
   taskType: string | null;
   created: boolean;
-}
-
-/** Cancellable timers: every pending sleep resolves `false` on cancelAll(). */
-class Timers {
-  readonly #pending = new Map<NodeJS.Timeout, (fired: boolean) => void>();
-  #cancelled = false;
-
-  sleep(ms: number): Promise<boolean> {
-    if (this.#cancelled) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(timer);
-        resolve(true);
-      }, ms);
-      this.#pending.set(timer, resolve);
-    });
-  }
-
-  cancelAll(): void {
-    this.#cancelled = true;
-    for (const [timer, resolve] of this.#pending) {
-      clearTimeout(timer);
-      resolve(false);
-    }
-    this.#pending.clear();
-  }
-}
-
-function nowIso(): string {
-  return new Date().toISOString();
-}
-
-function errorBody(status: number, code: string, message: string): Record<string, unknown> {
-  return { statusCode: status, code, error: STATUS_CODES[status] ?? 'Error', message };
-}
-
-function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
-  return reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, code, message));
-}
-
-function assertMs(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_MS) {
-    throw new TypeError(`${name} must be an integer number of milliseconds between 0 and ${MAX_MS}, got ${String(value)}`);
-  }
-  return value;
-}
-
-function assertInt(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`${name} must be an integer between ${min} and ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
-function singleHeader(value: string | string[] | undefined): string | null {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined) return null;
-  const trimmed = v.trim();
-  return trimmed === '' ? null : trimmed;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Parses a raw body kept by the content-type parser. `undefined` = no body. */
-function parseJson(body: unknown): { ok: true; value: unknown } | { ok: false; message: string } {
-  if (body === undefined || body === null) return { ok: true, value: undefined };
-  const text = Buffer.isBuffer(body) ? body.toString('utf8') : String(body);
-  if (text.trim() === '') return { ok: true, value: undefined };
-  try {
-    return { ok: true, value: JSON.parse(text) as unknown };
-  } catch (err) {
-    return { ok: false, message: `request body is not valid JSON: ${(err as Error).message}` };
-  }
-}
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
-}
-
-function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const cause = (err as { cause?: unknown }).cause;
-    const causeCode = cause instanceof Error ? (cause as NodeJS.ErrnoException).code : undefined;
-    const label = causeCode ?? code;
-    return label ? `${label}: ${err.message}` : err.message;
-  }
-  return String(err);
 }
 
 function snapshotTask(t: TaskRecord): ReferenceMasTask {
@@ -204,21 +106,20 @@ function snapshotTask(t: TaskRecord): ReferenceMasTask {
  *   rejects when the port cannot be bound.
  */
 export async function startReferenceMas(options: ReferenceMasOptions): Promise<ReferenceMas> {
-  if (typeof options?.callbackSecret !== 'string' || options.callbackSecret === '') {
-    throw new Error('startReferenceMas: callbackSecret is required (a non-empty string used to sign callbacks)');
-  }
-  const secret = options.callbackSecret;
-  const host = options.host ?? DEFAULTS.host;
-  if (typeof host !== 'string' || host === '') throw new TypeError('startReferenceMas: host must be a non-empty string');
-  const requestedPort = assertInt('port', options.port ?? DEFAULTS.port, 0, 65535);
-  const callbackDelayMs = assertMs('callbackDelayMs', options.callbackDelayMs ?? DEFAULTS.callbackDelayMs);
-  const completeAfterMs = assertMs('completeAfterMs', options.completeAfterMs ?? DEFAULTS.completeAfterMs);
-  const maxAttempts = assertInt('callbackMaxAttempts', options.callbackMaxAttempts ?? DEFAULTS.callbackMaxAttempts, 1, 100);
-  const retryBaseMs = assertMs('callbackRetryBaseMs', options.callbackRetryBaseMs ?? DEFAULTS.callbackRetryBaseMs);
-  const callbackTimeoutMs = assertInt('callbackTimeoutMs', options.callbackTimeoutMs ?? DEFAULTS.callbackTimeoutMs, 1, MAX_MS);
-  const tokenDigest = options.token ? digest(options.token) : null;
-  const controlEnabled = options.control !== false;
-  const onEvent = options.onEvent;
+  const {
+    callbackSecret: secret,
+    host,
+    port: requestedPort,
+    callbackDelayMs,
+    completeAfterMs,
+    callbackMaxAttempts: maxAttempts,
+    callbackRetryBaseMs: retryBaseMs,
+    callbackTimeoutMs,
+    control: controlEnabled,
+    logger,
+    onEvent,
+  } = resolveOptions(options);
+  const authorized = createAuthorizer(options.token);
 
   // --- state ---------------------------------------------------------------
   const tasks = new Map<string, TaskRecord>();
@@ -246,14 +147,7 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
   /** Responses withheld by acceptThenHang: resolve(true) sends, resolve(false) drops. */
   const held = new Set<(release: boolean) => void>();
 
-  const emit = (event: ReferenceMasEvent): void => {
-    if (!onEvent) return;
-    try {
-      onEvent(event);
-    } catch {
-      // A faulty listener must not break the server.
-    }
-  };
+  const emit = createEmitter(onEvent);
 
   // --- callbacks -------------------------------------------------------------
   async function deliver(task: TaskRecord, status: CallbackStatus, raw: Buffer): Promise<void> {
@@ -316,21 +210,8 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
   }
 
   // --- POST /tasks logic -----------------------------------------------------
-  function authorized(request: FastifyRequest): boolean {
-    if (!tokenDigest) return true;
-    const header = singleHeader(request.headers.authorization);
-    const match = header ? /^Bearer[ \t]+(\S+)$/i.exec(header) : null;
-    if (!match?.[1]) return false;
-    return timingSafeEqual(digest(match[1]), tokenDigest);
-  }
-
-  /** The 401 every route but POST /tasks answers (POST /tasks builds its own, after failNext). */
-  function unauthorized(reply: FastifyReply): FastifyReply {
-    return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'UNAUTHORIZED', 'missing or invalid bearer token');
-  }
-
   function submit(request: FastifyRequest, idempotencyKey: string | null, deliveryId: string | null): SubmitResponse {
-    const reject = (status: number, code: string, message: string, headers?: Record<string, string>): SubmitResponse => ({
+    const reject = (status: number, code: string, message: string, headers?: Readonly<Record<string, string>>): SubmitResponse => ({
       status,
       body: errorBody(status, code, message),
       taskId: null,
@@ -338,6 +219,7 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
       created: false,
       ...(headers ? { headers } : {}),
     });
+    const rejectWith = (error: ErrorReply): SubmitResponse => reject(error.status, error.code, error.message, error.headers);
 
     if (failNext && failNext.remaining > 0) {
       const { status, retryAfterS } = failNext;
@@ -351,15 +233,14 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
       );
     }
     if (!authorized(request)) {
-      return reject(401, 'UNAUTHORIZED', 'missing or invalid bearer token', { 'www-authenticate': 'Bearer' });
+      return rejectWith(UNAUTHORIZED);
     }
     if (idempotencyKey === null) {
       return reject(400, 'MISSING_IDEMPOTENCY_KEY', 'the Idempotency-Key header is required (<delivery id>:<task type>)');
     }
-    const parsed = parseJson(request.body);
-    if (!parsed.ok) return reject(400, 'INVALID_JSON', parsed.message);
+    const parsed = parseJsonObject(request.body);
+    if (!parsed.ok) return rejectWith(parsed.error);
     const body = parsed.value;
-    if (!isPlainObject(body)) return reject(400, 'INVALID_BODY', 'request body must be a JSON object');
     const { task_type: taskType, payload, callback_url: callbackUrl } = body;
     if (typeof taskType !== 'string' || taskType.trim() === '') {
       return reject(400, 'INVALID_BODY', 'task_type must be a non-empty string');
@@ -423,11 +304,6 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
     submissions.push(sub);
     emit({ event: 'submission', created, task_type: taskType, ...sub });
     return sub;
-  }
-
-  function dropConnection(reply: FastifyReply): void {
-    reply.hijack();
-    reply.raw.destroy();
   }
 
   // --- failure modes -----------------------------------------------------------
@@ -526,7 +402,7 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
   };
 
   // --- fastify app -----------------------------------------------------------
-  const app = fastify({ logger: options.logger ?? false, forceCloseConnections: true });
+  const app = fastify({ logger, forceCloseConnections: true });
 
   // Keep the raw bytes; handlers JSON.parse them so they control the 400.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
@@ -546,11 +422,11 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
       );
     }
     const message = status >= 500 ? 'internal error in the reference MAS' : error.message;
-    return sendError(reply, status, error.code ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST'), message);
+    return sendError(reply, { status, code: error.code ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST'), message });
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, 404, 'NOT_FOUND', `route ${request.method} ${request.url.split('?')[0] ?? ''} not found`),
+    sendError(reply, { status: 404, code: 'NOT_FOUND', message: `route ${request.method} ${request.url.split('?')[0] ?? ''} not found` }),
   );
 
   app.addHook('onSend', async (request, reply, payload) => {
@@ -590,7 +466,7 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
   app.get<{ Params: { id: string } }>('/tasks/:id', async (request, reply) => {
     if (!authorized(request)) return unauthorized(reply);
     const task = tasks.get(request.params.id);
-    if (!task) return sendError(reply, 404, 'TASK_NOT_FOUND', `no task with id ${request.params.id}`);
+    if (!task) return sendError(reply, { status: 404, code: 'TASK_NOT_FOUND', message: `no task with id ${request.params.id}` });
     return snapshotTask(task);
   });
 
@@ -602,14 +478,12 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
     ): void => {
       app.post(`/_control/${path}`, async (request, reply) => {
         if (!authorized(request)) return unauthorized(reply);
-        const parsed = parseJson(request.body);
-        if (!parsed.ok) return sendError(reply, 400, 'INVALID_JSON', parsed.message);
-        const body = parsed.value === undefined ? {} : parsed.value;
-        if (!isPlainObject(body)) return sendError(reply, 400, 'INVALID_BODY', 'request body must be a JSON object');
+        const parsed = parseJsonObject(request.body, {});
+        if (!parsed.ok) return sendError(reply, parsed.error);
         try {
-          run(body);
+          run(parsed.value);
         } catch (err) {
-          return sendError(reply, 400, 'INVALID_BODY', (err as Error).message);
+          return sendError(reply, { status: 400, code: 'INVALID_BODY', message: (err as Error).message });
         }
         return { ok: true, state: failureModes.state };
       });
