@@ -1,84 +1,24 @@
-import { setMaxListeners } from 'node:events';
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { fastify } from 'fastify';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { Agent, request as httpRequest } from 'undici';
-import { sign } from '@gitbridge/core/signature';
-import type {
-  CallbackAttempt,
-  CallbackStatus,
-  ControlAction,
-  FailureModes,
-  FailureModeState,
-  ReferenceMas,
-  ReferenceMasEvent,
-  ReferenceMasOptions,
-  ReferenceMasTask,
-  TaskStatus,
-} from './types.js';
-import { MAX_MS, assertInt, assertMs, resolveOptions } from './options.js';
-import { Timers, nowIso } from './timers.js';
-import { createEmitter, describeError } from './events.js';
-import { dropConnection, errorBody, isPlainObject, parseJsonObject, sendError, singleHeader } from './http.js';
-import type { ErrorReply } from './http.js';
+import type { FastifyError, FastifyRequest } from 'fastify';
 import { UNAUTHORIZED, createAuthorizer, unauthorized } from './auth.js';
+import { CallbackSender } from './callbacks.js';
+import { createEmitter } from './events.js';
+import { createFailureModes } from './failure-modes.js';
+import { dropConnection, isPlainObject, parseJsonObject, sendError } from './http.js';
+import type { ErrorReply } from './http.js';
+import { resolveOptions } from './options.js';
+import { REJECTED, SubmissionLog, submissionHeaders } from './submissions.js';
+import type { SubmissionHeaders } from './submissions.js';
+import { TaskRegistry, snapshotTask } from './tasks.js';
+import type { TaskRecord } from './tasks.js';
+import { Timers } from './timers.js';
+import type { RunState } from './timers.js';
+import type { ReferenceMas, ReferenceMasOptions } from './types.js';
 
-// ---------------------------------------------------------------------------
-// Implementation helpers
-// ---------------------------------------------------------------------------
-
-interface TaskRecord {
-  task_id: string;
-  task_type: string;
-  payload: Record<string, unknown>;
-  callback_url: string;
-  idempotency_key: string;
-  delivery_id: string | null;
-  created_at: string;
-  updated_at: string;
-  status: TaskStatus;
-  result?: Record<string, unknown>;
-  /** Tail of this task's callback chain: callbacks are delivered one after the other. */
-  queue: Promise<void>;
-}
-
-interface MutableSubmission {
-  idempotency_key: string | null;
-  delivery_id: string | null;
-  status_code: number | null;
-  task_id: string | null;
-  at: string;
-}
-
-interface SubmitResponse {
-  status: number;
-  body: Record<string, unknown>;
-  headers?: Record<string, string>;
-  taskId: string | null;
-  taskType: string | null;
-  created: boolean;
-}
-
-function snapshotTask(t: TaskRecord): ReferenceMasTask {
-  const snap: ReferenceMasTask = {
-    task_id: t.task_id,
-    task_type: t.task_type,
-    payload: t.payload,
-    callback_url: t.callback_url,
-    idempotency_key: t.idempotency_key,
-    delivery_id: t.delivery_id,
-    created_at: t.created_at,
-    updated_at: t.updated_at,
-    status: t.status,
-    ...(t.result !== undefined ? { result: t.result } : {}),
-  };
-  return Object.freeze(snap);
-}
-
-// ---------------------------------------------------------------------------
-// startReferenceMas
-// ---------------------------------------------------------------------------
+type SubmitDecision =
+  | { readonly accepted: false; readonly error: ErrorReply }
+  | { readonly accepted: true; readonly status: 200 | 201; readonly task: TaskRecord; readonly created: boolean };
 
 /**
  * Starts a reference MAS server speaking MAS protocol 2.1 and resolves once
@@ -106,303 +46,70 @@ function snapshotTask(t: TaskRecord): ReferenceMasTask {
  *   rejects when the port cannot be bound.
  */
 export async function startReferenceMas(options: ReferenceMasOptions): Promise<ReferenceMas> {
-  const {
-    callbackSecret: secret,
-    host,
-    port: requestedPort,
-    callbackDelayMs,
-    completeAfterMs,
-    callbackMaxAttempts: maxAttempts,
-    callbackRetryBaseMs: retryBaseMs,
-    callbackTimeoutMs,
-    control: controlEnabled,
-    logger,
-    onEvent,
-  } = resolveOptions(options);
-  const authorized = createAuthorizer(options.token);
-
-  // --- state ---------------------------------------------------------------
-  const tasks = new Map<string, TaskRecord>();
-  const byKey = new Map<string, TaskRecord>();
-  const submissions: MutableSubmission[] = [];
-  const callbacks: CallbackAttempt[] = [];
+  const opts = resolveOptions(options);
+  const { host } = opts;
+  const authorized = createAuthorizer(opts.token);
+  const run: RunState = { closed: false };
+  const emit = createEmitter(opts.onEvent);
   const timers = new Timers();
-  const agent = new Agent({
-    connect: { timeout: callbackTimeoutMs },
-    headersTimeout: callbackTimeoutMs,
-    bodyTimeout: callbackTimeoutMs,
+  const sender = new CallbackSender({
+    secret: opts.callbackSecret,
+    maxAttempts: opts.callbackMaxAttempts,
+    retryBaseMs: opts.callbackRetryBaseMs,
+    timeoutMs: opts.callbackTimeoutMs,
+    timers,
+    run,
+    emit,
   });
-  const abort = new AbortController();
-  // One signal cancels every callback in flight on close(); there may be many at once.
-  setMaxListeners(0, abort.signal);
-  let closed = false;
+  const tasks = new TaskRegistry({
+    callbackDelayMs: opts.callbackDelayMs,
+    completeAfterMs: opts.completeAfterMs,
+    timers,
+    run,
+    onChange: (task, change) => sender.send(task.callback_url, change),
+  });
+  const submissions = new SubmissionLog(emit);
 
-  let failNext: { remaining: number; status: number; retryAfterS: number | null } | null = null;
-  let hangMs = 0;
-  let acceptThenHang = false;
-  let slowMs = 0;
-  let refusing = false;
-  let relistenTimer: NodeJS.Timeout | undefined;
-  let relistenWaiters: Array<() => void> = [];
-  /** Responses withheld by acceptThenHang: resolve(true) sends, resolve(false) drops. */
-  const held = new Set<(release: boolean) => void>();
-
-  const emit = createEmitter(onEvent);
-
-  // --- callbacks -------------------------------------------------------------
-  async function deliver(task: TaskRecord, status: CallbackStatus, raw: Buffer): Promise<void> {
-    const signature = sign(secret, raw);
-    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      if (closed) return;
-      let outcome: { status_code: number } | { error: string };
-      try {
-        const res = await httpRequest(task.callback_url, {
-          method: 'POST',
-          dispatcher: agent,
-          signal: abort.signal,
-          headers: {
-            'content-type': 'application/json',
-            'x-mas-signature-256': signature,
-            'user-agent': 'gitbridge-mas-reference',
-          },
-          body: raw,
-        });
-        try {
-          await res.body.dump();
-        } catch {
-          // The status line is what matters; a broken body does not change it.
-        }
-        outcome = { status_code: res.statusCode };
-      } catch (err) {
-        if (closed) return;
-        outcome = { error: describeError(err) };
-      }
-      if (closed) return;
-      const delivered = 'status_code' in outcome && outcome.status_code >= 200 && outcome.status_code < 300;
-      const record: CallbackAttempt = { task_id: task.task_id, status, attempt, at: nowIso(), ...outcome };
-      callbacks.push(record);
-      const willRetry = !delivered && attempt < maxAttempts;
-      emit({ event: 'callback', callback_url: task.callback_url, will_retry: willRetry, ...record });
-      if (!willRetry) return;
-      const fired = await timers.sleep(Math.min(retryBaseMs * 2 ** (attempt - 1), MAX_MS));
-      if (!fired) return;
-    }
-  }
-
-  function transition(task: TaskRecord, status: CallbackStatus, result?: Record<string, unknown>): void {
-    if (closed) return;
-    task.status = status;
-    task.updated_at = nowIso();
-    if (result !== undefined) task.result = result;
-    const body: Record<string, unknown> = { task_id: task.task_id, status, updated_at: task.updated_at };
-    if (result !== undefined) body.result = result;
-    const raw = Buffer.from(JSON.stringify(body), 'utf8');
-    task.queue = task.queue.then(() => deliver(task, status, raw)).catch(() => undefined);
-  }
-
-  function scheduleLifecycle(task: TaskRecord): void {
-    void (async () => {
-      if (!(await timers.sleep(callbackDelayMs))) return;
-      transition(task, 'running');
-      if (!(await timers.sleep(completeAfterMs))) return;
-      transition(task, 'completed', { summary: `reference MAS handled ${task.task_type}` });
-    })();
-  }
-
-  // --- POST /tasks logic -----------------------------------------------------
-  function submit(request: FastifyRequest, idempotencyKey: string | null, deliveryId: string | null): SubmitResponse {
-    const reject = (status: number, code: string, message: string, headers?: Readonly<Record<string, string>>): SubmitResponse => ({
-      status,
-      body: errorBody(status, code, message),
-      taskId: null,
-      taskType: null,
-      created: false,
-      ...(headers ? { headers } : {}),
-    });
-    const rejectWith = (error: ErrorReply): SubmitResponse => reject(error.status, error.code, error.message, error.headers);
-
-    if (failNext && failNext.remaining > 0) {
-      const { status, retryAfterS } = failNext;
-      failNext.remaining -= 1;
-      if (failNext.remaining === 0) failNext = null;
-      return reject(
-        status,
-        'INJECTED_FAILURE',
-        `failure injected by the reference MAS (failNext)`,
-        retryAfterS !== null ? { 'retry-after': String(retryAfterS) } : undefined,
-      );
-    }
-    if (!authorized(request)) {
-      return rejectWith(UNAUTHORIZED);
-    }
+  function submit(request: FastifyRequest, headers: SubmissionHeaders): SubmitDecision {
+    const reject = (error: ErrorReply): SubmitDecision => ({ accepted: false, error });
+    const injected = modes.takeInjectedFailure();
+    if (injected) return reject(injected);
+    if (!authorized(request)) return reject(UNAUTHORIZED);
+    const idempotencyKey = headers.idempotencyKey;
     if (idempotencyKey === null) {
-      return reject(400, 'MISSING_IDEMPOTENCY_KEY', 'the Idempotency-Key header is required (<delivery id>:<task type>)');
+      return reject({ status: 400, code: 'MISSING_IDEMPOTENCY_KEY', message: 'the Idempotency-Key header is required (<delivery id>:<task type>)' });
     }
     const parsed = parseJsonObject(request.body);
-    if (!parsed.ok) return rejectWith(parsed.error);
-    const body = parsed.value;
-    const { task_type: taskType, payload, callback_url: callbackUrl } = body;
-    if (typeof taskType !== 'string' || taskType.trim() === '') {
-      return reject(400, 'INVALID_BODY', 'task_type must be a non-empty string');
-    }
-    if (!isPlainObject(payload)) return reject(400, 'INVALID_BODY', 'payload must be a JSON object');
-    if (typeof callbackUrl !== 'string') return reject(400, 'INVALID_BODY', 'callback_url must be a string');
+    if (!parsed.ok) return reject(parsed.error);
+    const invalid = (message: string): SubmitDecision => reject({ status: 400, code: 'INVALID_BODY', message });
+    const { task_type: taskType, payload, callback_url: callbackUrl } = parsed.value;
+    if (typeof taskType !== 'string' || taskType.trim() === '') return invalid('task_type must be a non-empty string');
+    if (!isPlainObject(payload)) return invalid('payload must be a JSON object');
+    if (typeof callbackUrl !== 'string') return invalid('callback_url must be a string');
     let url: URL;
     try {
       url = new URL(callbackUrl);
     } catch {
-      return reject(400, 'INVALID_BODY', 'callback_url must be an absolute http(s) URL');
+      return invalid('callback_url must be an absolute http(s) URL');
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      return reject(400, 'INVALID_BODY', 'callback_url must use http or https');
-    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return invalid('callback_url must use http or https');
 
-    const existing = byKey.get(idempotencyKey);
-    if (existing) {
-      return {
-        status: 200,
-        body: { task_id: existing.task_id, status: 'pending' },
-        taskId: existing.task_id,
-        taskType: existing.task_type,
-        created: false,
-      };
-    }
-    const at = nowIso();
-    const task: TaskRecord = {
-      task_id: randomUUID(),
+    const existing = tasks.findByIdempotencyKey(idempotencyKey);
+    if (existing) return { accepted: true, status: 200, task: existing, created: false };
+    const task = tasks.create({
       task_type: taskType,
       payload,
       callback_url: callbackUrl,
       idempotency_key: idempotencyKey,
-      delivery_id: deliveryId,
-      created_at: at,
-      updated_at: at,
-      status: 'pending',
-      queue: Promise.resolve(),
-    };
-    tasks.set(task.task_id, task);
-    byKey.set(idempotencyKey, task);
-    scheduleLifecycle(task);
-    return { status: 201, body: { task_id: task.task_id, status: 'pending' }, taskId: task.task_id, taskType, created: true };
+      delivery_id: headers.deliveryId,
+    });
+    return { accepted: true, status: 201, task, created: true };
   }
-
-  function recordSubmission(
-    idempotencyKey: string | null,
-    deliveryId: string | null,
-    statusCode: number | null,
-    taskId: string | null,
-    taskType: string | null,
-    created: boolean,
-  ): MutableSubmission {
-    const sub: MutableSubmission = {
-      idempotency_key: idempotencyKey,
-      delivery_id: deliveryId,
-      status_code: statusCode,
-      task_id: taskId,
-      at: nowIso(),
-    };
-    submissions.push(sub);
-    emit({ event: 'submission', created, task_type: taskType, ...sub });
-    return sub;
-  }
-
-  // --- failure modes -----------------------------------------------------------
-  const controlEvent = (action: ControlAction, params: Record<string, number> = {}): void => {
-    emit({ event: 'control', action, params, at: nowIso() });
-  };
-
-  function finishRefusing(): void {
-    refusing = false;
-    const waiters = relistenWaiters;
-    relistenWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
-
-  function relisten(): void {
-    relistenTimer = undefined;
-    if (closed || !refusing) return;
-    const server = app.server;
-    const onError = (err: Error): void => {
-      server.off('listening', onListening);
-      emit({ event: 'error', message: `listening again on ${host}:${port} failed: ${describeError(err)}; retrying in 100 ms`, at: nowIso() });
-      if (!closed && refusing) relistenTimer = setTimeout(relisten, 100);
-    };
-    const onListening = (): void => {
-      server.off('error', onError);
-      if (closed) {
-        server.close();
-        return;
-      }
-      finishRefusing();
-      controlEvent('listening_again', { port });
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen({ port, host });
-  }
-
-  const failureModes: FailureModes = {
-    failNext(count, status, opts) {
-      assertInt('count', count, 0, 1_000_000);
-      assertInt('status', status, 400, 599);
-      const retryAfterS = opts?.retryAfterS === undefined ? null : assertInt('retryAfterS', opts.retryAfterS, 0, 86_400 * 365);
-      failNext = count > 0 ? { remaining: count, status, retryAfterS } : null;
-      controlEvent('fail_next', { count, status, ...(retryAfterS !== null ? { retry_after_s: retryAfterS } : {}) });
-    },
-    hang(ms) {
-      hangMs = assertMs('ms', ms);
-      controlEvent('hang', { ms });
-    },
-    acceptThenHang() {
-      acceptThenHang = true;
-      controlEvent('accept_then_hang');
-    },
-    refuseConnections(ms) {
-      assertMs('ms', ms);
-      if (closed) return Promise.resolve();
-      const done = new Promise<void>((resolve) => relistenWaiters.push(resolve));
-      if (!refusing) {
-        refusing = true;
-        // Stops accepting at once; Node also closes idle keep-alive sockets.
-        // Active requests finish, answered with `Connection: close` (onSend hook).
-        app.server.close();
-        app.server.closeIdleConnections();
-      }
-      if (relistenTimer) clearTimeout(relistenTimer);
-      relistenTimer = setTimeout(relisten, ms);
-      controlEvent('refuse_connections', { ms });
-      return done;
-    },
-    slow(ms) {
-      slowMs = assertMs('ms', ms);
-      controlEvent('slow', { ms });
-    },
-    reset() {
-      failNext = null;
-      hangMs = 0;
-      acceptThenHang = false;
-      slowMs = 0;
-      for (const release of held) release(true);
-      held.clear();
-      if (refusing && relistenTimer) {
-        clearTimeout(relistenTimer);
-        relisten();
-      }
-      controlEvent('reset');
-    },
-    get state(): FailureModeState {
-      return {
-        failNext: failNext ? { ...failNext } : null,
-        hangMs,
-        acceptThenHang,
-        refusingConnections: refusing,
-        slowMs,
-      };
-    },
-  };
 
   // --- fastify app -----------------------------------------------------------
-  const app = fastify({ logger, forceCloseConnections: true });
+  const app = fastify({ logger: opts.logger, forceCloseConnections: true });
+  let port = opts.port;
+  const modes = createFailureModes({ server: app.server, host, port: () => port, timers, run, emit });
 
   // Keep the raw bytes; handlers JSON.parse them so they control the 400.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
@@ -412,14 +119,7 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
     if (request.method === 'POST' && request.routeOptions.url === '/tasks') {
-      recordSubmission(
-        singleHeader(request.headers['idempotency-key']),
-        singleHeader(request.headers['x-github-delivery']),
-        status,
-        null,
-        null,
-        false,
-      );
+      submissions.record(submissionHeaders(request), status, REJECTED);
     }
     const message = status >= 500 ? 'internal error in the reference MAS' : error.message;
     return sendError(reply, { status, code: error.code ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST'), message });
@@ -429,38 +129,33 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
     sendError(reply, { status: 404, code: 'NOT_FOUND', message: `route ${request.method} ${request.url.split('?')[0] ?? ''} not found` }),
   );
 
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (refusing) reply.header('connection', 'close');
-    if (slowMs > 0 && !request.url.startsWith('/_control')) await timers.sleep(slowMs);
-    return payload;
-  });
+  app.addHook('onSend', (request, reply, payload) => modes.onSend(request, reply, payload));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.post('/tasks', async (request, reply) => {
-    if (hangMs > 0) await timers.sleep(hangMs);
-    if (closed) return dropConnection(reply);
-    const idempotencyKey = singleHeader(request.headers['idempotency-key']);
-    const deliveryId = singleHeader(request.headers['x-github-delivery']);
-    const outcome = submit(request, idempotencyKey, deliveryId);
-    if (acceptThenHang) {
-      const sub = recordSubmission(idempotencyKey, deliveryId, null, outcome.taskId, outcome.taskType, outcome.created);
-      const release = await new Promise<boolean>((resolve) => {
-        if (closed) resolve(false);
-        else held.add(resolve);
-      });
-      if (!release || closed) return dropConnection(reply);
-      sub.status_code = outcome.status;
+    if (modes.hangMs > 0) await timers.sleep(modes.hangMs);
+    if (run.closed) return dropConnection(reply);
+    const headers = submissionHeaders(request);
+    const decision = submit(request, headers);
+    const outcome = decision.accepted
+      ? { taskId: decision.task.task_id, taskType: decision.task.task_type, created: decision.created }
+      : REJECTED;
+    if (modes.acceptThenHang) {
+      const sub = submissions.record(headers, null, outcome);
+      const release = await modes.hold();
+      if (!release || run.closed) return dropConnection(reply);
+      sub.status_code = decision.accepted ? decision.status : decision.error.status;
     } else {
-      recordSubmission(idempotencyKey, deliveryId, outcome.status, outcome.taskId, outcome.taskType, outcome.created);
+      submissions.record(headers, decision.accepted ? decision.status : decision.error.status, outcome);
     }
-    if (outcome.headers) reply.headers(outcome.headers);
-    return reply.code(outcome.status).send(outcome.body);
+    if (!decision.accepted) return sendError(reply, decision.error);
+    return reply.code(decision.status).send({ task_id: decision.task.task_id, status: 'pending' });
   });
 
   app.get('/tasks', async (request, reply) => {
     if (!authorized(request)) return unauthorized(reply);
-    return { tasks: [...tasks.values()].map(snapshotTask) };
+    return { tasks: tasks.snapshots() };
   });
 
   app.get<{ Params: { id: string } }>('/tasks/:id', async (request, reply) => {
@@ -470,18 +165,19 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
     return snapshotTask(task);
   });
 
-  if (controlEnabled) {
+  if (opts.control) {
+    const failureModes = modes.api;
     /** Wraps a control action: auth, JSON body (optional), 400 on bad parameters, answers the new state. */
     const control = (
       path: string,
-      run: (body: Record<string, unknown>) => void,
+      act: (body: Record<string, unknown>) => void,
     ): void => {
       app.post(`/_control/${path}`, async (request, reply) => {
         if (!authorized(request)) return unauthorized(reply);
         const parsed = parseJsonObject(request.body, {});
         if (!parsed.ok) return sendError(reply, parsed.error);
         try {
-          run(parsed.value);
+          act(parsed.value);
         } catch (err) {
           return sendError(reply, { status: 400, code: 'INVALID_BODY', message: (err as Error).message });
         }
@@ -489,8 +185,8 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
       });
     };
     control('fail-next', (b) => {
-      const opts = b.retry_after_s === undefined ? undefined : { retryAfterS: b.retry_after_s as number };
-      failureModes.failNext((b.count ?? 1) as number, (b.status ?? 503) as number, opts);
+      const o = b.retry_after_s === undefined ? undefined : { retryAfterS: b.retry_after_s as number };
+      failureModes.failNext((b.count ?? 1) as number, (b.status ?? 503) as number, o);
     });
     control('hang', (b) => failureModes.hang(b.ms as number));
     control('accept-then-hang', () => failureModes.acceptThenHang());
@@ -505,9 +201,8 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
     });
   }
 
-  await app.listen({ port: requestedPort, host });
-  const address = app.server.address() as AddressInfo;
-  const port = address.port;
+  await app.listen({ port: opts.port, host });
+  port = (app.server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   let closing: Promise<void> | undefined;
@@ -516,28 +211,24 @@ export async function startReferenceMas(options: ReferenceMasOptions): Promise<R
     url,
     port,
     get tasks() {
-      return [...tasks.values()].map(snapshotTask);
+      return tasks.snapshots();
     },
     get submissions() {
-      return submissions.map((s) => Object.freeze({ ...s }));
+      return submissions.snapshots();
     },
     get callbacks() {
-      return [...callbacks];
+      return sender.attempts();
     },
-    failureModes,
+    failureModes: modes.api,
     close() {
       if (closing) return closing;
-      closed = true;
-      if (relistenTimer) clearTimeout(relistenTimer);
-      relistenTimer = undefined;
-      finishRefusing();
+      run.closed = true;
+      modes.close();
       timers.cancelAll();
-      for (const release of held) release(false);
-      held.clear();
-      abort.abort();
+      sender.abort();
       closing = (async () => {
         await app.close();
-        await agent.destroy().catch(() => undefined);
+        await sender.destroy();
       })();
       return closing;
     },
