@@ -16,4 +16,4 @@ export type {
   ReferenceMasTask,
   Submission,
   TaskStatus,
-} from './server.js';
+} from './types.js';

@@ -9,7 +9,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { startReferenceMas } from './server.js';
-import type { ReferenceMas, ReferenceMasEvent } from './server.js';
+import type { ReferenceMas, ReferenceMasEvent } from './types.js';
 
 const EXIT_USAGE = 2;
 const EXIT_START_FAILED = 1;
