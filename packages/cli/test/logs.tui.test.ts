@@ -97,8 +97,13 @@ describe('gitbridge logs TUI', () => {
   it('cycles the minimum level with l, filters event, repo and delivery, and clears with c', async () => {
     const ui = start({ logDir: logDir([DEBUG, ACCEPTED, SLOW, FAILED]) });
     await ui.waitFor((t) => t.includes('4/4 shown'), 'the entries');
-    await ui.press('l', 'l', 'l');
-    let f = await ui.waitFor((t) => t.includes('level>=warn'), 'level warn');
+    // Every press hides something: debug lines first, then info, ...
+    await ui.press('l');
+    let f = await ui.waitFor((t) => t.includes('level>=info'), 'level info');
+    expect(f).toContain('3/4 shown');
+    expect(f).not.toContain('rule matched');
+    await ui.press('l');
+    f = await ui.waitFor((t) => t.includes('level>=warn'), 'level warn');
     expect(f).toContain('2/4 shown');
     expect(f).not.toContain('delivery accepted');
     expect(f).not.toContain('rule matched');
@@ -116,6 +121,35 @@ describe('gitbridge logs TUI', () => {
     expect(f).toContain('MAS answered slowly');
     await ui.press('c');
     await ui.waitFor((t) => t.includes('4/4 shown') && t.includes('filters: none'), 'the filters cleared');
+  });
+
+  it('applies both of two l typed in one event-loop turn, and both of "ll" arriving in one chunk', async () => {
+    const ui = start({ logDir: logDir([DEBUG, ACCEPTED, SLOW, FAILED]) });
+    await ui.waitFor((t) => t.includes('4/4 shown'), 'the entries');
+    // Two writes before anything yields to the event loop: two keypresses in one turn.
+    ui.app.stdin.write('l');
+    ui.app.stdin.write('l');
+    let f = await ui.waitFor((t) => t.includes('level>=warn'), 'the level advanced twice');
+    expect(f).toContain('2/4 shown');
+    ui.app.stdin.write('c');
+    await ui.waitFor((t) => t.includes('4/4 shown'), 'the filters cleared');
+    // One chunk holding both keys, as a terminal hands over fast typing or a paste in one read.
+    ui.app.stdin.write('ll');
+    f = await ui.waitFor((t) => t.includes('level>=warn'), 'the level advanced twice from one chunk');
+    expect(f).toContain('2/4 shown');
+  });
+
+  it('applies every key of a pasted chunk: a filter typed and kept with enter, then two moves up', async () => {
+    const ui = start({ logDir: logDir([DEBUG, ACCEPTED, SLOW, FAILED]) });
+    await ui.waitFor((t) => t.includes('4/4 shown'), 'the entries');
+    ui.app.stdin.write('/octo\r');
+    let f = await ui.waitFor((t) => t.includes('text~"octo"') && t.includes('q quit'), 'the filter typed and kept');
+    expect(f).toContain('3/4 shown');
+    expect(f).not.toContain('task submission failed');
+    // Nothing selected: the first k selects the newest shown, the second the one above it.
+    ui.app.stdin.write('kk\r');
+    f = await ui.waitFor((t) => t.includes('"msg": "delivery accepted"'), 'the JSON of the entry two up');
+    expect(f).toContain('esc back');
   });
 
   it('pauses with space: new lines are held and counted, and appear on resume', async () => {
