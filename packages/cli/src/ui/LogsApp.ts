@@ -160,8 +160,50 @@ export function LogsApp(props: LogsAppProps): Element {
   );
 }
 
-/** Draws {@link LogsApp} on the terminal and resolves when the user quits (`q` or Ctrl+C). */
+/** What switches a terminal to its alternate screen (the view draws there) and back to the main one. */
+export const ALTERNATE_SCREEN = { enter: '\u001B[?1049h', leave: '\u001B[?1049l' } as const;
+
+/**
+ * Switches `stdout` to its alternate screen when it is a terminal, and
+ * returns what switches it back (once, however often it is called). Until
+ * then, the process's exit (an uncaught error, `process.exit`) switches back
+ * too, so the shell's screen is never left hidden. Not a terminal: nothing is
+ * written, and the returned function does nothing.
+ */
+export function enterAlternateScreen(stdout: NodeJS.WriteStream = process.stdout): () => void {
+  if (stdout.isTTY !== true) return () => {};
+  let inside = true;
+  const leave = (): void => {
+    if (!inside) return;
+    inside = false;
+    process.off('exit', leave);
+    stdout.write(ALTERNATE_SCREEN.leave);
+  };
+  stdout.write(ALTERNATE_SCREEN.enter);
+  process.on('exit', leave);
+  return leave;
+}
+
+/**
+ * Draws {@link LogsApp} on the terminal's alternate screen and resolves when
+ * the user quits (`q`, or Ctrl+C), or on SIGINT or SIGTERM; the screen as it
+ * was before comes back in every case, an error included.
+ */
 export async function runLogsTui(props: LogsAppProps): Promise<void> {
-  const app = Ink.render(h(LogsApp, props), { exitOnCtrlC: true });
-  await app.waitUntilExit();
+  const leave = enterAlternateScreen();
+  try {
+    const app = Ink.render(h(LogsApp, props), { exitOnCtrlC: true });
+    // Without these, a signal would end the process before the screen is switched back.
+    const stop = (): void => app.unmount();
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    try {
+      await app.waitUntilExit();
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+  } finally {
+    leave();
+  }
 }
