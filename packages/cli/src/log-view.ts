@@ -62,7 +62,10 @@ export interface LogViewState {
 export type LogViewAction =
   | { readonly type: 'entries'; readonly entries: readonly LogEntry[] }
   | { readonly type: 'tail'; readonly event: Exclude<TailEvent, { type: 'lines' }> }
-  /** `page`: how many list rows (or detail lines) fit, for page up/down. */
+  /**
+   * One `useInput` call: a key, or several typed together (each applied in
+   * turn). `page`: how many list rows (or detail lines) fit, for page up/down.
+   */
   | { readonly type: 'key'; readonly input: string; readonly key: ViewKey; readonly page: number };
 
 /** Options of {@link initialViewState}. */
@@ -134,10 +137,50 @@ export function listWindow(length: number, selected: number, count: number, prev
 const bound = (entries: readonly LogEntry[], max: number): { kept: readonly LogEntry[]; dropped: number } =>
   entries.length > max ? { kept: entries.slice(entries.length - max), dropped: entries.length - max } : { kept: entries, dropped: 0 };
 
-/** The next minimum level for `l`: all → debug → info → warn → error → fatal → all. */
-export function nextMinLevel(current: number | undefined): number | undefined {
-  const next = LEVELS.find((l) => l.value > (current ?? 10));
-  return next?.value;
+/**
+ * The minimum level `l` sets next: the lowest of debug, info, warn, error and
+ * fatal that hides at least one of the `shown` entries (those that pass every
+ * filter now), so each press changes what is shown; when none would (the
+ * highest level is reached, or nothing is shown), undefined: all levels
+ * again. A step may leave nothing shown (error+ before any error came), so
+ * that the view can wait for such lines. With the daemon's info, warn and
+ * error lines the cycle is all → warn+ → error+ → fatal+ → all; a line
+ * without a level (not JSON) is hidden by the first step, debug+.
+ */
+export function nextMinLevel(shown: readonly LogEntry[]): number | undefined {
+  let lowest = Infinity;
+  for (const e of shown) lowest = Math.min(lowest, e.level ?? -Infinity);
+  // trace (10) hides nothing: a minimum of 10 is the same as none.
+  return LEVELS.find((l) => l.value > 10 && l.value > lowest)?.value;
+}
+
+/** One key press: what ink's `useInput` reports for a single key. */
+export interface KeyPress {
+  readonly input: string;
+  readonly key: ViewKey;
+}
+
+const CONTROL_KEYS: Readonly<Record<string, ViewKey>> = { '\r': { return: true }, '\n': { return: true }, '\t': { tab: true }, '\u007f': { backspace: true }, '\b': { backspace: true }, '\u001b': { escape: true } };
+
+/**
+ * The key presses in one `useInput` call. A terminal hands over keys typed
+ * in quick succession (or pasted) in one read, and ink passes such a chunk
+ * as one `input` string ("ll", "fail\r"): it is split into one press per
+ * character, with enter (\r, \n or \r\n), tab, backspace and Ctrl+letter
+ * recognised as ink does for a single key. A single key (or an escape
+ * sequence ink has parsed, with its `key` flags) is returned as it is.
+ */
+export function splitKeys(input: string, key: ViewKey): KeyPress[] {
+  if (Array.from(input).length <= 1) return [{ input, key }];
+  // A pasted line break may be \r\n: one enter.
+  return Array.from(input.replace(/\r\n/g, '\r'), (ch) => {
+    const control = CONTROL_KEYS[ch];
+    if (control !== undefined) return { input: '', key: control };
+    const code = ch.codePointAt(0)!;
+    // Ctrl+A … Ctrl+Z: ink reports the letter with `ctrl`.
+    if (code >= 1 && code <= 26) return { input: String.fromCharCode(code + 96), key: { ctrl: true } };
+    return { input: ch, key: {} };
+  });
 }
 
 const FILTER_KEYS: Readonly<Record<string, FilterField>> = { '/': 'text', e: 'event', r: 'repo', d: 'delivery' };
@@ -181,7 +224,7 @@ function onListKey(state: LogViewState, input: string, key: ViewKey, page: numbe
     case 'q':
       return { ...state, quit: true };
     case 'l':
-      return { ...state, filter: { ...state.filter, minLevel: nextMinLevel(state.filter.minLevel) } };
+      return { ...state, filter: { ...state.filter, minLevel: nextMinLevel(visibleEntries(state)) } };
     case 'c':
       return { ...state, filter: {} };
     case ' ': {
@@ -214,6 +257,14 @@ function onListKey(state: LogViewState, input: string, key: ViewKey, page: numbe
   return state;
 }
 
+function onKey(state: LogViewState, { input, key }: KeyPress, page: number): LogViewState {
+  // Ctrl+C alone is ink's (it exits); inside a burst it reaches here.
+  if (key.ctrl && input === 'c') return { ...state, quit: true };
+  if (state.input !== null) return onInputKey(state, input, key);
+  if (state.detail !== null) return onDetailKey(state, input, key, page);
+  return onListKey(state, input, key, page);
+}
+
 /** Applies a tail event or a key press. Pure: returns a new state (or the same one when nothing changed). */
 export function reduceLogView(state: LogViewState, action: LogViewAction): LogViewState {
   switch (action.type) {
@@ -236,9 +287,8 @@ export function reduceLogView(state: LogViewState, action: LogViewAction): LogVi
       return { ...state, notice: `read error at ${now}: ${ev.message}` };
     }
     case 'key':
-      if (state.input !== null) return onInputKey(state, action.input, action.key);
-      if (state.detail !== null) return onDetailKey(state, action.input, action.key, action.page);
-      return onListKey(state, action.input, action.key, action.page);
+      // Each key of a burst applies to the state the one before it left.
+      return splitKeys(action.input, action.key).reduce((s, press) => onKey(s, press, action.page), state);
     default:
       return state;
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeFilter, entryDetail, levelColor, levelName, matchesFilter, parseLevel, parseLogLine, rowParts, type LogEntry } from '../src/log-entry.js';
-import { initialViewState, listWindow, nextMinLevel, reduceLogView, visibleEntries, type LogViewState, type ViewKey } from '../src/log-view.js';
+import { initialViewState, listWindow, nextMinLevel, reduceLogView, splitKeys, visibleEntries, type LogViewState, type ViewKey } from '../src/log-view.js';
 
 const line = (fields: Record<string, unknown>): string => JSON.stringify({ level: 30, time: '2025-03-01T10:00:00.123Z', ...fields });
 
@@ -89,10 +89,69 @@ describe('log view state', () => {
     expect(s.filter).toMatchObject({ text: 'm3', repo: undefined });
     s = key(s, 'c');
     expect(msgs(s)).toHaveLength(4);
-    const levels: (number | undefined)[] = [];
-    for (let i = 0; i < 7; i++) levels.push((s = key(s, 'l')).filter.minLevel);
-    expect(levels).toEqual([20, 30, 40, 50, 60, undefined, 20]);
-    expect(nextMinLevel(45)).toBe(50);
+    // info and warn entries: every press changes what is shown.
+    const cycle: [number | undefined, number][] = [];
+    for (let i = 0; i < 5; i++) {
+      s = key(s, 'l');
+      cycle.push([s.filter.minLevel, visibleEntries(s).length]);
+    }
+    expect(cycle).toEqual([
+      [40, 2],
+      [50, 0],
+      [undefined, 4],
+      [40, 2],
+      [50, 0],
+    ]);
+  });
+
+  it('l goes to the lowest level that hides a shown entry, else back to all', () => {
+    const at = (...levels: (number | undefined)[]): LogEntry[] => levels.map((level, i) => parseLogLine(level === undefined ? 'plain text' : line({ level }), i));
+    expect(nextMinLevel(at(30, 40, 50))).toBe(40);
+    expect(nextMinLevel(at(40, 50))).toBe(50);
+    expect(nextMinLevel(at(50))).toBe(60);
+    expect(nextMinLevel(at(60))).toBeUndefined();
+    expect(nextMinLevel(at())).toBeUndefined();
+    // Lines without a level, and trace lines, go first; a level between pino's goes with the one below it.
+    expect(nextMinLevel(at(undefined, 50))).toBe(20);
+    expect(nextMinLevel(at(10, 30))).toBe(20);
+    expect(nextMinLevel(at(35, 50))).toBe(40);
+    // It looks at what the other filters let through.
+    let s = reduceLogView(initialViewState({ log: 'webhook', filter: { repo: 'web' } }), { type: 'entries', entries: [PR, PUSH_WARN].map((l, i) => parseLogLine(l, i)) });
+    s = key(s, 'l');
+    expect(s.filter.minLevel).toBe(50);
+  });
+
+  it('splits a chunk of several keys into one press per character', () => {
+    expect(splitKeys('l', {})).toEqual([{ input: 'l', key: {} }]);
+    expect(splitKeys('', { upArrow: true })).toEqual([{ input: '', key: { upArrow: true } }]);
+    expect(splitKeys('ll', {})).toEqual([
+      { input: 'l', key: {} },
+      { input: 'l', key: {} },
+    ]);
+    expect(splitKeys('a\r\nb\t\u007f\u0003é', {})).toEqual([
+      { input: 'a', key: {} },
+      { input: '', key: { return: true } },
+      { input: 'b', key: {} },
+      { input: '', key: { tab: true } },
+      { input: '', key: { backspace: true } },
+      { input: 'c', key: { ctrl: true } },
+      { input: 'é', key: {} },
+    ]);
+  });
+
+  it('applies every key of a chunk in turn, in any mode', () => {
+    const start = reduceLogView(initialViewState({ log: 'webhook' }), { type: 'entries', entries: entries(4) });
+    expect(key(start, 'll').filter.minLevel).toBe(50);
+    expect(key(start, 'lll').filter.minLevel).toBeUndefined();
+    let s = key(start, '/m2\rkk');
+    expect(s).toMatchObject({ input: null, filter: { text: 'm2' } });
+    expect(s.selected).toBe(2);
+    s = key(start, 'kk\rjj');
+    expect(s.detail?.msg).toBe('m2');
+    expect(s.detailScroll).toBe(2);
+    // Ctrl+C inside a burst quits, even while a filter is typed.
+    s = key(start, '/ab\u0003');
+    expect(s).toMatchObject({ quit: true, filter: { text: 'ab' } });
   });
 
   it('selects with up/down (k/j), opens the selected entry with enter, esc goes back; s switches logs; q quits', () => {

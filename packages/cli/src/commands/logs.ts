@@ -118,12 +118,18 @@ async function followPlain(path: string, lines: number, filter: LogFilter): Prom
 }
 
 const HELP = `
-On a terminal, draws a live view of the log (newest entries at the bottom):
-  /  text filter        l  cycle the minimum level   e  event filter (event.action or kind)
+On a terminal, draws a live view of the log on the alternate screen (newest
+entries at the bottom; the screen comes back as it was on quitting):
+  /  text filter        l  raise the minimum level   e  event filter (event.action or kind)
   r  repository filter  d  delivery id filter        c  clear the filters
-  space  pause/resume   up/down (k/j)  select        enter  the selected entry's whole JSON (esc back)
-  s  webhook.log / security.log                      q  quit
+  space  pause/resume   up/down (k/j)  select        PgUp/PgDn  select a page up/down
+  g, Home  the oldest   G, End, esc  follow the newest again
+  enter  the selected entry's whole JSON (esc back)  s  webhook.log / security.log
+  q, Ctrl+C  quit
 Filters typed with / e r d apply as you type; enter keeps them, esc undoes.
+l goes to the lowest level that hides a line shown (all -> warn+ -> error+ -> fatal+
+-> all with the daemon's info, warn and error lines); the key help shows the next one.
+While a selected row holds the view the status bar says HOLDING, not following.
 
 When stdout is not a terminal (or with --plain) it prints the matching lines exactly
 as in the file, one JSON object per line, and exits; with --follow it keeps printing

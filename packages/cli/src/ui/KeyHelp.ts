@@ -1,4 +1,4 @@
-import type { LogKind } from '../log-entry.js';
+import { levelName, type LogKind } from '../log-entry.js';
 import { h, Ink, type Element } from './runtime.js';
 
 /** Props of {@link KeyHelp}. */
@@ -7,10 +7,12 @@ export interface KeyHelpProps {
   readonly mode: 'list' | 'input' | 'detail';
   /** The log shown (the `s` key switches to the other one). */
   readonly log: LogKind;
+  /** The minimum level the next `l` sets (see `nextMinLevel`); undefined: all levels. */
+  readonly nextLevel: number | undefined;
 }
 
 /** How many lines {@link KeyHelp} takes, whatever the mode. */
-export const KEY_HELP_LINES = 2;
+export const KEY_HELP_LINES = 3;
 
 type Keys = readonly (readonly [key: string, what: string])[];
 
@@ -19,8 +21,12 @@ function keyLine(keys: Keys, dim: boolean): Element {
   return h(Ink.Text, { wrap: 'truncate-end', dimColor: dim }, ...parts);
 }
 
-/** The keys of the current mode, on {@link KEY_HELP_LINES} lines (each fits 80 columns). */
-export function KeyHelp({ mode, log }: KeyHelpProps): Element {
+/**
+ * The keys of the current mode, on {@link KEY_HELP_LINES} lines (each fits 80
+ * columns). In the list, `l` shows where it goes next (`l level→warn+`, or
+ * `l level→all` when it goes back to every level).
+ */
+export function KeyHelp({ mode, log, nextLevel }: KeyHelpProps): Element {
   const lines: Keys[] =
     mode === 'input'
       ? [
@@ -29,17 +35,16 @@ export function KeyHelp({ mode, log }: KeyHelpProps): Element {
             ['esc', 'undo'],
             ['backspace', 'delete'],
           ],
-          [],
         ]
       : mode === 'detail'
         ? [
             [
               ['↑↓ j k', 'scroll'],
-              ['PgUp PgDn', 'page'],
+              ['PgUp PgDn space', 'page'],
+              ['g Home', 'top'],
               ['esc', 'back'],
               ['q', 'quit'],
             ],
-            [],
           ]
         : [
             [
@@ -47,12 +52,17 @@ export function KeyHelp({ mode, log }: KeyHelpProps): Element {
               ['e', 'event'],
               ['r', 'repo'],
               ['d', 'delivery'],
-              ['l', 'level'],
               ['c', 'clear filters'],
+              ['l', `level→${nextLevel === undefined ? 'all' : `${levelName(nextLevel)}+`}`],
+            ],
+            [
+              ['↑↓ k j', 'select'],
+              ['PgUp PgDn', 'page'],
+              ['g Home', 'oldest'],
+              ['G End esc', 'follow the newest'],
             ],
             [
               ['space', 'pause'],
-              ['↑↓', 'select'],
               ['enter', 'JSON'],
               ['s', `${log === 'webhook' ? 'security' : 'webhook'} log`],
               ['q', 'quit'],

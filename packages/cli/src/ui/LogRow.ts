@@ -1,4 +1,4 @@
-import { levelColor, rowParts, type LogEntry } from '../log-entry.js';
+import { levelColor, rowParts, type LogEntry, type LogKind } from '../log-entry.js';
 import { h, Ink, type Element } from './runtime.js';
 
 /** Props of {@link LogRow}. */
@@ -40,4 +40,26 @@ export function LogRow({ entry, selected, whatWidth, whereWidth }: LogRowProps):
     ' ',
     p.msg,
   );
+}
+
+/** The headings of the event and repository columns: what {@link rowParts} puts there in each log. */
+export function columnTitles(log: LogKind): { what: string; where: string } {
+  // Security entries carry `kind` and `ip` (rate limiting names the repository instead).
+  return log === 'security' ? { what: 'KIND', where: 'IP/REPO' } : { what: 'EVENT', where: 'REPO' };
+}
+
+/** Props of {@link LogHeadings}. */
+export interface LogHeadingsProps {
+  readonly log: LogKind;
+  /** Width of the `event.action` column, as given to {@link LogRow}. */
+  readonly whatWidth: number;
+  /** Width of the repository column, as given to {@link LogRow}. */
+  readonly whereWidth: number;
+}
+
+/** The column headings above the rows of {@link LogRow}, aligned with them. */
+export function LogHeadings({ log, whatWidth, whereWidth }: LogHeadingsProps): Element {
+  const titles = columnTitles(log);
+  const cells = ['TIME'.padEnd(12), 'LEVEL', 'DELIVERY', fit(titles.what, whatWidth), fit(titles.where, whereWidth), 'MESSAGE'];
+  return h(Ink.Text, { wrap: 'truncate-end', bold: true, dimColor: true }, cells.join(' '));
 }

@@ -8,6 +8,12 @@ export interface StatusBarProps {
   readonly file: string;
   readonly tail: TailState;
   readonly paused: boolean;
+  /**
+   * When a selected row holds the view (the list stays put as entries come):
+   * how many shown entries are newer than it. Null when the view follows the
+   * newest entries.
+   */
+  readonly holding: number | null;
   /** Entries that pass the filters. */
   readonly shown: number;
   /** Entries kept in memory. */
@@ -20,15 +26,19 @@ export interface StatusBarProps {
 }
 
 /**
- * One line: the file, whether it is followed, paused (and how many new
- * entries wait) or not there yet, the counts shown/total, and the filters.
+ * One line: the file; whether the view follows the newest entries, is paused
+ * (and how many new entries wait), holds at a selected row (and how many
+ * entries are below it) or waits for the file; the counts shown/total; and
+ * the filters. "following" only when new entries scroll into view.
  */
 export function StatusBar(props: StatusBarProps): Element {
   const state = props.paused
     ? h(Ink.Text, { color: 'yellow', bold: true }, `PAUSED +${props.buffered} new`)
     : props.tail === 'waiting'
       ? h(Ink.Text, { color: 'yellow' }, 'waiting for the file to appear')
-      : h(Ink.Text, { color: 'green' }, props.tail === 'following' ? 'following' : 'opening');
+      : props.holding !== null
+        ? h(Ink.Text, { color: 'yellow', bold: true }, `HOLDING +${props.holding} newer (End follows)`)
+        : h(Ink.Text, { color: 'green' }, props.tail === 'following' ? 'following' : 'opening');
   const filters = describeFilter(props.filter);
   return h(
     Ink.Text,
