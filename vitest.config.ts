@@ -3,14 +3,26 @@ import { defineConfig } from 'vitest/config';
 
 const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
 
+// The subpath exports of @gitbridge/core (packages/core/package.json#exports) and their sources.
+const CORE_SUBPATHS: Record<string, string> = {
+  store: 'store/index',
+  signature: 'webhook/signature',
+  meta: 'github/meta',
+  config: 'config/config',
+  errors: 'errors/errors',
+  util: 'util',
+  'stored-delivery': 'ingest/stored-delivery',
+};
+
 export default defineConfig({
   resolve: {
     // In-process tests run the TypeScript sources; end-to-end tests spawn the
     // built binaries (bin/), which `pnpm test` builds first.
     alias: [
-      { find: /^@gitbridge\/core\/store$/, replacement: fileURLToPath(new URL('./packages/core/src/store/sqlite/sqlite-store.ts', import.meta.url)) },
-      { find: /^@gitbridge\/core\/signature$/, replacement: fileURLToPath(new URL('./packages/core/src/webhook/signature.ts', import.meta.url)) },
-      { find: /^@gitbridge\/core\/meta$/, replacement: fileURLToPath(new URL('./packages/core/src/github/meta.ts', import.meta.url)) },
+      ...Object.entries(CORE_SUBPATHS).map(([sub, file]) => ({
+        find: new RegExp(`^@gitbridge/core/${sub}$`),
+        replacement: fileURLToPath(new URL(`./packages/core/src/${file}.ts`, import.meta.url)),
+      })),
       { find: /^@gitbridge\/core$/, replacement: src('core') },
       { find: /^@gitbridge\/daemon$/, replacement: src('daemon') },
       { find: /^@gitbridge\/mas-reference$/, replacement: src('mas-reference') },

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sign, type TaskDraft } from '@gitbridge/core';
+import { join } from 'node:path';
+import { SqliteStore, sign, type TaskDraft } from '@gitbridge/core';
 import type { Daemon } from '@gitbridge/daemon';
 import { CALLBACK_SECRET, startTestDaemon, tempDir } from './helpers/index.js';
 
@@ -12,13 +13,22 @@ describe('POST /mas/callback', () => {
   const masTaskId = `mas-${randomUUID()}`;
 
   beforeAll(async () => {
+    // A task the MAS has accepted, put straight into the store (before the
+    // daemon starts, so that its workers do not claim the delivery first).
+    const store = SqliteStore.open(join(tmp.dir, 'data'));
+    try {
+      const deliveryId = randomUUID();
+      await store.ingest({ deliveryId, event: 'issues', action: 'opened', hookId: null, repo: 'o/r', repoId: 1, installationId: null, receivedAt: new Date().toISOString(), contentType: 'json', headers: {}, body: Buffer.from('{}'), signatureSlot: 0, sourceIp: null, state: 'queued', outcome: null });
+      const draft: TaskDraft = { rule: 'r', taskType: 'triage_issue', priority: 'normal', payload: { type: 'triage_issue', priority: 'normal', metadata: {}, protocol_version: '2.1' }, notify: null };
+      const [delivery] = await store.claimDeliveries(1, 60_000);
+      [taskRef] = (await store.completeDelivery(delivery!, { drafts: [draft], journal: { type: 'issues', action: 'opened', repo: 'o/r', number: 1, timestamp: 't' }, repo: 'o/r' })) as [string];
+      const [task] = await store.claimTasks(1, 60_000);
+      expect(task!.item.id).toBe(taskRef);
+      await store.markTaskSubmitted(task!, masTaskId);
+    } finally {
+      await store.close();
+    }
     ({ daemon } = await startTestDaemon(tmp.dir, { GITBRIDGE_MAS_URL: 'http://127.0.0.1:9' }));
-    // A task the MAS has accepted, put straight into the store.
-    const deliveryId = randomUUID();
-    daemon.store.insertDeliveries([{ deliveryId, event: 'issues', action: 'opened', hookId: null, repo: 'o/r', repoId: 1, installationId: null, receivedAt: new Date().toISOString(), contentType: 'json', headers: {}, body: Buffer.from('{}'), signatureSlot: 0, sourceIp: null, state: 'queued', outcome: null }]);
-    const draft: TaskDraft = { rule: 'r', taskType: 'triage_issue', priority: 'normal', payload: { type: 'triage_issue', priority: 'normal', metadata: {}, protocol_version: '2.1' }, notify: null };
-    [taskRef] = daemon.store.completeDelivery(deliveryId, [draft], { type: 'issues', action: 'opened', repo: 'o/r', number: 1, timestamp: 't' }, 'o/r') as [string];
-    daemon.store.markTaskSubmitted(taskRef, masTaskId);
   });
   afterAll(async () => {
     await daemon.stop();
@@ -36,7 +46,7 @@ describe('POST /mas/callback', () => {
   it('401 without or with a wrong signature, and nothing changes', async () => {
     expect((await callback({ task_id: masTaskId, status: 'completed' }, null)).body).toMatchObject({ statusCode: 401, code: 'GB_CALLBACK_SIGNATURE_MISMATCH' });
     expect((await callback({ task_id: masTaskId, status: 'completed' }, 'wrong')).status).toBe(401);
-    expect(daemon.store.getTask(taskRef)?.status).toBe('pending');
+    expect((await daemon.store.getTask(taskRef))?.status).toBe('pending');
   });
 
   it('400 for an invalid body, 404 for an unknown task', async () => {
@@ -52,10 +62,10 @@ describe('POST /mas/callback', () => {
     expect((await callback({ task_id: masTaskId, status: 'completed', result: { summary: 'ok' } })).body).toMatchObject({ status: 'completed', applied: true });
     expect((await callback({ task_id: masTaskId, status: 'failed', error: 'late' })).body).toMatchObject({ status: 'completed', applied: false });
     expect((await callback({ task_id: masTaskId, status: 'running' })).body).toMatchObject({ status: 'completed', applied: false });
-    const task = daemon.store.getTask(masTaskId)!;
+    const task = (await daemon.store.getTask(masTaskId))!;
     expect(task.status).toBe('completed');
-    expect(JSON.parse(task.result!)).toEqual({ summary: 'ok' });
-    expect(daemon.store.taskHistory(taskRef).map((h) => `${h.from_status}->${h.to_status}@${h.source}`)).toEqual([
+    expect(task.result).toEqual({ summary: 'ok' });
+    expect((await daemon.store.taskHistory(taskRef)).map((h) => `${h.from}->${h.to}@${h.source}`)).toEqual([
       'null->queued@gitbridge',
       'queued->pending@mas',
       'pending->running@mas-callback',

@@ -32,7 +32,8 @@ describe('concurrent writes, metric scrapes and CLI reads', () => {
       await Promise.all([...writers, scrapes, ...readers]);
       expect(statuses).toHaveLength(400);
       expect(statuses.filter((s) => s !== 202)).toEqual([]);
-      expect(daemon.store.deliveryCounts().queued + daemon.store.deliveryCounts().processed).toBe(400);
+      const deliveries = (await daemon.store.counts()).deliveries;
+      expect(deliveries.queued + deliveries.processed).toBe(400);
     } finally {
       await daemon.stop();
       tmp.cleanup();

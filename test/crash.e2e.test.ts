@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Store } from '@gitbridge/core';
+import { SqliteStore } from '@gitbridge/core';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import { CALLBACK_SECRET, postDelivery, tempDir, testEnv, waitFor } from './helpers/index.js';
 import { spawnDaemon } from './helpers/process.js';
@@ -49,20 +49,23 @@ describe('crash safety (SIGKILL)', () => {
 
     const second = await spawnDaemon(env);
     try {
-      const store = Store.open(`${tmp.dir}/data`, { readonly: true });
-      await waitFor(() => store.queueDepth() === 0 && store.taskCounts().queued === 0, 20_000, 'queue drained after restart');
+      const store = SqliteStore.open(`${tmp.dir}/data`, { readonly: true });
+      await waitFor(async () => {
+        const counts = await store.counts();
+        return counts.deliveries.queued === 0 && counts.tasks.queued === 0;
+      }, 20_000, 'queue drained after restart');
       for (const id of accepted) {
-        expect(store.getDelivery(id)?.state, id).toBe('processed');
-        expect(store.tasksForDelivery(id), id).toHaveLength(1);
+        expect((await store.getDelivery(id))?.state, id).toBe('processed');
+        expect(await store.tasksForDelivery(id), id).toHaveLength(1);
       }
       // No delivery processed twice: one journal entry each.
-      const journal = store.listJournal(100_000).map((j) => j.delivery_id);
+      const journal = (await store.listJournal({ limit: 100_000 })).map((j) => j.deliveryId);
       expect(new Set(journal).size).toBe(journal.length);
       // The MAS holds one task per idempotency key.
       const keys = mas.tasks.map((t) => t.idempotency_key);
       expect(new Set(keys).size).toBe(keys.length);
       for (const id of accepted) expect(mas.tasks.filter((t) => t.delivery_id === id)).toHaveLength(1);
-      store.close();
+      await store.close();
     } finally {
       second.child.kill('SIGTERM');
       await second.child;
@@ -86,12 +89,12 @@ describe('crash safety (SIGKILL)', () => {
 
     const second = await spawnDaemon(env);
     try {
-      const store = Store.open(`${tmp.dir}/data`, { readonly: true });
-      const row = await waitFor(() => store.tasksForDelivery(id).find((t) => t.task_id !== null), 20_000, 'task id recorded');
-      expect(row.task_id).toBe(masTask.task_id);
+      const store = SqliteStore.open(`${tmp.dir}/data`, { readonly: true });
+      const row = await waitFor(async () => (await store.tasksForDelivery(id)).find((t) => t.taskId !== null), 20_000, 'task id recorded');
+      expect(row.taskId).toBe(masTask.task_id);
       expect(mas.tasks.filter((t) => t.delivery_id === id)).toHaveLength(1);
       expect(mas.submissions.filter((s) => s.idempotency_key === `${id}:review_pull_request`).length).toBeGreaterThanOrEqual(2);
-      store.close();
+      await store.close();
     } finally {
       second.child.kill('SIGTERM');
       await second.child;

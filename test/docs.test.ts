@@ -1,19 +1,33 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_SCHEMA, ERROR_CATALOGUE, compileRules, defaultRules, loadConfig } from '@gitbridge/core';
+import { CONFIG_SCHEMA, ERROR_CATALOGUE, EXIT_CODES, compileRules, defaultRules, loadConfig, type ErrorCode } from '@gitbridge/core';
 
 const read = (p: string) => readFileSync(new URL(`../${p}`, import.meta.url), 'utf8');
 
 describe('docs match the code', () => {
-  it('docs/http-api.md documents every error code with its status', () => {
-    const doc = read('docs/http-api.md');
+  it('docs/errors.md documents every error code with its HTTP status and CLI exit status, and no other', () => {
+    const doc = read('docs/errors.md');
     for (const [code, { status }] of Object.entries(ERROR_CATALOGUE)) {
       const row = doc.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
       expect(row, `${code} is not documented`).toBeDefined();
-      if (status < 500 || status === 503) expect(row).toContain(`| ${status} |`);
+      expect(row, code).toContain(`| \`${code}\` | ${status} | ${EXIT_CODES[code as ErrorCode]} |`);
     }
-    // ... and documents no code that does not exist.
     for (const m of doc.matchAll(/`(GB_[A-Z_]+)`/g)) expect(Object.keys(ERROR_CATALOGUE)).toContain(m[1]);
+    for (const m of read('docs/http-api.md').matchAll(/`(GB_[A-Z_]+)`/g)) expect(Object.keys(ERROR_CATALOGUE)).toContain(m[1]);
+  });
+
+  it('every error code is used by shipped code (no code without a use)', () => {
+    const sources: string[] = [];
+    const walk = (dir: string) => {
+      for (const f of readdirSync(dir)) {
+        const p = `${dir}/${f}`;
+        if (statSync(p).isDirectory()) walk(p);
+        else if (p.endsWith('.ts') && !p.endsWith('errors/errors.ts')) sources.push(readFileSync(p, 'utf8'));
+      }
+    };
+    for (const pkg of ['core', 'daemon', 'cli']) walk(new URL(`../packages/${pkg}/src`, import.meta.url).pathname);
+    const all = sources.join('\n');
+    for (const code of Object.keys(ERROR_CATALOGUE)) expect(all, `${code} is never used`).toContain(`'${code}'`);
   });
 
   it('docs/configuration.md documents every option with its flag, environment name and default', () => {

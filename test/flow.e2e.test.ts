@@ -35,7 +35,7 @@ describe("the seed's example, end to end", () => {
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ delivery_id: deliveryId, status: 'accepted' });
     // Committed before the answer: the row is there now.
-    expect(daemon.store.getDelivery(deliveryId)?.body.equals(body)).toBe(true);
+    expect((await daemon.store.getDeliveryBody(deliveryId))?.equals(body)).toBe(true);
   });
 
   it('submits exactly the task of DESIGN §4 to the MAS with the callback URL', async () => {
@@ -52,10 +52,10 @@ describe("the seed's example, end to end", () => {
   });
 
   it('tracks the task with the delivery id and completes it on the MAS callback', async () => {
-    const row = await waitFor(() => daemon.store.listTasks().find((t) => t.delivery_id === deliveryId && t.status === 'completed'), 10_000, 'completed task');
-    expect(row.task_id).toBe(mas.tasks.find((t) => t.delivery_id === deliveryId)!.task_id);
+    const row = await waitFor(async () => (await daemon.store.listTasks()).find((t) => t.deliveryId === deliveryId && t.status === 'completed'), 10_000, 'completed task');
+    expect(row.taskId).toBe(mas.tasks.find((t) => t.delivery_id === deliveryId)!.task_id);
     expect(row.repo).toBe('octocat/Hello-World');
-    expect(daemon.store.taskHistory(row.id).map((h) => [h.from_status, h.to_status, h.source])).toEqual([
+    expect((await daemon.store.taskHistory(row.id)).map((h) => [h.from, h.to, h.source])).toEqual([
       [null, 'queued', 'gitbridge'],
       ['queued', 'pending', 'mas'],
       ['pending', 'running', 'mas-callback'],
@@ -80,8 +80,8 @@ describe("the seed's example, end to end", () => {
     expect(JSON.parse(req.body.toString())).toEqual({ channel: '#gitbridge-reviews', text: 'New PR: Amazing new feature', url: 'https://github.com/octocat/Hello-World/pull/1' });
   });
 
-  it('journals the event with its own time', () => {
-    const entry = daemon.store.listJournal().find((j) => j.delivery_id === deliveryId);
+  it('journals the event with its own time', async () => {
+    const entry = (await daemon.store.listJournal()).find((j) => j.deliveryId === deliveryId);
     expect(entry).toMatchObject({ type: 'pull_request', repo: 'octocat/Hello-World', number: 1, timestamp: '2011-01-26T19:01:12Z' });
   });
 
@@ -109,7 +109,7 @@ describe("the seed's example, end to end", () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ delivery_id: deliveryId, status: 'duplicate' });
     await new Promise((r) => setTimeout(r, 200));
-    expect(daemon.store.tasksForDelivery(deliveryId)).toHaveLength(1);
+    expect(await daemon.store.tasksForDelivery(deliveryId)).toHaveLength(1);
     expect(mas.tasks.filter((t) => t.delivery_id === deliveryId)).toHaveLength(1);
   });
 });

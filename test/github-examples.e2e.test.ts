@@ -38,24 +38,24 @@ describe('all 329 GitHub example payloads', () => {
     for (const r of results) expect(r.status).toBe(r.event === 'ping' ? 200 : 202);
 
     // Every accepted delivery ends processed (tasks) or ignored; none stays queued or dies.
-    await waitFor(() => daemon.store.queueDepth() === 0, 20_000, 'queue drained');
-    const counts = daemon.store.deliveryCounts();
+    await waitFor(async () => (await daemon.store.counts()).deliveries.queued === 0, 20_000, 'queue drained');
+    const counts = (await daemon.store.counts()).deliveries;
     expect(counts.dead).toBe(0);
     expect(counts.processed + counts.ignored).toBe(329);
     for (const r of results) {
-      const row = daemon.store.getDelivery(r.id)!;
+      const row = (await daemon.store.getDelivery(r.id))!;
       if (r.event === 'ping') {
         expect(row.outcome).toBe('ping');
-        expect(daemon.store.tasksForDelivery(r.id)).toHaveLength(0);
+        expect(await daemon.store.tasksForDelivery(r.id)).toHaveLength(0);
       } else {
         expect(['tasks', 'ignored']).toContain(row.outcome);
-        expect(daemon.store.tasksForDelivery(r.id).length > 0).toBe(row.outcome === 'tasks');
+        expect((await daemon.store.tasksForDelivery(r.id)).length > 0).toBe(row.outcome === 'tasks');
       }
     }
     // The default rules matched what they should.
-    const types = daemon.store.listTasks({ limit: 10_000 }).map((t) => t.task_type);
+    const types = (await daemon.store.listTasks({ limit: 10_000 })).map((t) => t.taskType);
     expect(new Set(types)).toEqual(new Set(['review_pull_request', 'triage_issue', 'respond_to_comment', 'investigate_ci_failure']));
     // Each accepted, non-ping delivery has exactly one journal entry.
-    expect(daemon.store.listJournal(10_000)).toHaveLength(329 - results.filter((r) => r.event === 'ping').length);
+    expect(await daemon.store.listJournal({ limit: 10_000 })).toHaveLength(329 - results.filter((r) => r.event === 'ping').length);
   }, 120_000);
 });

@@ -49,13 +49,13 @@ describe('adversarial regressions', () => {
     const odd = JSON.stringify({ ...seed, repository: { ...seed.repository, id: 1.5 } });
     const results = await Promise.all([postDelivery(daemon.url, 'pull_request', odd), ...Array.from({ length: 20 }, () => postDelivery(daemon.url, 'pull_request', JSON.stringify(seed)))]);
     expect(results.map((r) => r.status)).toEqual(Array(21).fill(202));
-    expect(daemon.store.getDelivery(results[0]!.deliveryId)?.repo_id).toBeNull();
+    expect((await daemon.store.getDelivery(results[0]!.deliveryId))?.repoId).toBeNull();
   });
 
   it('signed action and event text cannot blow up metric label cardinality', async () => {
     const res = await postDelivery(daemon.url, 'zz_unknown', JSON.stringify({ action: `x"\n${'y'.repeat(5000)}` }));
     expect(res.status).toBe(202);
-    await waitFor(() => daemon.store.getDelivery(res.deliveryId)?.state === 'ignored', 5000, 'ignored');
+    await waitFor(async () => (await daemon.store.getDelivery(res.deliveryId))?.state === 'ignored', 5000, 'ignored');
     const text = await scrape(daemon.url);
     expect(text).toContain('gitbridge_webhook_events_total{type="zz_unknown",action="other",status="ignored"} 1');
     expect(text).not.toContain('yyyyyyyy');
@@ -66,8 +66,8 @@ describe('adversarial regressions', () => {
     const body = `{"action":"opened","issue":{"number":7,"title":${title}},"repository":{"id":99,"full_name":"o/r"}}`;
     const res = await postDelivery(daemon.url, 'issues', body);
     expect(res.status).toBe(202);
-    const task = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId)[0], 5000, 'task created');
-    expect(JSON.parse(task.payload).metadata).toMatchObject({ issue_number: 7, repo: 'o/r' });
+    const task = await waitFor(async () => (await daemon.store.tasksForDelivery(res.deliveryId))[0], 5000, 'task created');
+    expect(task.payload.metadata).toMatchObject({ issue_number: 7, repo: 'o/r' });
   });
 
   it('replay ids never collide with stored delivery ids', async () => {
@@ -82,7 +82,7 @@ describe('adversarial regressions', () => {
         ids.push(((await res.body.json()) as { delivery_id: string }).delivery_id);
       }
       expect(ids).toEqual([`${base}:replay:2`, `${base}:replay:3`]);
-      for (const id of ids) expect(admin.daemon.store.getDelivery(id)?.replay_of).toBe(base);
+      for (const id of ids) expect((await admin.daemon.store.getDelivery(id))?.replayOf).toBe(base);
     } finally {
       await admin.daemon.stop();
     }

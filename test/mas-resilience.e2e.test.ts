@@ -32,7 +32,7 @@ describe('task delivery to a MAS that fails', () => {
     const ids = new Set(results.map((r) => r.deliveryId));
 
     await refusing;
-    await waitFor(() => daemon.store.listTasks({ limit: 1000 }).filter((t) => ids.has(t.delivery_id) && t.task_id !== null).length === 100, 30_000, '100 tasks accepted');
+    await waitFor(async () => (await daemon.store.listTasks({ limit: 1000 })).filter((t) => ids.has(t.deliveryId) && t.taskId !== null).length === 100, 30_000, '100 tasks accepted');
     const ours = mas.tasks.filter((t) => t.delivery_id !== null && ids.has(t.delivery_id));
     expect(new Set(ours.map((t) => t.idempotency_key)).size).toBe(100);
     expect(ours).toHaveLength(100);
@@ -41,8 +41,8 @@ describe('task delivery to a MAS that fails', () => {
     for (const s of mas.submissions.filter((x) => x.task_id)) {
       if (s.idempotency_key !== null && byKey.has(s.idempotency_key)) expect(s.task_id).toBe(byKey.get(s.idempotency_key));
     }
-    for (const t of daemon.store.listTasks({ limit: 1000 }).filter((x) => ids.has(x.delivery_id))) {
-      expect(t.task_id).toBe(byKey.get(t.idempotency_key));
+    for (const t of (await daemon.store.listTasks({ limit: 1000 })).filter((x) => ids.has(x.deliveryId))) {
+      expect(t.taskId).toBe(byKey.get(t.idempotencyKey));
     }
   }, 90_000);
 
@@ -62,11 +62,11 @@ describe('task delivery to a MAS that fails', () => {
   it('MAS answering 400: the task is failed with the reason and not retried', async () => {
     mas.failureModes.failNext(1, 400);
     const res = await postDelivery(daemon.url, 'pull_request', delivery(20_002));
-    const task = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'failed'), 10_000, 'failed task');
-    expect(task.last_error).toMatch(/400/);
+    const task = await waitFor(async () => (await daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'failed'), 10_000, 'failed task');
+    expect(task.lastError).toMatch(/400/);
     await new Promise((r) => setTimeout(r, 1500));
     expect(mas.submissions.filter((s) => s.idempotency_key === `${res.deliveryId}:review_pull_request`)).toHaveLength(1);
-    expect(daemon.store.taskHistory(task.id).at(-1)).toMatchObject({ from_status: 'queued', to_status: 'failed', source: 'mas' });
+    expect((await daemon.store.taskHistory(task.id)).at(-1)).toMatchObject({ from: 'queued', to: 'failed', source: 'mas' });
     expect(await scrape(daemon.url)).toMatch(/gitbridge_mas_submissions_total\{outcome="rejected"\} 1/);
   });
 });
@@ -80,8 +80,8 @@ describe('a chat service that is down', () => {
     const { daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_NOTIFY_URL: chat.url });
     try {
       const res = await postDelivery(daemon.url, 'pull_request', delivery(30_001));
-      await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'completed task');
-      await waitFor(() => daemon.store.notificationsForDelivery(res.deliveryId)[0]?.status === 'failed', 20_000, 'notification given up');
+      await waitFor(async () => (await daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'completed'), 10_000, 'completed task');
+      await waitFor(async () => (await daemon.store.notificationsForDelivery(res.deliveryId))[0]?.status === 'failed', 20_000, 'notification given up');
       expect(chat.requests.length).toBe(4);
       const text = await scrape(daemon.url);
       expect(text).toMatch(/gitbridge_notifications_total\{outcome="retried"\} 3/);

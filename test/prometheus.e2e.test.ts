@@ -118,9 +118,9 @@ describe.skipIf(!haveProm)('Prometheus with the shipped scrape configuration and
 
     await waitFor(() => mas.submissions.filter((s) => s.status_code === 503).length > submissionsBefore, 10_000, 'the injected MAS failure');
     for (const r of accepted) {
-      await waitFor(() => {
-        const tasks = daemon.store.tasksForDelivery(r.deliveryId);
-        return tasks.length > 0 && tasks.every((t) => t.task_id !== null);
+      await waitFor(async () => {
+        const tasks = await daemon.store.tasksForDelivery(r.deliveryId);
+        return tasks.length > 0 && tasks.every((t) => t.taskId !== null);
       }, 15_000, `the tasks of ${r.deliveryId} accepted by the MAS`);
     }
   }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '@gitbridge/daemon';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, tempDir, waitFor } from './helpers/index.js';
+import { withRawDb } from './helpers/sqlite.js';
 
 const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
 const delivery = (n: number) => JSON.stringify({ ...seed, number: n, pull_request: { ...seed.pull_request, number: n } });
@@ -45,37 +46,41 @@ describe('processing errors retry from the queue, end dead, and come back on req
 
   it('a store error while processing: retried with backoff, then dead; `deliveries retry` brings it back', async () => {
     // The journal insert fails inside the processing transaction (a store error).
-    ctx.daemon.store.db.exec("CREATE TEMP TRIGGER fail_journal BEFORE INSERT ON journal BEGIN SELECT RAISE(FAIL, 'journal unavailable (simulated)'); END");
+    // A trigger in the file (not TEMP: the store's connection is its own), made through another connection.
+    withRawDb(`${tmp.dir}/data`, (db) => db.exec("CREATE TRIGGER fail_journal BEFORE INSERT ON journal BEGIN SELECT RAISE(FAIL, 'journal unavailable (simulated)'); END"));
     const res = await postDelivery(ctx.daemon.url, 'pull_request', delivery(501));
     expect(res.status).toBe(202);
-    const dead = await waitFor(() => (ctx.daemon.store.getDelivery(res.deliveryId)?.state === 'dead' ? ctx.daemon.store.getDelivery(res.deliveryId) : null), 10_000, 'dead delivery');
+    const dead = await waitFor(async () => {
+      const d = await ctx.daemon.store.getDelivery(res.deliveryId);
+      return d?.state === 'dead' ? d : null;
+    }, 10_000, 'dead delivery');
     expect(dead.attempts).toBe(2);
-    expect(dead.last_error).toMatch(/journal unavailable/);
+    expect(dead.lastError).toMatch(/journal unavailable/);
     // The failed transaction left nothing half-done.
-    expect(ctx.daemon.store.tasksForDelivery(res.deliveryId)).toHaveLength(0);
+    expect(await ctx.daemon.store.tasksForDelivery(res.deliveryId)).toHaveLength(0);
     expect(await scrape(ctx.daemon.url)).toMatch(/gitbridge_delivery_processing_total\{outcome="dead"\} 1/);
     const log = readFileSync(`${tmp.dir}/logs/webhook.log`, 'utf8');
     expect(log).toMatch(new RegExp(`"deliveryId":"${res.deliveryId}".*"dead":true.*processing failed: delivery is dead`));
 
-    ctx.daemon.store.db.exec('DROP TRIGGER temp.fail_journal');
+    withRawDb(`${tmp.dir}/data`, (db) => db.exec('DROP TRIGGER fail_journal'));
     const r = await cli(['deliveries', 'retry', res.deliveryId]);
     expect(r.exitCode, r.stderr).toBe(0);
-    const task = await waitFor(() => ctx.daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'task completed');
-    expect(task.task_type).toBe('review_pull_request');
-    expect(ctx.daemon.store.getDelivery(res.deliveryId)?.state).toBe('processed');
+    const task = await waitFor(async () => (await ctx.daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'completed'), 10_000, 'task completed');
+    expect(task.taskType).toBe('review_pull_request');
+    expect((await ctx.daemon.store.getDelivery(res.deliveryId))?.state).toBe('processed');
   });
 
   it('`tasks retry` resubmits a task the MAS rejected', async () => {
     ctx.mas.failureModes.failNext(1, 422);
     const res = await postDelivery(ctx.daemon.url, 'pull_request', delivery(502));
-    const failed = await waitFor(() => ctx.daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'failed'), 10_000, 'failed task');
+    const failed = await waitFor(async () => (await ctx.daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'failed'), 10_000, 'failed task');
     const refused = await cli(['deliveries', 'retry', res.deliveryId]);
     expect(refused.exitCode).toBe(1);
     expect(refused.stderr).toMatch(/only dead deliveries/);
     const r = await cli(['tasks', 'retry', failed.id]);
     expect(r.exitCode, r.stderr).toBe(0);
-    const done = await waitFor(() => ctx.daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'completed after retry');
-    expect(ctx.daemon.store.taskHistory(done.id).map((h) => `${h.from_status}->${h.to_status}@${h.source}`)).toEqual([
+    const done = await waitFor(async () => (await ctx.daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'completed'), 10_000, 'completed after retry');
+    expect((await ctx.daemon.store.taskHistory(done.id)).map((h) => `${h.from}->${h.to}@${h.source}`)).toEqual([
       'null->queued@gitbridge',
       'queued->failed@mas',
       'failed->queued@operator',
@@ -93,12 +98,12 @@ describe('retrying a task the MAS accepted and then failed', () => {
     const { daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url });
     try {
       const res = await postDelivery(daemon.url, 'pull_request', delivery(601));
-      const first = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 10_000, 'completed');
+      const first = await waitFor(async () => (await daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'completed'), 10_000, 'completed');
       // Stand in for a MAS that finished the task as failed (the reference MAS only completes).
-      daemon.store.db.prepare(`UPDATE tasks SET status = 'failed' WHERE id = ?`).run(first.id);
-      expect(daemon.store.retryTask(first.id)).toBe(true);
-      const again = await waitFor(() => daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed' && t.task_id !== first.task_id), 10_000, 'completed again');
-      expect(again.idempotency_key).toBe(`${res.deliveryId}:review_pull_request:retry:1`);
+      withRawDb(`${tmp.dir}/data`, (db) => db.prepare(`UPDATE tasks SET status = 'failed' WHERE id = ?`).run(first.id));
+      expect((await daemon.store.retryTask(first.id)).outcome).toBe('retried');
+      const again = await waitFor(async () => (await daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'completed' && t.taskId !== first.taskId), 10_000, 'completed again');
+      expect(again.idempotencyKey).toBe(`${res.deliveryId}:review_pull_request:retry:1`);
       expect(mas.tasks.filter((t) => t.delivery_id === res.deliveryId)).toHaveLength(2);
     } finally {
       await daemon.stop();
@@ -115,19 +120,19 @@ describe('a store failure while recording a MAS answer', () => {
 
   it('neither crashes the daemon nor makes a second task: the lease runs out and the same key is resubmitted', async () => {
     // Recording the MAS's task id fails, and so does recording the retry: only claims (lease, attempts) still write.
-    ctx.daemon.store.db.exec(`CREATE TEMP TRIGGER fail_task_record BEFORE UPDATE ON tasks
-      WHEN NEW.task_id IS NOT NULL OR NEW.last_error IS NOT NULL BEGIN SELECT RAISE(FAIL, 'tasks unavailable (simulated)'); END`);
+    withRawDb(`${tmp.dir}/data`, (db) => db.exec(`CREATE TRIGGER fail_task_record BEFORE UPDATE ON tasks
+      WHEN NEW.task_id IS NOT NULL OR NEW.last_error IS NOT NULL BEGIN SELECT RAISE(FAIL, 'tasks unavailable (simulated)'); END`));
     const res = await postDelivery(ctx.daemon.url, 'pull_request', delivery(601));
     expect(res.status).toBe(202);
     await waitFor(() => ctx.mas.tasks.find((t) => t.delivery_id === res.deliveryId), 10_000, 'task at the MAS');
     await waitFor(() => (readFileSync(`${tmp.dir}/logs/webhook.log`, 'utf8').includes('could not record a MAS submission outcome') ? true : null), 10_000, 'log line');
-    expect(ctx.daemon.store.tasksForDelivery(res.deliveryId)[0]?.status).toBe('queued');
+    expect((await ctx.daemon.store.tasksForDelivery(res.deliveryId))[0]?.status).toBe('queued');
 
-    ctx.daemon.store.db.exec('DROP TRIGGER temp.fail_task_record');
-    const task = await waitFor(() => ctx.daemon.store.tasksForDelivery(res.deliveryId).find((t) => t.status === 'completed'), 15_000, 'task completed');
+    withRawDb(`${tmp.dir}/data`, (db) => db.exec('DROP TRIGGER fail_task_record'));
+    const task = await waitFor(async () => (await ctx.daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'completed'), 15_000, 'task completed');
     const atMas = ctx.mas.tasks.filter((t) => t.delivery_id === res.deliveryId);
     expect(atMas).toHaveLength(1);
-    expect(task.task_id).toBe(atMas[0]!.task_id);
+    expect(task.taskId).toBe(atMas[0]!.task_id);
     expect((await fetch(`${ctx.daemon.url}/healthz`)).status).toBe(200);
   });
 });
@@ -138,9 +143,9 @@ describe('a worker whose store keeps failing', () => {
 
 
   it('backs off instead of spinning, and picks the work up once the store recovers', async () => {
-    // Every claim fails (as on a full disk), while ingest still commits.
-    ctx.daemon.store.db.exec(`CREATE TEMP TRIGGER fail_claims BEFORE UPDATE OF lease_until ON deliveries
-      WHEN NEW.lease_until IS NOT NULL BEGIN SELECT RAISE(FAIL, 'database or disk is full (simulated)'); END`);
+    // Every claim fails (as on a full disk), while ingest still commits: a claim sets the claim token.
+    withRawDb(`${tmp.dir}/data`, (db) => db.exec(`CREATE TRIGGER fail_claims BEFORE UPDATE OF claim_token ON deliveries
+      WHEN NEW.claim_token IS NOT NULL BEGIN SELECT RAISE(FAIL, 'database or disk is full (simulated)'); END`));
     const posted = [];
     for (let i = 0; i < 20; i++) {
       posted.push(await postDelivery(ctx.daemon.url, 'pull_request', delivery(700 + i))); // every 202 kicks the worker
@@ -152,9 +157,9 @@ describe('a worker whose store keeps failing', () => {
     // 1.5 s of failing claims with 250 ms doubling back-off: a handful of attempts, not one per kick or per turn.
     expect(failures.length).toBeGreaterThan(0);
     expect(failures.length).toBeLessThanOrEqual(5);
-    ctx.daemon.store.db.exec('DROP TRIGGER temp.fail_claims');
+    withRawDb(`${tmp.dir}/data`, (db) => db.exec('DROP TRIGGER fail_claims'));
     for (const r of posted) {
-      await waitFor(() => (ctx.daemon.store.getDelivery(r.deliveryId)?.state === 'processed' ? true : null), 40_000, 'processed after recovery');
+      await waitFor(async () => ((await ctx.daemon.store.getDelivery(r.deliveryId))?.state === 'processed' ? true : null), 40_000, 'processed after recovery');
     }
   }, 60_000);
 });

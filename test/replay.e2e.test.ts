@@ -21,7 +21,7 @@ describe('gitbridge replay', () => {
     ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_ADMIN_TOKEN: 'admin-token' }));
     ({ daemon: target } = await startTestDaemon(other.dir, { GITBRIDGE_WEBHOOK_SECRET: 'target-secret' }));
     deliveryId = (await postDelivery(daemon.url, 'pull_request', seed)).deliveryId;
-    await waitFor(() => daemon.store.tasksForDelivery(deliveryId)[0]?.status === 'completed', 10_000, 'first task completed');
+    await waitFor(async () => (await daemon.store.tasksForDelivery(deliveryId))[0]?.status === 'completed', 10_000, 'first task completed');
   });
   afterAll(async () => {
     await daemon.stop();
@@ -37,10 +37,10 @@ describe('gitbridge replay', () => {
     const out = JSON.parse(r.stdout) as { status: number; body: Record<string, unknown> };
     expect(out.status).toBe(202);
     expect(out.body).toEqual({ delivery_id: `${deliveryId}:replay:1`, replay_of: deliveryId, status: 'accepted' });
-    const replay = daemon.store.getDelivery(`${deliveryId}:replay:1`)!;
-    expect(replay.replay_of).toBe(deliveryId);
-    expect(replay.body.equals(seed)).toBe(true);
-    const task = await waitFor(() => daemon.store.tasksForDelivery(`${deliveryId}:replay:1`)[0]?.task_id, 10_000, 'replayed task accepted');
+    const replay = (await daemon.store.getDelivery(`${deliveryId}:replay:1`))!;
+    expect(replay.replayOf).toBe(deliveryId);
+    expect((await daemon.store.getDeliveryBody(`${deliveryId}:replay:1`))!.equals(seed)).toBe(true);
+    const task = await waitFor(async () => (await daemon.store.tasksForDelivery(`${deliveryId}:replay:1`))[0]?.taskId, 10_000, 'replayed task accepted');
     // The MAS now holds two tasks for the event: the original and the replay.
     expect(mas.tasks.filter((t) => t.delivery_id?.startsWith(deliveryId)).map((t) => t.task_id)).toContain(task);
     expect(mas.tasks.filter((t) => t.delivery_id?.startsWith(deliveryId))).toHaveLength(2);
@@ -68,13 +68,12 @@ describe('gitbridge replay', () => {
     expect(dry.exitCode).toBe(0);
     expect(dry.stdout).toContain('x-github-event: pull_request');
     expect(dry.stdout).not.toMatch(/sha256=[0-9a-f]{64}/);
-    expect(target.store.getDelivery(deliveryId)).toBeUndefined();
+    expect(await target.store.getDelivery(deliveryId)).toBeUndefined();
 
     const r = await cli(['replay', deliveryId, '--to', `${target.url}/webhook`, '--secret', 'target-secret', '--data-dir', `${tmp.dir}/data`]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
-    const row = target.store.getDelivery(deliveryId)!;
-    expect(row.body.equals(seed)).toBe(true);
-    const headers = JSON.parse(row.headers) as Record<string, string>;
-    expect(headers).toMatchObject({ 'x-github-event': 'pull_request', 'x-github-hook-id': '123456', 'x-gitbridge-replay-of': deliveryId });
+    const row = (await target.store.getDelivery(deliveryId))!;
+    expect((await target.store.getDeliveryBody(deliveryId))!.equals(seed)).toBe(true);
+    expect(row.headers).toMatchObject({ 'x-github-event': 'pull_request', 'x-github-hook-id': '123456', 'x-gitbridge-replay-of': deliveryId });
   });
 });

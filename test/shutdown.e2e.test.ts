@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Store } from '@gitbridge/core';
+import { SqliteStore } from '@gitbridge/core';
 import { postDelivery, tempDir, testEnv, waitFor } from './helpers/index.js';
 import { spawnDaemon } from './helpers/process.js';
 
@@ -41,9 +41,9 @@ describe('graceful shutdown (SIGTERM)', () => {
     expect(accepted.length).toBeGreaterThanOrEqual(30);
     // While draining, new deliveries got 503 with Retry-After before the listener closed.
     expect(statuses.get(503) ?? 0).toBeGreaterThan(0);
-    const store = Store.open(`${tmp.dir}/data`, { readonly: true });
-    for (const id of accepted) expect(store.getDelivery(id), id).toBeDefined();
-    store.close();
+    const store = SqliteStore.open(`${tmp.dir}/data`, { readonly: true });
+    for (const id of accepted) expect(await store.getDelivery(id), id).toBeDefined();
+    await store.close();
     expect(d.output()).toContain('"msg":"stopped"');
     tmp.cleanup();
   }, 30_000);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '@gitbridge/core';
 import type { Daemon } from '@gitbridge/daemon';
 import { SECRET, githubExample, postDelivery, scrape, startTestDaemon, tempDir, testEnv, waitFor } from './helpers/index.js';
+import { withRawDb } from './helpers/sqlite.js';
 
 const seed = readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url));
 
@@ -45,7 +46,7 @@ describe('POST /webhook rejects bad input with a stable code and stores nothing'
     const res = await postDelivery(daemon.url, 'pull_request', seed, { ...(secret !== undefined ? { secret } : {}), ...(signature !== undefined ? { signature } : {}) });
     expect(res.status).toBe(401);
     expect(res.body).toMatchObject({ statusCode: 401, code, error: 'Unauthorized' });
-    expect(daemon.store.getDelivery(res.deliveryId)).toBeUndefined();
+    expect(await daemon.store.getDelivery(res.deliveryId)).toBeUndefined();
   });
 
   it('signature header with non-ASCII bytes or sent twice: 401, never a crash', async () => {
@@ -84,7 +85,7 @@ describe('POST /webhook rejects bad input with a stable code and stores nothing'
     const res = await postDelivery(daemon.url, 'push', '{"ref": ');
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ code: 'GB_WEBHOOK_INVALID_PAYLOAD', message: 'Payload is not valid JSON' });
-    expect(daemon.store.getDelivery(res.deliveryId)).toBeUndefined();
+    expect(await daemon.store.getDelivery(res.deliveryId)).toBeUndefined();
   });
 
   it('missing X-GitHub-Event or X-GitHub-Delivery: 400 naming the header', async () => {
@@ -124,8 +125,8 @@ describe('POST /webhook rejects bad input with a stable code and stores nothing'
       const res = await postDelivery(daemon.url, event, JSON.stringify(payload));
       expect(res.status, `${event} ${JSON.stringify(res.body)}`).toBe(202);
     }
-    await waitFor(() => daemon.store.queueDepth() === 0, 5000, 'queue drained');
-    expect(daemon.store.deliveryCounts().dead).toBe(0);
+    await waitFor(async () => (await daemon.store.counts()).deliveries.queued === 0, 5000, 'queue drained');
+    expect((await daemon.store.counts()).deliveries.dead).toBe(0);
   });
 
   it('ten concurrent copies of one delivery id: one stored delivery, one task, the rest 200 duplicate', async () => {
@@ -133,8 +134,8 @@ describe('POST /webhook rejects bad input with a stable code and stores nothing'
     const results = await Promise.all(Array.from({ length: 10 }, () => postDelivery(daemon.url, 'pull_request', seed, { deliveryId: id })));
     expect(results.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 202]);
     expect(results.filter((r) => r.body.status === 'duplicate')).toHaveLength(9);
-    await waitFor(() => daemon.store.getDelivery(id)?.state !== 'queued', 5000, 'processed');
-    expect(daemon.store.tasksForDelivery(id)).toHaveLength(1);
+    await waitFor(async () => (await daemon.store.getDelivery(id))?.state !== 'queued', 5000, 'processed');
+    expect(await daemon.store.tasksForDelivery(id)).toHaveLength(1);
   });
 
   it('a burst of 200 deliveries from one repository under the default limit gets no 429', async () => {
@@ -198,7 +199,7 @@ describe('rate limits', () => {
       expect(limited.status).toBe(429);
       expect(limited.body).toMatchObject({ code: 'GB_WEBHOOK_RATE_LIMITED' });
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(3500);
-      expect(daemon.store.getDelivery(limited.deliveryId)).toBeUndefined();
+      expect(await daemon.store.getDelivery(limited.deliveryId)).toBeUndefined();
       // Another repository has its own budget.
       const other = JSON.parse(seed.toString()) as Record<string, any>;
       other.repository.id = 42;
@@ -266,9 +267,10 @@ describe('secrets', () => {
 
 describe('store failures', () => {
   it('503 when the store cannot commit, and the redelivery is processed once it can', async () => {
-    await withDaemon({}, async (daemon) => {
+    await withDaemon({}, async (daemon, dir) => {
       const id = randomUUID();
-      daemon.store.db.exec("CREATE TEMP TRIGGER fail_insert BEFORE INSERT ON deliveries BEGIN SELECT RAISE(FAIL, 'disk full (simulated)'); END");
+      // A trigger in the file (not TEMP: the store's connection is its own), made through another connection.
+      withRawDb(`${dir}/data`, (db) => db.exec("CREATE TRIGGER fail_insert BEFORE INSERT ON deliveries BEGIN SELECT RAISE(FAIL, 'disk full (simulated)'); END"));
       const res = await postDelivery(daemon.url, 'pull_request', seed, { deliveryId: id });
       expect(res.status).toBe(503);
       expect(res.body).toMatchObject({ code: 'GB_WEBHOOK_STORE_UNAVAILABLE' });
@@ -276,7 +278,7 @@ describe('store failures', () => {
       const notReady = await request(`${daemon.url}/readyz`);
       expect(notReady.statusCode).toBe(503);
       expect(await notReady.body.json()).toMatchObject({ checks: { store: false } });
-      daemon.store.db.exec('DROP TRIGGER temp.fail_insert');
+      withRawDb(`${dir}/data`, (db) => db.exec('DROP TRIGGER fail_insert'));
       const again = await postDelivery(daemon.url, 'pull_request', seed, { deliveryId: id });
       expect(again.status).toBe(202);
       expect((await request(`${daemon.url}/readyz`)).statusCode).toBe(200);

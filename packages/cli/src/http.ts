@@ -1,4 +1,4 @@
-import { CliError, EXIT } from './exit.js';
+import { GitBridgeError } from '@gitbridge/core/errors';
 
 /** What {@link postOrFail} got back. */
 export interface HttpAnswer {
@@ -11,7 +11,7 @@ export interface HttpAnswer {
  *
  * @param timeoutMs whole-request timeout, ms
  * @param what names the peer in the error message (e.g. "gitbridged")
- * @throws CliError exit 3 when the peer cannot be reached or does not answer within `timeoutMs`
+ * @throws GitBridgeError `GB_DAEMON_TIMEOUT` / `GB_DAEMON_UNREACHABLE` (exit 3) when the peer does not answer within `timeoutMs` or cannot be reached
  */
 export async function postOrFail(url: string, headers: Record<string, string>, body: Uint8Array | string | undefined, timeoutMs: number, what = 'gitbridged'): Promise<HttpAnswer> {
   const { Agent, request } = await import('undici');
@@ -22,9 +22,13 @@ export async function postOrFail(url: string, headers: Record<string, string>, b
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e.name === 'TimeoutError' || e.name === 'AbortError' || e.code === 'UND_ERR_CONNECT_TIMEOUT') {
-      throw new CliError(`no answer from ${url} within ${timeoutMs} ms`, EXIT.unreachable, 'GitHub counts a delivery as failed after 10 s: gitbridged should answer in milliseconds');
+      throw new GitBridgeError('GB_DAEMON_TIMEOUT', {
+        message: `no answer from ${url} within ${timeoutMs} ms`,
+        hint: 'GitHub counts a delivery as failed after 10 s: gitbridged should answer in milliseconds',
+        cause: err,
+      });
     }
-    throw new CliError(`cannot reach ${url}: is ${what} running? (${e.code ?? e.message})`, EXIT.unreachable);
+    throw new GitBridgeError('GB_DAEMON_UNREACHABLE', { message: `cannot reach ${url}: is ${what} running? (${e.code ?? e.message})`, cause: err });
   } finally {
     await agent.close().catch(() => undefined);
   }

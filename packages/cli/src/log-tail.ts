@@ -1,6 +1,7 @@
 import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { GitBridgeError } from '@gitbridge/core/errors';
 
 /**
  * Reading the end of a log file and following it as it grows, like
@@ -82,7 +83,7 @@ async function* linesBackward(fh: FileHandle, size: number): AsyncGenerator<Back
     const start = Math.max(0, end - BACK_CHUNK);
     const chunk = Buffer.alloc(end - start);
     const { bytesRead } = await fh.read(chunk, 0, chunk.length, start);
-    if (bytesRead < chunk.length) throw new Error('the file shrank while being read');
+    if (bytesRead < chunk.length) throw new GitBridgeError('GB_LOG_UNAVAILABLE', { message: 'the log file shrank while being read (rotated or truncated)' });
     let segEnd = chunk.length;
     for (let i = chunk.length - 1; i >= 0; i--) {
       if (chunk[i] !== 0x0a) continue;

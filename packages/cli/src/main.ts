@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { isGitBridgeError } from '@gitbridge/core/errors';
 import { deliveriesCommand } from './commands/deliveries.js';
 import { journalCommand } from './commands/journal.js';
 import { logsCommand } from './commands/logs.js';
@@ -8,16 +8,8 @@ import { metaCommand } from './commands/meta.js';
 import { replayCommand } from './commands/replay.js';
 import { sendTestCommand } from './commands/send-test.js';
 import { tasksCommand } from './commands/tasks.js';
-import { CliError, EXIT } from './exit.js';
-
-/** The version in `packages/cli/package.json`. */
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-}
+import { EXIT } from './exit.js';
+import { VERSION } from './version.js';
 
 /** Applies `fn` to a command and all its subcommands. */
 function forEachCommand(cmd: Command, fn: (c: Command) => void): void {
@@ -32,7 +24,7 @@ function forEachCommand(cmd: Command, fn: (c: Command) => void): void {
 export function createProgram(): Command {
   const program = new Command('gitbridge')
     .description('GitBridge command-line tool: send test webhooks, inspect deliveries and tasks, refresh the GitHub hook ranges')
-    .version(version(), '-V, --version')
+    .version(VERSION, '-V, --version')
     .addCommand(sendTestCommand())
     .addCommand(tasksCommand())
     .addCommand(deliveriesCommand())
@@ -51,9 +43,11 @@ Examples:
   $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958
   $ gitbridge meta sync
 
-Environment: GITBRIDGE_PORT, GITBRIDGE_WEBHOOK_SECRET, GITBRIDGE_DATA_DIR, GITBRIDGE_LOG_DIR, GITBRIDGE_META_URL
-(the daemon's names). Exit status: 0 ok, 1 non-2xx answer or not found, 2 usage,
-3 unreachable, 4 store missing or unreadable. Run "gitbridge <command> --help" for more.`);
+Configuration: the daemon's, read the same way (flags > environment > the file named by
+GITBRIDGE_CONFIG > defaults): GITBRIDGE_PORT, GITBRIDGE_WEBHOOK_SECRET, GITBRIDGE_DATA_DIR,
+GITBRIDGE_LOG_DIR, GITBRIDGE_META_URL, GITBRIDGE_ADMIN_TOKEN, … (docs/configuration.md).
+Exit status: 0 ok, 1 non-2xx answer or not found, 2 usage or configuration, 3 unreachable,
+4 store missing or unreadable (docs/errors.md). Run "gitbridge <command> --help" for more.`);
   forEachCommand(program, (c) => {
     c.exitOverride();
     c.showHelpAfterError('(add --help for usage)');
@@ -75,7 +69,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       // Commander already printed the message (or the help / version).
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    if (err instanceof CliError) {
+    if (isGitBridgeError(err)) {
       process.stderr.write(`gitbridge: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
       return err.exitCode;
     }

@@ -1,8 +1,9 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Store } from '@gitbridge/core';
-import type { JournalEntry, NewDelivery, TaskDraft } from '@gitbridge/core';
+import { ManualClock, SqliteStore } from '@gitbridge/core';
+import type { Claim, ClaimedDelivery, JournalEntry, NewDelivery, Store, TaskDraft } from '@gitbridge/core';
+import { withRawDb, type RawDb } from '../../../test/helpers/sqlite.js';
 import { runCli, tempDir } from './helpers.js';
 
 const T0 = Date.parse('2025-03-01T10:00:00.000Z');
@@ -21,7 +22,7 @@ function delivery(id: string, event: string, action: string | null, repo: string
     repoId: repo ? 1296269 : null,
     installationId: null,
     receivedAt: new Date(atMs).toISOString(),
-    contentType: 'application/json',
+    contentType: 'json',
     // A signature header slipped into the stored headers must still never be shown.
     headers: { 'x-github-event': event, 'x-github-delivery': id, 'user-agent': 'GitHub-Hookshot/abc1234', 'x-hub-signature-256': 'sha256=deadbeef' },
     body: Buffer.from(body, 'utf8'),
@@ -46,23 +47,40 @@ function journal(type: string, action: string | null, repo: string | null, numbe
  * methods. The caller closes it (as after a daemon stop) or keeps it open
  * (as while the daemon runs).
  */
-function buildStore(dir: string): { reviewId: string; triageId: string; deployId: string; store: Store } {
-  const store = Store.open(dir);
-  store.insertDeliveries([
+async function buildStore(dir: string): Promise<{ reviewId: string; triageId: string; deployId: string; store: Store }> {
+  // The store's clock dates what it records (processing, task creation, transitions).
+  const clock = new ManualClock(T0);
+  const store = SqliteStore.open(dir, { clock });
+  for (const d of [
     delivery(D1, 'pull_request', 'opened', 'octocat/Hello-World', T0, '{"action":"opened","number":1}'),
     delivery(D2, 'issues', 'opened', 'acme/widgets', T0 + HOUR, '{"action":"opened","issue":{"number":7}}'),
     delivery(D3, 'ping', null, null, T0 + 2 * HOUR, '{"zen":"Design for failure."}'),
-  ], T0);
-  const [reviewId] = store.completeDelivery(D1, [draft('review_pull_request', 'high', 'pr-opened')], journal('pull_request', 'opened', 'octocat/Hello-World', 1), 'octocat/Hello-World', T0);
-  const [triageId, deployId] = store.completeDelivery(
-    D2,
-    [draft('triage_issue', 'normal', 'issue-opened'), draft('notify_team', 'low', 'issue-notify')],
-    journal('issues', 'opened', 'acme/widgets', 7),
-    'acme/widgets',
-    T0 + HOUR,
-  );
-  store.markTaskSubmitted(reviewId!, 'mas_task_8842', T0 + 1000);
-  store.endTask(triageId!, 'dead', 'MAS unreachable after 12 attempts', 'gitbridge', T0 + HOUR + 5000);
+  ]) {
+    expect(await store.ingest(d)).toBe('stored');
+  }
+  const claims = await store.claimDeliveries(10, 24 * HOUR);
+  const claimOf = (id: string): Claim<ClaimedDelivery> => claims.find((c) => c.item.deliveryId === id)!;
+  expect(claims.map((c) => c.item.deliveryId).sort()).toEqual([D1, D2]);
+  const [reviewId] = await store.completeDelivery(claimOf(D1), {
+    drafts: [draft('review_pull_request', 'high', 'pr-opened')],
+    journal: journal('pull_request', 'opened', 'octocat/Hello-World', 1),
+    repo: 'octocat/Hello-World',
+  });
+  await clock.advance(1000);
+  const [reviewClaim] = await store.claimTasks(10, 24 * HOUR);
+  expect(reviewClaim!.item.id).toBe(reviewId);
+  await store.markTaskSubmitted(reviewClaim!, 'mas_task_8842');
+  await clock.advance(HOUR - 1000);
+  const [triageId, deployId] = await store.completeDelivery(claimOf(D2), {
+    drafts: [draft('triage_issue', 'normal', 'issue-opened'), draft('notify_team', 'low', 'issue-notify')],
+    journal: journal('issues', 'opened', 'acme/widgets', 7),
+    repo: 'acme/widgets',
+  });
+  await clock.advance(5000);
+  // This claims notify_team too: it stays queued, under a lease, as while a submission is in flight.
+  const taskClaims = await store.claimTasks(10, 24 * HOUR);
+  const triageClaim = taskClaims.find((c) => c.item.id === triageId)!;
+  await store.endTask(triageClaim, 'dead', 'MAS unreachable after 12 attempts', 'gitbridge');
   return { reviewId: reviewId!, triageId: triageId!, deployId: deployId!, store };
 }
 
@@ -70,10 +88,10 @@ let dir: string;
 let ids: { reviewId: string; triageId: string; deployId: string };
 const inDir = (...args: string[]) => runCli([...args, '--data-dir', dir]);
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = tempDir('gitbridge-store-');
-  const built = buildStore(dir);
-  built.store.close();
+  const built = await buildStore(dir);
+  await built.store.close();
   ids = built;
 });
 
@@ -89,7 +107,8 @@ describe('tasks ls', () => {
     // Newest first: created_at descending, then insertion order descending.
     expect(tasks.map((t) => t.task_type)).toEqual(['notify_team', 'triage_issue', 'review_pull_request']);
     const review = tasks.find((t) => t.id === ids.reviewId)!;
-    expect(review).toMatchObject({ task_id: 'mas_task_8842', status: 'pending', priority: 'high', github_event_id: D1, repo: 'octocat/Hello-World', attempts: 0, last_error: null });
+    // One claim, one submission attempt: the MAS accepted it at the first.
+    expect(review).toMatchObject({ task_id: 'mas_task_8842', status: 'pending', priority: 'high', github_event_id: D1, repo: 'octocat/Hello-World', attempts: 1, last_error: null });
     const triage = tasks.find((t) => t.id === ids.triageId)!;
     expect(triage).toMatchObject({ task_id: null, status: 'dead', github_event_id: D2, last_error: 'MAS unreachable after 12 attempts' });
   });
@@ -140,13 +159,13 @@ describe('tasks ls', () => {
 
   it('reads the store while a writer (the daemon) has it open', async () => {
     const live = tempDir('gitbridge-live-');
-    const { store } = buildStore(live);
+    const { store } = await buildStore(live);
     try {
       const run = await runCli(['tasks', 'ls', '--json', '--data-dir', live]);
       expect(run.exitCode).toBe(0);
       expect(JSON.parse(run.stdout)).toHaveLength(3);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });
@@ -186,17 +205,17 @@ describe('tasks show', () => {
 describe('tasks retry', () => {
   it('requeues a dead task (writable store) and refuses a task that is not failed or dead', async () => {
     const own = tempDir('gitbridge-retry-');
-    const built = buildStore(own);
-    built.store.close();
+    const built = await buildStore(own);
+    await built.store.close();
     const retry = await runCli(['tasks', 'retry', built.triageId, '--data-dir', own]);
     expect(retry.exitCode).toBe(0);
     expect(retry.stdout).toContain(`task ${built.triageId} queued again`);
-    const check = Store.open(own, { readonly: true });
+    const check = SqliteStore.open(own, { readonly: true });
     try {
-      expect(check.getTask(built.triageId)).toMatchObject({ status: 'queued', attempts: 0 });
-      expect(check.taskHistory(built.triageId).at(-1)).toMatchObject({ from_status: 'dead', to_status: 'queued', source: 'operator' });
+      expect(await check.getTask(built.triageId)).toMatchObject({ status: 'queued', attempts: 0 });
+      expect((await check.taskHistory(built.triageId)).at(-1)).toMatchObject({ from: 'dead', to: 'queued', source: 'operator' });
     } finally {
-      check.close();
+      await check.close();
     }
     const refused = await runCli(['tasks', 'retry', 'mas_task_8842', '--data-dir', own]);
     expect(refused.exitCode).toBe(1);
@@ -269,8 +288,8 @@ describe('a missing or unreadable store', () => {
       runCli(['journal', 'ls', '--data-dir', empty]),
     ]);
     expect(runs.map((r) => r.exitCode)).toEqual([4, 4, 4, 4, 4]);
-    expect(runs[0]!.stderr).toContain(`no GitBridge store at ${join(empty, 'gitbridge.db')}`);
-    expect(runs[2]!.stderr).toContain(`no GitBridge store at ${join(empty, 'nope', 'gitbridge.db')}`);
+    expect(runs[0]!.stderr).toContain(`No GitBridge store at ${join(empty, 'gitbridge.db')}`);
+    expect(runs[2]!.stderr).toContain(`No GitBridge store at ${join(empty, 'nope', 'gitbridge.db')}`);
     for (const r of runs) expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(existsSync(join(empty, 'nope'))).toBe(false);
   });
@@ -279,29 +298,30 @@ describe('a missing or unreadable store', () => {
     const cwd = tempDir('gitbridge-cwd-');
     const run = await runCli(['tasks', 'ls'], {}, cwd);
     expect(run.exitCode).toBe(4);
-    expect(run.stderr).toContain(`no GitBridge store at ${join(cwd, 'data', 'gitbridge.db')}`);
+    expect(run.stderr).toContain(`No GitBridge store at ${join(cwd, 'data', 'gitbridge.db')}`);
   });
 
   it('exits 4 with what to do when the store is older or newer than this gitbridge', async () => {
     const old = tempDir('gitbridge-old-');
-    const store = Store.open(old);
-    store.db.exec('DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)');
-    const olderVersion = store.schemaVersion();
-    store.db.exec(`INSERT INTO schema_migrations VALUES (${olderVersion + 5}, 'from the future', 'x')`);
-    const newerVersion = store.schemaVersion();
-    store.db.exec(`DELETE FROM schema_migrations WHERE version = ${newerVersion}`);
-    store.close();
+    await SqliteStore.open(old).close();
+    const schemaVersion = (db: RawDb) => (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v;
+    const { olderVersion, newerVersion } = withRawDb(old, (db) => {
+      db.exec('DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)');
+      const olderVersion = schemaVersion(db);
+      db.exec(`INSERT INTO schema_migrations VALUES (${olderVersion + 5}, 'from the future', 'x')`);
+      const newerVersion = schemaVersion(db);
+      db.exec(`DELETE FROM schema_migrations WHERE version = ${newerVersion}`);
+      return { olderVersion, newerVersion };
+    });
     const older = await runCli(['deliveries', 'ls', '--data-dir', old]);
     expect(older.exitCode).toBe(4);
-    expect(older.stderr).toContain(`has schema version ${olderVersion}; this gitbridge needs ${olderVersion + 1}`);
+    expect(older.stderr).toContain(`has schema version ${olderVersion}; this GitBridge needs ${olderVersion + 1}`);
     expect(older.stderr).toContain('start gitbridged of this version once');
 
-    const reopened = Store.open(old, { migrate: false });
-    reopened.db.exec(`INSERT INTO schema_migrations VALUES (${newerVersion}, 'from the future', 'x')`);
-    reopened.close();
+    withRawDb(old, (db) => db.exec(`INSERT INTO schema_migrations VALUES (${newerVersion}, 'from the future', 'x')`));
     const newer = await runCli(['tasks', 'ls', '--data-dir', old]);
     expect(newer.exitCode).toBe(4);
-    expect(newer.stderr).toContain(`has schema version ${newerVersion}, newer than this gitbridge knows`);
+    expect(newer.stderr).toContain(`has schema version ${newerVersion}, newer than this GitBridge knows`);
   });
 
   it('exits 4 when the file is not a GitBridge store', async () => {

@@ -1,10 +1,10 @@
 export { sign, verifySignature, SIGNATURE_PREFIX } from './webhook/signature.js';
 export type { VerifyResult, SignatureFailure } from './webhook/signature.js';
-export { ERROR_CATALOGUE, GitBridgeError, errorBody, isGitBridgeError } from './errors/errors.js';
-export type { ErrorCode, ErrorBody, GitBridgeErrorOptions } from './errors/errors.js';
+export { ERROR_CATALOGUE, EXIT, EXIT_CODES, GitBridgeError, errorBody, errorCodeOf, isGitBridgeError } from './errors/errors.js';
+export type { ErrorCode, ErrorBody, ExitCode, GitBridgeErrorOptions } from './errors/errors.js';
 export { CONFIG_SCHEMA, loadConfig } from './config/config.js';
 export type { Config, ConfigSources, OptionSpec } from './config/config.js';
-export { webhookContentType, readDeliveryHeaders, decodePayload, identifyDelivery, rateLimitSubject } from './webhook/delivery.js';
+export { webhookContentType, readDeliveryHeaders, decodePayload, identifyDelivery, rateLimitSubject, payloadInteger } from './webhook/delivery.js';
 export type { ParsedDelivery, Payload, HeaderGetter, WebhookContentType } from './webhook/delivery.js';
 export { IpAllowlist, clientAddress, normalizeAddress, parseCidr, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT } from './webhook/ip-allowlist.js';
 export type { HooksSnapshot } from './webhook/ip-allowlist.js';
@@ -12,10 +12,16 @@ export { MemoryRateLimiter, RedisRateLimiter, FailOpenRateLimiter } from './webh
 export type { RateLimiter, RateLimitDecision } from './webhook/rate-limit.js';
 export { PRIORITIES, PROTOCOL_VERSION, DEFAULT_RULES_FILE, defaultRules, compileRules, mapDelivery, journalEntry, getPath, renderTemplate } from './routing/rules.js';
 export type { Priority, RuleSpec, ConditionSpec, TaskPayload, TaskDraft, NotificationDraft, JournalEntry } from './routing/rules.js';
-export { Store, STORE_FILE, TASK_STATUSES, isTerminal } from './store/sqlite/sqlite-store.js';
-export type { DeliveryState, TaskStatus, NewDelivery, DeliveryRow, DeliveryMeta, TaskRow, TaskHistoryRow, NotificationRow, TaskFilter, StoreOptions } from './store/sqlite/sqlite-store.js';
-export { GroupCommitter, TransactionBatcher } from './store/sqlite/group-commit.js';
-export { WriteGate } from './store/sqlite/write-gate.js';
+export { openStore, DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal } from './store/index.js';
+export type {
+  OpenStoreOptions, StoreAccess, Store, CallbackOutcome, Claim, ClaimedDelivery, Delivery, DeliveryFilter, DeliveryResult, DeliveryState,
+  ExclusiveOutcome, IsoTime, JournalFilter, JournalRecord, NewDelivery, Notification, NotificationStatus, QueueName, RetryOutcome,
+  StoreCounts, StoreHealth, Task, TaskFilter, TaskStatus, TaskTransition, TransitionSource,
+} from './store/index.js';
+export { SqliteStore, STORE_FILE, SCHEMA_VERSION } from './store/sqlite/sqlite-store.js';
+export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
+export { systemClock, ManualClock, sleep } from './time/clock.js';
+export type { Clock, ClockTimer } from './time/clock.js';
 export { backoffDelay, parseRetryAfter } from './time/backoff.js';
 export { submitTask, MasError } from './mas/client.js';
 export type { MasClientOptions, MasSubmission } from './mas/client.js';
@@ -26,3 +32,11 @@ export type { Metrics, EventStatus, RejectionReason } from './metrics.js';
 export { createLoggers, REDACT_PATHS } from './logging.js';
 export type { Loggers } from './logging.js';
 export { fetchHooksSnapshot, writeHooksSnapshot, currentHooksSnapshot, HOOKS_SNAPSHOT_FILE } from './github/meta.js';
+export { createIngest, safeLogId } from './ingest/ingest.js';
+export type { Ingest, IngestDeps, IngestOutcome, Admission, WebhookRequest } from './ingest/ingest.js';
+export { KEPT_HEADERS, keptHeaders, newDelivery, replayDelivery } from './ingest/stored-delivery.js';
+export type { VerifiedDelivery } from './ingest/stored-delivery.js';
+export { VERSION, USER_AGENT } from './version.js';
+export { isObject, jsonDeeperThan, nonEmpty } from './util.js';
+export { describeNetworkError } from './errors/network.js';
+export { invalidAllowlistEntries } from './webhook/ip-allowlist.js';

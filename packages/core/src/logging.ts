@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { GitBridgeError } from './errors/errors.js';
 
 /** Paths redacted in every log line: secrets and signatures never reach a log. */
 export const REDACT_PATHS = [
@@ -39,9 +40,9 @@ export interface Loggers {
  * `<logDir>/security.log` (directories are created).
  *
  * @param options.stdout also copy the webhook log to standard output
- * @param options.pretty human-readable stdout (pino-pretty); default: when stdout is a terminal
+ * In a terminal (development), stdout is pino-pretty; otherwise JSON lines.
  */
-export function createLoggers(options: { logDir: string; level?: string; stdout?: boolean; sync?: boolean; pretty?: boolean }): Loggers {
+export function createLoggers(options: { logDir: string; level?: string; stdout?: boolean; sync?: boolean }): Loggers {
   // Open both files synchronously: a log directory that cannot be created or
   // written fails start-up here with a clear error, not later from a stream.
   const open = (name: string) => {
@@ -52,7 +53,7 @@ export function createLoggers(options: { logDir: string; level?: string; stdout?
       const dest = pino.destination({ dest: path, sync: options.sync ?? false });
       return { dest, path };
     } catch (err) {
-      throw new Error(`cannot open log file ${path}: ${(err as Error).message}`);
+      throw new GitBridgeError('GB_LOG_UNAVAILABLE', { message: `Cannot open log file ${path}: ${(err as Error).message}`, cause: err });
     }
   };
   const webhook = open('webhook.log');
@@ -65,7 +66,7 @@ export function createLoggers(options: { logDir: string; level?: string; stdout?
   if (options.stdout) {
     // In a terminal (development), stdout is pino-pretty; otherwise JSON lines
     // for the log collector. The files are always JSON.
-    const pretty_ = options.pretty ?? Boolean(process.stdout.isTTY);
+    const pretty_ = Boolean(process.stdout.isTTY);
     streams.push({ stream: pretty_ ? pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: 1, sync: true }) : process.stdout, level: level as pino.Level });
   }
   const log = pino({ ...base, name: 'gitbridged' }, pino.multistream(streams));

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { TASK_STATUSES, type Store } from './store/sqlite/sqlite-store.js';
+import { DELIVERY_STATES, TASK_STATUSES, type Store } from './store/contract.js';
 
 /** Statuses of `gitbridge_webhook_events_total` (DESIGN §8). */
 export type EventStatus = 'accepted' | 'duplicate' | 'ignored' | 'rate_limited' | 'unauthorized' | 'forbidden' | 'invalid' | 'error' | 'ping' | 'too_large' | 'unsupported_media_type' | 'unavailable';
@@ -51,8 +51,8 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
     name: 'gitbridge_event_queue_depth',
     help: 'Deliveries stored and waiting to be turned into tasks',
     registers: [registry],
-    collect() {
-      if (store) this.set(store.queueDepth());
+    async collect() {
+      if (store) this.set((await store.counts()).deliveries.queued);
     },
   });
   new Gauge({
@@ -60,9 +60,9 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
     help: 'Tasks tracked in the store, by status',
     labelNames: ['status'],
     registers: [registry],
-    collect() {
+    async collect() {
       if (!store) return;
-      const counts = store.taskCounts();
+      const counts = (await store.counts()).tasks;
       for (const s of TASK_STATUSES) this.set({ status: s }, counts[s]);
     },
   });
@@ -71,10 +71,10 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
     help: 'Deliveries in the store, by queue state (queued, processed, ignored, dead)',
     labelNames: ['state'],
     registers: [registry],
-    collect() {
+    async collect() {
       if (!store) return;
-      const counts = store.deliveryCounts();
-      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      const counts = (await store.counts()).deliveries;
+      for (const s of DELIVERY_STATES) this.set({ state: s }, counts[s]);
     },
   });
   return {

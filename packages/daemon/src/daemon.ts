@@ -2,26 +2,29 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import {
   FailOpenRateLimiter,
-  GroupCommitter,
-  TransactionBatcher,
   IpAllowlist,
   MemoryRateLimiter,
   RedisRateLimiter,
-  Store,
   compileRules,
+  createIngest,
   createLoggers,
   createMetrics,
   currentHooksSnapshot,
   defaultRules,
-  fetchHooksSnapshot,
-  writeHooksSnapshot,
+  openStore,
+  systemClock,
+  type Clock,
   type Config,
   type Loggers,
   type Metrics,
   type RateLimiter,
+  type Store,
 } from '@gitbridge/core';
+import { startHookRangesRefresh } from './jobs/hook-ranges.js';
+import { startRetention } from './jobs/retention.js';
 import { buildServer } from './server.js';
-import { Workers } from './workers.js';
+import type { WorkerPolicy } from './workers/context.js';
+import { Workers } from './workers/workers.js';
 
 /** A running daemon. */
 export interface Daemon {
@@ -32,6 +35,8 @@ export interface Daemon {
   readonly store: Store;
   readonly metrics: Metrics;
   readonly loggers: Loggers;
+  /** The callback URL given to the MAS: `<GITBRIDGE_PUBLIC_URL or http://127.0.0.1:<bound port>>/mas/callback`. */
+  readonly callbackUrl: string;
   /**
    * Reopens the log files and reloads the hook ranges snapshot from the data
    * directory (after `gitbridge meta sync`). The daemon's main calls it on SIGHUP.
@@ -51,39 +56,51 @@ export interface StartOptions {
   readonly redisPrefix?: string;
   /** Write logs synchronously (tests that read log files right away). */
   readonly syncLogs?: boolean;
+  /** The clock of the store, workers, breaker and jobs (tests: a ManualClock). Default the system clock. */
+  readonly clock?: Clock;
+  /** Jitter source of every backoff (tests). */
+  readonly random?: () => number;
+  /** Overrides of the workers' policy numbers (tests). */
+  readonly policy?: Partial<WorkerPolicy>;
 }
 
 /**
- * Opens the store, builds the server and the workers, and listens on
- * `config.host:config.port`.
+ * Opens the store, builds the ingest path, the server and the workers, and
+ * listens on `config.host:config.port`.
  *
- * @throws GitBridgeError `GB_RULES_INVALID`; SqliteError when the store cannot open; Error on listen failure (EADDRINUSE)
+ * @throws GitBridgeError `GB_RULES_INVALID`, `GB_LOG_UNAVAILABLE`, `GB_STORE_*` when the store cannot open; Error on listen failure (EADDRINUSE)
  */
 export async function startDaemon(config: Config, options: StartOptions = {}): Promise<Daemon> {
+  const clock = options.clock ?? systemClock;
   const rules = compileRules(config.rules ?? defaultRules());
   const loggers = createLoggers({ logDir: config.logDir, level: config.logLevel, stdout: config.logStdout, sync: options.syncLogs ?? false });
   await loggers.ready();
-  const { log } = loggers;
-  let checkpointWarnedAt = 0;
-  const store = Store.open(config.dataDir, {
-    backgroundCheckpoint: true,
-    synchronous: config.storeSynchronous,
-    onCheckpointError(err) {
-      // At most once a minute: a full disk fails every checkpoint, ten times a second.
-      if (Date.now() - checkpointWarnedAt < 60_000) return;
-      checkpointWarnedAt = Date.now();
-      log.warn({ err }, 'WAL checkpoint failed: the -wal file keeps growing until checkpoints succeed again');
-    },
-  });
-  const metrics = createMetrics({ store });
-  // Post-ingest writes (task updates, callbacks, completions) share transactions.
-  const writes = new TransactionBatcher(store.db, { gate: store.gate });
-  const committer = new GroupCommitter(store, {
-    onCommit(size, ms) {
-      metrics.storeCommitBatch.observe(size);
-      metrics.storeCommitDuration.observe(ms / 1000);
-    },
-  });
+  const { log, security } = loggers;
+  let checkpointWarnedAt = -Infinity;
+  let metrics: Metrics | undefined;
+  let store: Store;
+  try {
+    store = await openStore({
+      dataDir: config.dataDir,
+      access: 'owner',
+      clock,
+      synchronous: config.storeSynchronous,
+      onCheckpointError(err) {
+        // At most once a minute: a full disk fails every checkpoint, ten times a second.
+        if (Date.now() - checkpointWarnedAt < 60_000) return;
+        checkpointWarnedAt = Date.now();
+        log.warn({ err }, 'WAL checkpoint failed: the -wal file keeps growing until checkpoints succeed again');
+      },
+      onIngestCommit(size, ms) {
+        metrics?.storeCommitBatch.observe(size);
+        metrics?.storeCommitDuration.observe(ms / 1000);
+      },
+    });
+  } catch (err) {
+    loggers.close();
+    throw err;
+  }
+  metrics = createMetrics({ store });
 
   let redis: Redis | undefined;
   let inner: RateLimiter;
@@ -99,7 +116,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     });
     inner = new RedisRateLimiter(redis, options.redisPrefix ? { prefix: options.redisPrefix } : {});
   } else {
-    inner = new MemoryRateLimiter();
+    inner = new MemoryRateLimiter({ now: () => clock.now() });
   }
   const limiter = new FailOpenRateLimiter(inner, (err) => {
     metrics.rateLimiterErrors.inc();
@@ -117,57 +134,14 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   const snapshot = currentHooksSnapshot(config.dataDir);
   applyHooks(snapshot.hooks);
   log.info({ hooksSnapshot: snapshot.snapshot_date, source: snapshot.source, ranges: allowlist.ranges.length }, 'IP allowlist loaded');
-  let refreshTimer: NodeJS.Timeout | undefined;
-  if (config.metaRefreshS > 0 && config.ipAllowlist.some((e) => e.toLowerCase() === 'github')) {
-    const refresh = async () => {
-      try {
-        const fresh = await fetchHooksSnapshot(config.metaUrl);
-        // The daemon may have stopped (and closed its logs) while the fetch ran.
-        if (lifecycle.draining) return;
-        writeHooksSnapshot(config.dataDir, fresh);
-        applyHooks(fresh.hooks);
-        metrics.ipRangesRefresh.inc({ outcome: 'success' });
-        log.info({ ranges: fresh.hooks.length }, 'GitHub hook ranges refreshed');
-      } catch (err) {
-        if (lifecycle.draining) return;
-        metrics.ipRangesRefresh.inc({ outcome: 'failure' });
-        log.warn({ err: { message: (err as Error).message } }, 'GitHub hook ranges refresh failed: keeping the last good list');
-      }
-    };
-    refreshTimer = setInterval(() => void refresh(), config.metaRefreshS * 1000);
-    refreshTimer.unref();
-    setTimeout(() => void refresh(), Math.min(5_000, config.metaRefreshS * 1000)).unref();
-  }
 
-  let retentionTimer: NodeJS.Timeout | undefined;
-  if (config.retentionDays > 0) {
-    // Batches of 100 deliveries, each after the write gate is open and a
-    // turn of the event loop, so that ingest keeps going during a big purge.
-    let purging = false;
-    const purge = async () => {
-      if (purging || lifecycle.draining) return;
-      purging = true;
-      const before = new Date(Date.now() - config.retentionDays * 86_400_000).toISOString();
-      let deleted = 0;
-      try {
-        for (;;) {
-          await new Promise<void>((r) => setImmediate(() => store.gate.whenOpen(r)));
-          if (lifecycle.draining) break;
-          const n = store.purgeBatch(before, 100);
-          deleted += n;
-          if (n < 100) break;
-        }
-      } catch (err) {
-        log.warn({ err: { message: (err as Error).message } }, 'retention purge failed; will try again');
-      } finally {
-        purging = false;
-        if (deleted > 0) log.info({ deleted, before }, 'retention: old deliveries deleted');
-      }
-    };
-    retentionTimer = setInterval(() => void purge(), 3_600_000);
-    retentionTimer.unref();
-    setTimeout(() => void purge(), 60_000).unref();
+  const lifecycle = { draining: false };
+  const stopping = () => lifecycle.draining;
+  const stops: (() => void)[] = [];
+  if (config.metaRefreshS > 0 && config.ipAllowlist.some((e) => e.toLowerCase() === 'github')) {
+    stops.push(startHookRangesRefresh({ metaUrl: config.metaUrl, dataDir: config.dataDir, refreshS: config.metaRefreshS, clock, log, metrics, apply: (s) => applyHooks(s.hooks), stopping }));
   }
+  if (config.retentionDays > 0) stops.push(startRetention({ store, clock, log, retentionDays: config.retentionDays, stopping }));
 
   // Ingest is busy when deliveries are arriving AND the event loop is nearly
   // saturated: only then do the workers yield to it. At ordinary rates (a few
@@ -182,43 +156,51 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     elu = now;
   }, 100);
   eluTimer.unref();
+  let callbackUrl = config.publicUrl ? `${config.publicUrl}/mas/callback` : '';
   const workers = new Workers({
-    config, store, writes, rules, metrics, log,
+    config, store, rules, metrics, log, clock,
+    ...(options.random ? { random: options.random } : {}),
+    ...(options.policy ? { policy: options.policy } : {}),
     ingestBusy: () => loopUtilization > 0.95 && performance.now() - lastAcceptedAt < 100,
+    callbackUrl: () => callbackUrl,
   });
-  const lifecycle = { draining: false };
+  const ingest = createIngest({
+    config, store, limiter, metrics, log, security, clock,
+    allowlist: () => allowlist,
+    githubRanges: () => githubRanges,
+    draining: stopping,
+    onAccepted: () => {
+      lastAcceptedAt = performance.now();
+    },
+  });
   const app = buildServer({
     config,
     store,
-    committer,
-    writes,
-    limiter,
-    allowlist: () => allowlist,
-    githubRanges: () => githubRanges,
+    ingest,
     metrics,
     loggers,
-    lifecycle,
-    onAccepted: () => {
-      lastAcceptedAt = performance.now();
-      workers.kick();
-    },
+    draining: stopping,
     ...(redis ? { ready: async () => redis.status === 'ready' } : {}),
   });
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // The default public URL is known only now: the port actually bound (`--port 0`).
+  callbackUrl ||= `http://127.0.0.1:${port}/mas/callback`;
   workers.start();
-  log.info({ port, host: config.host, mas: config.masUrl, redis: Boolean(config.redisUrl), rules: rules.length }, 'gitbridged listening');
+  log.info({ port, host: config.host, mas: config.masUrl, callbackUrl, store: store.engine, redis: Boolean(config.redisUrl), rules: rules.length }, 'gitbridged listening');
 
-  let stopping: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
   return {
     app,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     port,
     store,
     metrics,
     loggers,
+    callbackUrl,
     reload() {
       loggers.reopen();
       try {
@@ -230,26 +212,24 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
       }
     },
     stop(graceMs = config.shutdownGraceMs) {
-      stopping ??= (async () => {
+      stopped ??= (async () => {
         lifecycle.draining = true;
         log.info('shutting down: draining');
         // Keep answering 503 + Retry-After for a moment (a load balancer sees
         // the daemon go unready) before the listener closes.
         await new Promise((r) => setTimeout(r, Math.min(1000, Math.floor(graceMs / 4))));
-        if (refreshTimer) clearInterval(refreshTimer);
-        if (retentionTimer) clearInterval(retentionTimer);
+        for (const s of stops) s();
         clearInterval(eluTimer);
         await app.close();
-        committer.flush();
+        await store.flush();
         await workers.stop(graceMs);
-        writes.flush();
         await limiter.close();
         redis?.disconnect();
-        store.close();
+        await store.close();
         log.info('stopped');
         loggers.close();
       })();
-      return stopping;
+      return stopped;
     },
   };
 }

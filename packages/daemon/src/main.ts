@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander';
-import { CONFIG_SCHEMA, isGitBridgeError, loadConfig, type Config } from '@gitbridge/core';
+import { CONFIG_SCHEMA, isGitBridgeError, loadConfig, VERSION, type Config } from '@gitbridge/core';
 import { startDaemon } from './daemon.js';
 
 const program = new Command('gitbridged')
   .description('GitBridge daemon: GitHub webhooks in, MAS tasks out')
-  .version('0.1.0');
+  .version(VERSION);
 
 const serve = program
   .command('serve', { isDefault: true })
@@ -43,7 +43,7 @@ serve.action(async (opts: Record<string, string | undefined>) => {
   try {
     daemon = await startDaemon(config);
   } catch (err) {
-    process.stderr.write(`gitbridged: cannot start: ${(err as Error).message}\n`);
+    process.stderr.write(`gitbridged: cannot start: ${(err as Error).message}\n${isGitBridgeError(err) && err.hint ? `hint: ${err.hint}\n` : ''}`);
     process.exit(1);
   }
   const shutdown = (signal: string) => {

@@ -8,6 +8,7 @@
  * start, 2 for usage errors (e.g. no callback secret).
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createRequire } from 'node:module';
 import { startReferenceMas } from './server.js';
 import type { ReferenceMas, ReferenceMasEvent } from './types.js';
 
@@ -103,7 +104,7 @@ async function serve(opts: ServeOptions, command: Command): Promise<void> {
 const program = new Command()
   .name('gitbridge-mas')
   .description('Reference MAS server (MAS protocol 2.1) for GitBridge: accepts tasks and calls back running/completed, signed.')
-  .version('0.1.0')
+  .version((createRequire(import.meta.url)('@gitbridge/core/package.json') as { version: string }).version)
   .exitOverride()
   .showSuggestionAfterError();
 

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import type { DeliveryMeta } from '@gitbridge/core';
-import { resolveDataDir } from '../env.js';
-import { CliError, EXIT } from '../exit.js';
-import { formatBytes, formatFields, formatTable, parseJsonOrText, printJson, sanitize, shortTime } from '../format.js';
+import { GitBridgeError } from '@gitbridge/core/errors';
+import type { Delivery } from '@gitbridge/core/store';
+import { cliConfig } from '../config.js';
+import { formatBytes, formatFields, formatTable, printJson, sanitize, shortTime } from '../format.js';
 import { parsePositiveInt, dataDirOption } from '../options.js';
 import { withStore } from '../store-access.js';
 import { taskJson, taskTable } from './tasks.js';
@@ -19,7 +19,7 @@ export interface DeliveryJson {
   /** Body size in bytes. */
   readonly size: number;
   /** Queue state: queued, processed, ignored, dead. */
-  readonly state: DeliveryMeta['state'];
+  readonly state: Delivery['state'];
   /** `tasks`, `ignored`, `ping`, `dead`… */
   readonly outcome: string | null;
   readonly attempts: number;
@@ -29,23 +29,23 @@ export interface DeliveryJson {
   readonly replay_of: string | null;
 }
 
-/** Maps a stored delivery row (with or without body) to its JSON form. */
-export function deliveryJson(d: DeliveryMeta): DeliveryJson {
+/** Maps a stored delivery to its JSON form. */
+export function deliveryJson(d: Delivery): DeliveryJson {
   return {
-    delivery_id: d.delivery_id,
+    delivery_id: d.deliveryId,
     event: d.event,
     action: d.action,
     repo: d.repo,
-    hook_id: d.hook_id,
-    received_at: d.received_at,
-    content_type: d.content_type,
+    hook_id: d.hookId,
+    received_at: d.receivedAt,
+    content_type: d.contentType,
     size: d.size,
     state: d.state,
     outcome: d.outcome,
     attempts: d.attempts,
-    last_error: d.last_error,
-    processed_at: d.processed_at,
-    replay_of: d.replay_of,
+    last_error: d.lastError,
+    processed_at: d.processedAt,
+    replay_of: d.replayOf,
   };
 }
 
@@ -53,10 +53,8 @@ export function deliveryJson(d: DeliveryMeta): DeliveryJson {
 const SECRET_HEADER = /signature|authorization|cookie|token/i;
 
 /** The stored request headers of a delivery, without any signature or credential header. */
-export function safeHeaders(stored: string): Record<string, string> {
-  const parsed = parseJsonOrText(stored);
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
-  return Object.fromEntries(Object.entries(parsed as Record<string, unknown>).filter(([k]) => !SECRET_HEADER.test(k)).map(([k, v]) => [k, String(v)]));
+export function safeHeaders(stored: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(stored).filter(([k]) => !SECRET_HEADER.test(k)).map(([k, v]) => [k, String(v)]));
 }
 
 
@@ -80,7 +78,7 @@ Examples:
   $ gitbridge deliveries ls
   $ gitbridge deliveries ls --json --limit 500 | jq '.[] | select(.state == "dead")'`)
     .action(async (opts: { json?: boolean; limit: number; dataDir?: string }) => {
-      const rows = await withStore(resolveDataDir(opts.dataDir), {}, (store) => store.listDeliveries(opts.limit));
+      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listDeliveries({ limit: opts.limit }));
       if (opts.json) {
         printJson(rows.map(deliveryJson));
         return;
@@ -89,14 +87,14 @@ Examples:
         rows.length === 0
           ? 'No deliveries.\n'
           : formatTable(rows, [
-              { header: 'DELIVERY', value: (d) => d.delivery_id },
+              { header: 'DELIVERY', value: (d) => d.deliveryId },
               { header: 'EVENT', value: (d) => (d.action ? `${d.event}.${d.action}` : d.event) },
               { header: 'REPO', value: (d) => d.repo },
-              { header: 'RECEIVED', value: (d) => shortTime(d.received_at) },
+              { header: 'RECEIVED', value: (d) => shortTime(d.receivedAt) },
               { header: 'STATE', value: (d) => d.state },
               { header: 'OUTCOME', value: (d) => d.outcome },
               { header: 'SIZE', value: (d) => formatBytes(d.size), right: true },
-              { header: 'LAST ERROR', value: (d) => d.last_error, max: 50 },
+              { header: 'LAST ERROR', value: (d) => d.lastError, max: 50 },
             ]),
       );
     });
@@ -112,20 +110,20 @@ Examples:
   $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958
   $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958 --json | jq .tasks`)
     .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
-      const found = await withStore(resolveDataDir(opts.dataDir), {}, (store) => {
-        const delivery = store.getDeliveryMeta(id);
+      const found = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
+        const delivery = await store.getDelivery(id);
         if (!delivery) return undefined;
-        return { delivery, tasks: store.tasksForDelivery(id), notifications: store.notificationsForDelivery(id) };
+        return { delivery, tasks: await store.tasksForDelivery(id), notifications: await store.notificationsForDelivery(id) };
       });
-      if (!found) throw new CliError(`no delivery ${id}`, EXIT.failed, 'see `gitbridge deliveries ls`');
+      if (!found) throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `no delivery ${id}`, hint: 'see `gitbridge deliveries ls`' });
       const { delivery: d, tasks, notifications } = found;
       const headers = safeHeaders(d.headers);
       if (opts.json) {
         printJson({
           ...deliveryJson(d),
-          repo_id: d.repo_id,
-          installation_id: d.installation_id,
-          source_ip: d.source_ip,
+          repo_id: d.repoId,
+          installation_id: d.installationId,
+          source_ip: d.sourceIp,
           headers,
           tasks: tasks.map(taskJson),
           notifications: notifications.map((n) => ({ channel: n.channel, text: n.text, url: n.url, status: n.status, attempts: n.attempts })),
@@ -134,21 +132,21 @@ Examples:
       }
       const out: string[] = [
         formatFields([
-          ['delivery', d.delivery_id],
+          ['delivery', d.deliveryId],
           ['event', d.event],
           ['action', d.action],
           ['repo', d.repo],
-          ['hook id', d.hook_id],
-          ['received', d.received_at],
-          ['source', d.source_ip],
-          ['content type', d.content_type],
+          ['hook id', d.hookId],
+          ['received', d.receivedAt],
+          ['source', d.sourceIp],
+          ['content type', d.contentType],
           ['size', `${formatBytes(d.size)} (${d.size} bytes)`],
           ['state', d.state],
           ['outcome', d.outcome],
           ['attempts', d.attempts],
-          ['processed', d.processed_at],
-          ['last error', d.last_error],
-          ['replay of', d.replay_of],
+          ['processed', d.processedAt],
+          ['last error', d.lastError],
+          ['replay of', d.replayOf],
         ]),
         '\nHeaders (signatures are never shown)\n',
         Object.keys(headers).length === 0 ? '  (none stored)\n' : Object.entries(headers).map(([k, v]) => `  ${sanitize(k)}: ${sanitize(v)}\n`).join(''),
@@ -182,14 +180,16 @@ delivery that was processed normally, use "gitbridge replay". This writes to the
 Examples:
   $ gitbridge deliveries retry 72d3162e-cc78-11e3-81ab-4c9367dc0958`)
     .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
-      const outcome = await withStore(resolveDataDir(opts.dataDir), { writable: true }, (store) => {
-        const row = store.getDeliveryMeta(id);
+      const outcome = await withStore(await cliConfig({ dataDir: opts.dataDir }), { writable: true }, async (store) => {
+        const row = await store.getDelivery(id);
         if (!row) return { kind: 'unknown' as const };
-        if (!store.requeueDelivery(id)) return { kind: 'refused' as const, state: row.state };
+        if (!(await store.requeueDelivery(id))) return { kind: 'refused' as const, state: row.state };
         return { kind: 'retried' as const };
       });
-      if (outcome.kind === 'unknown') throw new CliError(`no stored delivery ${id}`, EXIT.failed, 'see `gitbridge deliveries ls`');
-      if (outcome.kind === 'refused') throw new CliError(`delivery ${id} is ${outcome.state}: only dead deliveries can be retried`, EXIT.failed, 'to run it again anyway, use `gitbridge replay`');
+      if (outcome.kind === 'unknown') throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `no stored delivery ${id}`, hint: 'see `gitbridge deliveries ls`' });
+      if (outcome.kind === 'refused') {
+        throw new GitBridgeError('GB_DELIVERY_NOT_RETRIABLE', { message: `delivery ${id} is ${outcome.state}: only dead deliveries can be retried`, hint: 'to run it again anyway, use `gitbridge replay`' });
+      }
       if (opts.json) printJson({ delivery_id: id, state: 'queued' });
       else process.stdout.write(`delivery ${id} queued again (attempts reset)\n`);
     });

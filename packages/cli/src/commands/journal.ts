@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { resolveDataDir } from '../env.js';
+import { cliConfig } from '../config.js';
 import { formatTable, printJson, shortTime } from '../format.js';
 import { parsePositiveInt, dataDirOption } from '../options.js';
 import { withStore } from '../store-access.js';
@@ -26,9 +26,9 @@ Examples:
   $ gitbridge journal ls --limit 20
   $ gitbridge journal ls --json | jq '.[] | select(.type == "pull_request")'`)
     .action(async (opts: { json?: boolean; limit: number; dataDir?: string }) => {
-      const rows = await withStore(resolveDataDir(opts.dataDir), {}, (store) => store.listJournal(opts.limit));
+      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listJournal({ limit: opts.limit }));
       if (opts.json) {
-        printJson(rows);
+        printJson(rows.map((j) => ({ delivery_id: j.deliveryId, type: j.type, action: j.action, repo: j.repo, number: j.number, timestamp: j.timestamp, recorded_at: j.recordedAt })));
         return;
       }
       process.stdout.write(
@@ -39,8 +39,8 @@ Examples:
               { header: 'TYPE', value: (j) => (j.action ? `${j.type}.${j.action}` : j.type) },
               { header: 'REPO', value: (j) => j.repo },
               { header: 'NUMBER', value: (j) => j.number, right: true },
-              { header: 'DELIVERY', value: (j) => j.delivery_id },
-              { header: 'RECORDED', value: (j) => shortTime(j.recorded_at) },
+              { header: 'DELIVERY', value: (j) => j.deliveryId },
+              { header: 'RECORDED', value: (j) => shortTime(j.recordedAt) },
             ]),
       );
     });

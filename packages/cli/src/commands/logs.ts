@@ -1,7 +1,8 @@
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import type { Env } from '../env.js';
-import { CliError, EXIT } from '../exit.js';
+import { GitBridgeError } from '@gitbridge/core/errors';
+import { nonEmpty } from '@gitbridge/core/util';
+import { cliConfig } from '../config.js';
 import { isFilterActive, logFileName, matchesFilter, parseLevel, parseLogLine, type LogFilter, type LogKind } from '../log-entry.js';
 import { followFile, readLastLines, type TailEvent } from '../log-tail.js';
 
@@ -20,14 +21,13 @@ export interface LogsOptions {
   readonly grep?: string;
 }
 
-const nonEmpty = (v: string | undefined): string | undefined => (v !== undefined && v.trim() !== '' ? v : undefined);
-
 /**
- * The log directory of gitbridged: `--log-dir`, else `GITBRIDGE_LOG_DIR`,
- * else `./logs`, resolved against the working directory (as the daemon does).
+ * The log directory of gitbridged: `--log-dir`, else the shared
+ * configuration's (GITBRIDGE_LOG_DIR, the config file, `./logs`), resolved
+ * against the working directory (as the daemon does).
  */
-export function resolveLogDir(flag: string | undefined, env: Env = process.env): string {
-  return resolve(nonEmpty(flag) ?? nonEmpty(env.GITBRIDGE_LOG_DIR) ?? './logs');
+export async function resolveLogDir(flag: string | undefined): Promise<string> {
+  return (await cliConfig({ logDir: nonEmpty(flag) })).logDir;
 }
 
 /** Parses `--lines`: a whole number, 0 allowed (only new lines). */
@@ -62,13 +62,13 @@ async function printOnce(path: string, lines: number, filter: LogFilter): Promis
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT' || e.code === 'ENOTDIR') {
-      throw new CliError(
-        `no log file ${path}`,
-        EXIT.failed,
-        'gitbridged creates it when it starts; pass --log-dir (or set GITBRIDGE_LOG_DIR) as the daemon has it, or add --follow to wait for it',
-      );
+      throw new GitBridgeError('GB_LOG_UNAVAILABLE', {
+        message: `no log file ${path}`,
+        hint: 'gitbridged creates it when it starts; pass --log-dir (or set GITBRIDGE_LOG_DIR) as the daemon has it, or add --follow to wait for it',
+        cause: err,
+      });
     }
-    throw new CliError(`cannot read ${path}: ${e.message}`, EXIT.failed);
+    throw new GitBridgeError('GB_LOG_UNAVAILABLE', { message: `cannot read ${path}: ${e.message}`, cause: err });
   }
   if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -167,7 +167,7 @@ export function logsCommand(): Command {
     .option('--grep <text>', 'the line contains this text')
     .addHelpText('after', HELP)
     .action(async (opts: LogsOptions) => {
-      const dir = resolveLogDir(opts.logDir);
+      const dir = await resolveLogDir(opts.logDir);
       const log: LogKind = opts.security ? 'security' : 'webhook';
       const path = join(dir, logFileName(log));
       const filter = filterFromOptions(opts);

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import type { HooksSnapshot } from '@gitbridge/core';
-import { checkHttpUrl, resolveDataDir, resolveMetaUrl } from '../env.js';
-import { CliError, EXIT } from '../exit.js';
+import { GitBridgeError, isGitBridgeError } from '@gitbridge/core/errors';
+import { cliConfig } from '../config.js';
+import { checkHttpUrl } from '../env.js';
 import { printJson } from '../format.js';
 import { parsePositiveInt, dataDirOption } from '../options.js';
 
@@ -37,23 +38,28 @@ Examples:
   $ gitbridge meta sync --data-dir /var/lib/gitbridge
   $ GITBRIDGE_META_URL=https://github.example.com/api/v3/meta gitbridge meta sync`)
     .action(async (opts: SyncOptions) => {
-      const url = resolveMetaUrl(opts.metaUrl);
-      checkHttpUrl(url, opts.metaUrl !== undefined ? '--meta-url' : 'GITBRIDGE_META_URL');
-      const dataDir = resolveDataDir(opts.dataDir);
+      if (opts.metaUrl !== undefined) checkHttpUrl(opts.metaUrl, '--meta-url');
+      const config = await cliConfig({ dataDir: opts.dataDir, metaUrl: opts.metaUrl });
+      const url = config.metaUrl;
+      checkHttpUrl(url, 'GITBRIDGE_META_URL');
+      const dataDir = config.dataDir;
       const core = await import('@gitbridge/core/meta');
       let snapshot: HooksSnapshot;
       try {
         snapshot = await core.fetchHooksSnapshot(url, opts.timeout);
       } catch (err) {
-        const e = err as Error & { code?: string };
-        const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${opts.timeout} ms` : (e.code ?? e.message);
-        throw new CliError(`cannot fetch the hook ranges from ${url}: ${why}`, EXIT.unreachable, 'the previous snapshot stays in force; on a machine without access to the API, copy github-meta-hooks.json from one that has');
+        if (!isGitBridgeError(err)) throw err;
+        throw new GitBridgeError('GB_GITHUB_META_FAILED', {
+          message: `cannot fetch the hook ranges from ${url}: ${err.message.startsWith(url) ? err.message.slice(url.length).replace(/^:?\s*/, '') : err.message}`,
+          hint: 'the previous snapshot stays in force; on a machine without access to the API, copy github-meta-hooks.json from one that has',
+          cause: err,
+        });
       }
       let path: string;
       try {
         path = core.writeHooksSnapshot(dataDir, snapshot);
       } catch (err) {
-        throw new CliError(`cannot write the snapshot to ${dataDir}: ${(err as Error).message}`, EXIT.store);
+        throw new GitBridgeError('GB_DATA_DIR_UNWRITABLE', { message: `cannot write the snapshot to ${dataDir}: ${(err as Error).message}`, cause: err });
       }
       const v4 = snapshot.hooks.filter((h) => !h.includes(':')).length;
       if (opts.json) {

@@ -1,7 +1,11 @@
 import { STATUS_CODES } from 'node:http';
 import { Command } from 'commander';
-import { checkHttpUrl, defaultDaemonUrl, resolveDataDir, resolveSecret } from '../env.js';
-import { CliError, EXIT, usageError } from '../exit.js';
+import { GitBridgeError } from '@gitbridge/core/errors';
+import { KEPT_HEADERS } from '@gitbridge/core/stored-delivery';
+import type { Config } from '@gitbridge/core/config';
+import { cliConfig } from '../config.js';
+import { checkHttpUrl, defaultDaemonUrl, resolveSecret } from '../env.js';
+import { EXIT, usageError } from '../exit.js';
 import { formatBytes, parseJsonOrText, printJson } from '../format.js';
 import { postOrFail } from '../http.js';
 import { parsePositiveInt, dataDirOption } from '../options.js';
@@ -20,15 +24,12 @@ export interface ReplayOptions {
   readonly timeout: number;
 }
 
-/** Headers of the stored delivery that a replay to another GitBridge keeps (the event headers GitHub sent). */
-const KEPT = ['x-github-event', 'x-github-hook-id', 'x-github-hook-installation-target-type', 'x-github-hook-installation-target-id', 'x-github-enterprise-version', 'x-github-enterprise-host', 'user-agent'];
-
 /** Header that marks a delivery re-sent by `gitbridge replay --to`; its value is the original delivery id. */
 export const REPLAY_HEADER = 'x-gitbridge-replay-of';
 
 /** The daemon's base URL: `--url`, else {@link defaultDaemonUrl}. */
-function daemonUrl(flag: string | undefined): string {
-  if (flag === undefined) return defaultDaemonUrl();
+function daemonUrl(flag: string | undefined, config: Config): string {
+  if (flag === undefined) return defaultDaemonUrl(config);
   const url = flag.replace(/\/+$/, '');
   checkHttpUrl(url, '--url');
   return url;
@@ -45,9 +46,9 @@ function print(opts: ReplayOptions, result: Record<string, unknown>, lines: stri
  * original bytes, processes it past de-duplication, and writes the replay to
  * the security log.
  */
-async function replayThroughDaemon(id: string, opts: ReplayOptions): Promise<number> {
-  const base = daemonUrl(opts.url);
-  const token = opts.adminToken ?? process.env.GITBRIDGE_ADMIN_TOKEN;
+async function replayThroughDaemon(id: string, opts: ReplayOptions, config: Config): Promise<number> {
+  const base = daemonUrl(opts.url, config);
+  const token = opts.adminToken ?? config.adminToken;
   if (!token) throw usageError('an admin token is required: --admin-token or GITBRIDGE_ADMIN_TOKEN', 'the daemon must run with the same GITBRIDGE_ADMIN_TOKEN');
   const target = `${base}/admin/replay/${encodeURIComponent(id)}`;
   if (opts.dryRun) {
@@ -67,17 +68,20 @@ async function replayThroughDaemon(id: string, opts: ReplayOptions): Promise<num
  * delivery id, signed with `secret` for the target, and marked with
  * `X-GitBridge-Replay-Of`.
  */
-async function replayTo(id: string, opts: ReplayOptions & { to: string }): Promise<number> {
+async function replayTo(id: string, opts: ReplayOptions & { to: string }, config: Config): Promise<number> {
   checkHttpUrl(opts.to, '--to');
-  const secret = resolveSecret(opts.secret);
-  const row = await withStore(resolveDataDir(opts.dataDir), {}, (store) => store.getDelivery(id));
-  if (!row) throw new CliError(`no stored delivery ${id}`, EXIT.failed, 'list them with `gitbridge deliveries ls`');
-  const stored = JSON.parse(row.headers) as Record<string, string>;
+  const secret = resolveSecret(opts.secret, config);
+  const found = await withStore(config, {}, async (store) => {
+    const delivery = await store.getDelivery(id);
+    return delivery && { ...delivery, body: (await store.getDeliveryBody(id)) ?? Buffer.alloc(0) };
+  });
+  if (!found) throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `no stored delivery ${id}`, hint: 'list them with `gitbridge deliveries ls`' });
+  const row = { delivery_id: found.deliveryId, body: found.body };
   const headers: Record<string, string> = {};
-  for (const h of KEPT) if (stored[h] !== undefined) headers[h] = stored[h];
-  headers['content-type'] = row.content_type === 'form' ? 'application/x-www-form-urlencoded' : 'application/json';
-  headers['x-github-delivery'] = row.delivery_id;
-  headers[REPLAY_HEADER] = row.delivery_id;
+  for (const h of KEPT_HEADERS) if (found.headers[h] !== undefined) headers[h] = found.headers[h];
+  headers['content-type'] = found.contentType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json';
+  headers['x-github-delivery'] = found.deliveryId;
+  headers[REPLAY_HEADER] = found.deliveryId;
   const { sign } = await import('@gitbridge/core/signature');
   headers['x-hub-signature-256'] = sign(secret, row.body);
   if (opts.dryRun) {
@@ -123,6 +127,7 @@ Examples:
   $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958 --dry-run
   $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958 --to http://127.0.0.1:3001/webhook --secret dev`)
     .action(async (id: string, opts: ReplayOptions) => {
-      process.exitCode = opts.to ? await replayTo(id, { ...opts, to: opts.to }) : await replayThroughDaemon(id, opts);
+      const config = await cliConfig({ dataDir: opts.dataDir });
+      process.exitCode = opts.to ? await replayTo(id, { ...opts, to: opts.to }, config) : await replayThroughDaemon(id, opts, config);
     });
 }

@@ -2,9 +2,12 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { Command } from 'commander';
-import { checkHttpUrl, defaultWebhookUrl, resolveSecret } from '../env.js';
+import { GitBridgeError, isGitBridgeError } from '@gitbridge/core/errors';
+import { isObject } from '@gitbridge/core/util';
+import { cliConfig } from '../config.js';
+import { checkHttpUrl, defaultDaemonUrl, resolveSecret } from '../env.js';
 import { postOrFail } from '../http.js';
-import { CliError, EXIT, usageError } from '../exit.js';
+import { EXIT, usageError } from '../exit.js';
 import { formatBytes, parseJsonOrText, printJson, sanitize } from '../format.js';
 import { collect, parsePositiveInt } from '../options.js';
 import { parseAssignment, setPath, setRepository, setSender } from '../payload-edit.js';
@@ -49,8 +52,6 @@ export interface BuiltDelivery {
   readonly body: Buffer;
 }
 
-/** GitHub caps webhook payloads at 25 MB. */
-const MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
 
 const EXAMPLES = `
 The payload is GitHub's own example for the event (package @octokit/webhooks-examples),
@@ -113,10 +114,8 @@ function printList(opts: SendTestOptions): void {
   }
 }
 
-const isObject = (v: unknown): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v);
-
 /** Reads the payload: the file's exact bytes, or the example with the edits applied. */
-function buildPayload(opts: SendTestOptions, event: string): { json: Buffer; payload: JsonObject | null } {
+function buildPayload(opts: SendTestOptions, event: string, maxBytes: number): { json: Buffer; payload: JsonObject | null } {
   if (opts.payload !== undefined) {
     const edits = [opts.repo !== undefined && '--repo', opts.sender !== undefined && '--sender', opts.set.length > 0 && '--set'].filter(Boolean);
     if (edits.length > 0) throw usageError(`${edits.join(', ')} cannot be combined with --payload: the file's bytes are sent as they are`);
@@ -125,14 +124,14 @@ function buildPayload(opts: SendTestOptions, event: string): { json: Buffer; pay
       // A regular file of at most GitHub's 25 MB cap (never /dev/zero or a FIFO read forever).
       const st = statSync(opts.payload);
       if (!st.isFile()) throw usageError(`--payload ${opts.payload} is not a regular file`);
-      if (st.size > MAX_PAYLOAD_BYTES) throw usageError(`--payload ${opts.payload} is ${st.size} bytes; GitHub caps payloads at ${MAX_PAYLOAD_BYTES}`);
+      if (st.size > maxBytes) throw usageError(`--payload ${opts.payload} is ${st.size} bytes; the limit is ${maxBytes} (GITBRIDGE_MAX_PAYLOAD_BYTES; GitHub caps payloads at 25 MB)`);
       bytes = readFileSync(opts.payload);
     } catch (err) {
-      if (err instanceof CliError) throw err;
-      throw usageError(`cannot read --payload ${opts.payload}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      if (isGitBridgeError(err)) throw err;
+      throw new GitBridgeError('GB_CLI_INPUT_UNREADABLE', { message: `cannot read --payload ${opts.payload}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, cause: err });
     }
     const parsed = parseJsonOrText(bytes.toString('utf8'));
-    const payload = isObject(parsed) ? parsed : null;
+    const payload = isObject(parsed) ? (parsed as JsonObject) : null;
     if (payload === null) process.stderr.write(`gitbridge: warning: ${opts.payload} is not a JSON object; sending it as it is\n`);
     if (opts.action !== undefined && payload?.action !== opts.action) {
       throw usageError(`--action ${opts.action} does not match the file's action (${typeof payload?.action === 'string' ? payload.action : 'none'})`);
@@ -163,8 +162,8 @@ export function buildDelivery(
 ): BuiltDelivery {
   const body = args.form ? Buffer.from(new URLSearchParams({ payload: args.json.toString('utf8') }).toString(), 'utf8') : args.json;
   const p = args.payload;
-  const repository = isObject(p?.repository) ? p.repository : null;
-  const organization = isObject(p?.organization) ? p.organization : null;
+  const repository = isObject(p?.repository) ? (p.repository as JsonObject) : null;
+  const organization = isObject(p?.organization) ? (p.organization as JsonObject) : null;
   // ping carries the hook's own id; otherwise a realistic 9-digit hook id.
   const hookId = typeof p?.hook_id === 'number' ? String(p.hook_id) : String(randomInt(100_000_000, 999_999_999));
   const headers: Record<string, string> = {
@@ -189,7 +188,7 @@ export function buildDelivery(
 
 /**
  * Runs `send-test`. @returns the exit code: 0 on a 2xx answer, 1 otherwise
- * @throws CliError exit 2 for usage errors, exit 3 when the daemon cannot be reached
+ * @throws GitBridgeError `GB_CLI_USAGE` (exit 2) for usage errors, `GB_DAEMON_UNREACHABLE` (exit 3) when the daemon cannot be reached
  */
 export async function runSendTest(opts: SendTestOptions): Promise<number> {
   if (opts.list) {
@@ -198,13 +197,14 @@ export async function runSendTest(opts: SendTestOptions): Promise<number> {
   }
   const event = opts.event?.trim();
   if (!event) throw usageError('--event is required', 'run `gitbridge send-test --list` for the events that have example payloads');
-  const url = opts.url ?? defaultWebhookUrl();
+  const config = await cliConfig();
+  const url = opts.url ?? `${defaultDaemonUrl(config)}/webhook`;
   checkHttpUrl(url, '--url');
-  const secret = resolveSecret(opts.secret);
+  const secret = resolveSecret(opts.secret, config);
   if (opts.deliveryId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(opts.deliveryId)) {
     throw usageError('--delivery-id must be 1-128 letters, digits, ".", "_", ":" or "-" (GitHub sends a GUID)');
   }
-  const { json, payload } = buildPayload(opts, event);
+  const { json, payload } = buildPayload(opts, event, config.maxPayloadBytes);
 
   const { sign } = await import('@gitbridge/core/signature');
   const delivery = buildDelivery({ event, deliveryId: opts.deliveryId ?? randomUUID(), json, payload, form: opts.form ?? false }, sign, secret);

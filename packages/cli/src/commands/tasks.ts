@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
-import type { DeliveryMeta, TaskHistoryRow, TaskRow, TaskStatus } from '@gitbridge/core';
-import { resolveDataDir } from '../env.js';
-import { CliError, EXIT } from '../exit.js';
-import { formatFields, formatTable, parseJsonOrText, printJson, shortTime } from '../format.js';
+import { GitBridgeError } from '@gitbridge/core/errors';
+import type { Delivery, Task, TaskStatus, TaskTransition } from '@gitbridge/core/store';
+import { cliConfig } from '../config.js';
+import { formatFields, formatTable, printJson, shortTime } from '../format.js';
 import { parsePositiveInt, parseSince, TASK_STATUS_CHOICES, dataDirOption } from '../options.js';
 import { withStore } from '../store-access.js';
 
@@ -27,36 +27,36 @@ export interface TaskJson {
   readonly last_error: string | null;
 }
 
-/** Maps a stored task row to its JSON form. */
-export function taskJson(t: TaskRow): TaskJson {
+/** Maps a task to its JSON form. */
+export function taskJson(t: Task): TaskJson {
   return {
-    task_id: t.task_id,
+    task_id: t.taskId,
     id: t.id,
     status: t.status,
-    task_type: t.task_type,
+    task_type: t.taskType,
     priority: t.priority,
-    github_event_id: t.delivery_id,
+    github_event_id: t.deliveryId,
     repo: t.repo,
     rule: t.rule,
-    created_at: t.created_at,
-    updated_at: t.updated_at,
+    created_at: t.createdAt,
+    updated_at: t.updatedAt,
     attempts: t.attempts,
-    last_error: t.last_error,
+    last_error: t.lastError,
   };
 }
 
 /** Renders tasks as the aligned table of `tasks ls` (and `deliveries show`). */
-export function taskTable(tasks: readonly TaskRow[]): string {
+export function taskTable(tasks: readonly Task[]): string {
   return formatTable(tasks, [
     { header: 'ID', value: (t) => t.id },
     { header: 'STATUS', value: (t) => t.status },
-    { header: 'TYPE', value: (t) => t.task_type },
+    { header: 'TYPE', value: (t) => t.taskType },
     { header: 'PRIORITY', value: (t) => t.priority },
     { header: 'REPO', value: (t) => t.repo },
     { header: 'ATTEMPTS', value: (t) => t.attempts, right: true },
-    { header: 'CREATED', value: (t) => shortTime(t.created_at) },
-    { header: 'MAS TASK', value: (t) => t.task_id, max: 36 },
-    { header: 'LAST ERROR', value: (t) => t.last_error, max: 50 },
+    { header: 'CREATED', value: (t) => shortTime(t.createdAt) },
+    { header: 'MAS TASK', value: (t) => t.taskId, max: 36 },
+    { header: 'LAST ERROR', value: (t) => t.lastError, max: 50 },
   ]);
 }
 
@@ -110,7 +110,7 @@ Examples:
         ...(opts.type !== undefined && { type: opts.type }),
         ...(opts.since !== undefined && { since: opts.since }),
       };
-      const rows = await withStore(resolveDataDir(opts.dataDir), {}, (store) => store.listTasks(filter));
+      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listTasks(filter));
       if (opts.json) printJson(rows.map(taskJson));
       else process.stdout.write(rows.length === 0 ? 'No tasks.\n' : taskTable(rows));
     });
@@ -126,12 +126,12 @@ Examples:
   $ gitbridge tasks show gbt_5d1c2a8e-3f0b-4a55-9d59-0e3c1a0b7f21
   $ gitbridge tasks show mas_task_8842 --json`)
     .action(async (ref: string, opts: ShowOptions) => {
-      const found = await withStore(resolveDataDir(opts.dataDir), {}, (store) => {
-        const task = store.getTask(ref);
+      const found = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
+        const task = await store.getTask(ref);
         if (!task) return undefined;
-        return { task, delivery: store.getDeliveryMeta(task.delivery_id), history: store.taskHistory(task.id) };
+        return { task, delivery: await store.getDelivery(task.deliveryId), history: await store.taskHistory(task.id) };
       });
-      if (!found) throw new CliError(`no task ${ref}`, EXIT.failed, 'give the GitBridge id (gbt_…) or the MAS task id; see `gitbridge tasks ls`');
+      if (!found) throw new GitBridgeError('GB_TASK_NOT_FOUND', { message: `no task ${ref}`, hint: 'give the GitBridge id (gbt_…) or the MAS task id; see `gitbridge tasks ls`' });
       printTask(found.task, found.delivery, found.history, opts.json ?? false);
     });
 
@@ -149,15 +149,10 @@ Examples:
   $ gitbridge tasks retry gbt_5d1c2a8e-3f0b-4a55-9d59-0e3c1a0b7f21
   $ gitbridge tasks ls --status dead --json | jq -r '.[].id' | xargs -n1 gitbridge tasks retry`)
     .action(async (ref: string, opts: ShowOptions) => {
-      const outcome = await withStore(resolveDataDir(opts.dataDir), { writable: true }, (store) => {
-        const task = store.getTask(ref);
-        if (!task) return { kind: 'unknown' as const };
-        if (!store.retryTask(task.id)) return { kind: 'refused' as const, task: store.getTask(task.id) ?? task };
-        return { kind: 'retried' as const, task: store.getTask(task.id) ?? task };
-      });
-      if (outcome.kind === 'unknown') throw new CliError(`no task ${ref}`, EXIT.failed, 'see `gitbridge tasks ls`');
-      if (outcome.kind === 'refused') {
-        throw new CliError(`task ${outcome.task.id} is ${outcome.task.status}: only failed or dead tasks can be retried`, EXIT.failed);
+      const outcome = await withStore(await cliConfig({ dataDir: opts.dataDir }), { writable: true }, (store) => store.retryTask(ref));
+      if (outcome.outcome === 'unknown') throw new GitBridgeError('GB_TASK_NOT_FOUND', { message: `no task ${ref}`, hint: 'see `gitbridge tasks ls`' });
+      if (outcome.outcome === 'refused') {
+        throw new GitBridgeError('GB_TASK_NOT_RETRIABLE', { message: `task ${outcome.task.id} is ${outcome.task.status}: only failed or dead tasks can be retried` });
       }
       if (opts.json) printJson({ id: outcome.task.id, status: outcome.task.status });
       else process.stdout.write(`task ${outcome.task.id} queued again (attempts reset)\n`);
@@ -167,14 +162,14 @@ Examples:
 }
 
 /** Prints `tasks show`: the task, a summary of its delivery, and its history. */
-function printTask(task: TaskRow, delivery: DeliveryMeta | undefined, history: readonly TaskHistoryRow[], json: boolean): void {
+function printTask(task: Task, delivery: Delivery | undefined, history: readonly TaskTransition[], json: boolean): void {
   const deliverySummary = delivery
     ? {
-        delivery_id: delivery.delivery_id,
+        delivery_id: delivery.deliveryId,
         event: delivery.event,
         action: delivery.action,
         repo: delivery.repo,
-        received_at: delivery.received_at,
+        received_at: delivery.receivedAt,
         state: delivery.state,
         outcome: delivery.outcome,
       }
@@ -183,12 +178,12 @@ function printTask(task: TaskRow, delivery: DeliveryMeta | undefined, history: r
     printJson({
       task: {
         ...taskJson(task),
-        next_attempt_at: task.status === 'queued' ? new Date(task.next_attempt_at).toISOString() : null,
-        payload: parseJsonOrText(task.payload),
-        result: parseJsonOrText(task.result),
+        next_attempt_at: task.nextAttemptAt,
+        payload: task.payload,
+        result: task.result,
       },
       delivery: deliverySummary,
-      history: history.map((h) => ({ at: h.at, from: h.from_status, to: h.to_status, source: h.source, detail: h.detail })),
+      history: history.map((h) => ({ at: h.at, from: h.from, to: h.to, source: h.source, detail: h.detail })),
     });
     return;
   }
@@ -196,17 +191,17 @@ function printTask(task: TaskRow, delivery: DeliveryMeta | undefined, history: r
   out.push(
     formatFields([
       ['id', task.id],
-      ['task_id', task.task_id],
+      ['task_id', task.taskId],
       ['status', task.status],
-      ['type', task.task_type],
+      ['type', task.taskType],
       ['priority', task.priority],
       ['rule', task.rule],
       ['repo', task.repo],
       ['attempts', task.attempts],
-      ['next attempt', task.status === 'queued' ? new Date(task.next_attempt_at).toISOString() : null],
-      ['created', task.created_at],
-      ['updated', task.updated_at],
-      ['last error', task.last_error],
+      ['next attempt', task.nextAttemptAt],
+      ['created', task.createdAt],
+      ['updated', task.updatedAt],
+      ['last error', task.lastError],
     ]),
   );
   out.push('\nDelivery\n');
@@ -219,19 +214,19 @@ function printTask(task: TaskRow, delivery: DeliveryMeta | undefined, history: r
           ['received', deliverySummary.received_at],
           ['state', deliverySummary.outcome ? `${deliverySummary.state} (${deliverySummary.outcome})` : deliverySummary.state],
         ])
-      : `  ${task.delivery_id} (no longer stored)\n`,
+      : `  ${task.deliveryId} (no longer stored)\n`,
   );
   out.push('\nPayload sent to the MAS\n');
-  out.push(`${JSON.stringify(parseJsonOrText(task.payload), null, 2)}\n`);
-  if (task.result !== null) out.push(`\nResult\n${JSON.stringify(parseJsonOrText(task.result), null, 2)}\n`);
+  out.push(`${JSON.stringify(task.payload, null, 2)}\n`);
+  if (task.result !== null) out.push(`\nResult\n${JSON.stringify(task.result, null, 2)}\n`);
   out.push('\nHistory\n');
   out.push(
     history.length === 0
       ? '  (none)\n'
       : formatTable(history, [
           { header: 'AT', value: (h) => h.at },
-          { header: 'FROM', value: (h) => h.from_status },
-          { header: 'TO', value: (h) => h.to_status },
+          { header: 'FROM', value: (h) => h.from },
+          { header: 'TO', value: (h) => h.to },
           { header: 'BY', value: (h) => h.source },
           { header: 'DETAIL', value: (h) => h.detail },
         ]),

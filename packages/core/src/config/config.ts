@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GitBridgeError } from '../errors/errors.js';
-import { parseCidr } from '../webhook/ip-allowlist.js';
+import { invalidAllowlistEntries, parseCidr } from '../webhook/ip-allowlist.js';
 import type { RuleSpec } from '../routing/rules.js';
 
 /**
@@ -30,8 +30,12 @@ export interface Config {
   readonly masToken: string | undefined;
   /** Secret that signs MAS callbacks (`X-MAS-Signature-256`). */
   readonly masCallbackSecret: string;
-  /** Public base URL of this daemon; the callback URL is `<publicUrl>/mas/callback`. */
-  readonly publicUrl: string;
+  /**
+   * Public base URL of this daemon (the load balancer's, with several); the
+   * callback URL is `<publicUrl>/mas/callback`. Undefined: the daemon uses
+   * `http://127.0.0.1:<the port it bound>`.
+   */
+  readonly publicUrl: string | undefined;
   /** Redis URL for shared rate-limit counters; undefined = in-process counters. */
   readonly redisUrl: string | undefined;
   /** Slack-compatible incoming-webhook URL; undefined = notifications are recorded as skipped. */
@@ -101,7 +105,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   },
   { key: 'dataDir', env: 'GITBRIDGE_DATA_DIR', flag: '--data-dir', kind: 'string', default: './data', doc: 'Directory of the SQLite store.' },
   { key: 'logDir', env: 'GITBRIDGE_LOG_DIR', flag: '--log-dir', kind: 'string', default: './logs', doc: 'Directory of webhook.log and security.log.' },
-  { key: 'logLevel', env: 'GITBRIDGE_LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', doc: 'Minimum log level (trace, debug, info, warn, error, fatal).' },
+  { key: 'logLevel', env: 'GITBRIDGE_LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', doc: 'Minimum log level (trace, debug, info, warn, error, fatal, silent).' },
   { key: 'logStdout', env: 'GITBRIDGE_LOG_STDOUT', flag: '--log-stdout', kind: 'bool', default: 'true', doc: 'Also write the webhook log to standard output.' },
   { key: 'masUrl', env: 'GITBRIDGE_MAS_URL', flag: '--mas-url', kind: 'url', default: 'http://127.0.0.1:8081', doc: 'Base URL of the MAS; tasks are POSTed to <url>/tasks.' },
   { key: 'masToken', env: 'GITBRIDGE_MAS_TOKEN', flag: '--mas-token', kind: 'string', default: undefined, doc: 'Bearer token sent to the MAS.' },
@@ -109,7 +113,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
     key: 'masCallbackSecret', env: 'GITBRIDGE_MAS_CALLBACK_SECRET', flag: '--mas-callback-secret', kind: 'string', default: undefined, required: true,
     doc: 'Secret the MAS signs callbacks with (X-MAS-Signature-256).',
   },
-  { key: 'publicUrl', env: 'GITBRIDGE_PUBLIC_URL', flag: '--public-url', kind: 'url', default: undefined, doc: 'Public base URL of this daemon; callback_url is <url>/mas/callback. Default http://127.0.0.1:<port>.' },
+  { key: 'publicUrl', env: 'GITBRIDGE_PUBLIC_URL', flag: '--public-url', kind: 'url', default: undefined, doc: 'Public base URL of this daemon (the load balancer\'s, with several); callback_url is <url>/mas/callback. Default http://127.0.0.1:<the port it bound>.' },
   { key: 'redisUrl', env: 'GITBRIDGE_REDIS_URL', flag: '--redis-url', kind: 'url', default: undefined, doc: 'Redis URL; when set, rate-limit counters live in Redis and are shared by several daemons.' },
   { key: 'notifyUrl', env: 'GITBRIDGE_NOTIFY_URL', flag: '--notify-url', kind: 'url', default: undefined, doc: 'Slack-compatible incoming-webhook URL for chat notifications.' },
   { key: 'ipAllowlist', env: 'GITBRIDGE_IP_ALLOWLIST', flag: '--ip-allowlist', kind: 'list', default: 'github,loopback', doc: 'Allowed source addresses, comma-separated: CIDRs, addresses, "github" (GitHub hook ranges), "loopback", or "any".' },
@@ -133,6 +137,12 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'shutdownGraceMs', env: 'GITBRIDGE_SHUTDOWN_GRACE_MS', flag: '--shutdown-grace-ms', kind: 'int', default: '10000', doc: 'Grace period for a clean shutdown, ms.' },
 ];
 
+/** pino's levels, plus `silent`. */
+const LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** Protocols a URL option may use. */
+const URL_PROTOCOLS: readonly string[] = ['http:', 'https:', 'redis:', 'rediss:'];
+
 /** Where configuration comes from: flags win over environment, environment over file, file over defaults. */
 export interface ConfigSources {
   /** Values from command-line flags, by config key (strings as typed). */
@@ -141,8 +151,12 @@ export interface ConfigSources {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Base directory for relative paths (default `process.cwd()`). */
   readonly cwd?: string;
-  /** Skip the `required` checks (the CLI needs only some options). */
-  readonly partial?: boolean;
+  /**
+   * Who reads the configuration: `daemon` (default) requires the webhook and
+   * callback secrets; `cli` requires nothing up front (a command that needs a
+   * secret says so when it runs).
+   */
+  readonly scope?: 'daemon' | 'cli';
 }
 
 function parseTrustProxy(raw: string): false | number | string[] | Error {
@@ -204,7 +218,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     }
     raw ??= spec.default;
     if (raw === undefined || raw === '') {
-      if (spec.required && !sources.partial) problems.push(`${spec.env} (${spec.flag}) is required: ${spec.doc}`);
+      if (spec.required && sources.scope !== 'cli') problems.push(`${spec.env} (${spec.flag}) is required: ${spec.doc}`);
       out[spec.key] = spec.kind === 'secret-list' ? [] : undefined;
       continue;
     }
@@ -221,9 +235,13 @@ export function loadConfig(sources: ConfigSources = {}): Config {
         out[spec.key] = ['true', '1', 'yes'].includes(v);
         break;
       }
-      case 'list':
-        out[spec.key] = raw.split(',').map((s) => s.trim()).filter(Boolean);
+      case 'list': {
+        const entries = raw.split(',').map((s) => s.trim()).filter(Boolean);
+        const bad = spec.key === 'ipAllowlist' ? invalidAllowlistEntries(entries) : [];
+        if (bad.length > 0) problems.push(`${spec.env} (${spec.flag}): not an address, a CIDR, "github", "loopback" or "any": ${bad.join(', ')}`);
+        out[spec.key] = entries;
         break;
+      }
       case 'secret-list': {
         const secrets = raw.split(',').map((s) => s.trim());
         if (secrets.some((s) => s === '')) problems.push(`${spec.env} must not contain empty secrets`);
@@ -237,13 +255,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
         break;
       }
       case 'url': {
-        try {
-          const u = new URL(raw);
-          if (u.protocol !== 'http:' && u.protocol !== 'https:' && u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error('unsupported protocol');
-          out[spec.key] = raw.replace(/\/+$/, '');
-        } catch {
-          problems.push(`${spec.env} (${spec.flag}) must be a URL, got "${raw}"`);
-        }
+        const protocol = URL.canParse(raw) ? new URL(raw).protocol : null;
+        if (protocol === null || !URL_PROTOCOLS.includes(protocol)) problems.push(`${spec.env} (${spec.flag}) must be a URL, got "${raw}"`);
+        else out[spec.key] = raw.replace(/\/+$/, '');
         break;
       }
       default:
@@ -256,7 +270,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (out.masConcurrency === 0) problems.push('GITBRIDGE_MAS_CONCURRENCY must be positive');
   out.storeSynchronous = String(out.storeSynchronous).toUpperCase();
   if (out.storeSynchronous !== 'NORMAL' && out.storeSynchronous !== 'FULL') problems.push(`GITBRIDGE_STORE_SYNCHRONOUS must be NORMAL or FULL, got "${String(out.storeSynchronous)}"`);
-  out.publicUrl ??= `http://127.0.0.1:${String(out.port)}`;
+  if (typeof out.logLevel === 'string' && !LOG_LEVELS.includes(out.logLevel)) problems.push(`GITBRIDGE_LOG_LEVEL (--log-level) must be one of ${LOG_LEVELS.join(', ')}, got "${out.logLevel}"`);
   out.dataDir = resolve(cwd, String(out.dataDir));
   out.logDir = resolve(cwd, String(out.logDir));
   if (file.rules !== undefined && !Array.isArray(file.rules)) problems.push(`${String(configFile)}: "rules" must be an array`);

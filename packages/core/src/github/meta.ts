@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { request, type Dispatcher } from 'undici';
+import { request } from 'undici';
+import { GitBridgeError } from '../errors/errors.js';
+import { USER_AGENT } from '../version.js';
 import { parseCidr, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT, type HooksSnapshot } from '../webhook/ip-allowlist.js';
 
 /** File name of a refreshed snapshot in the data directory; it wins over the shipped one. */
@@ -17,24 +19,31 @@ function plausibleHookRange(cidr: string): boolean {
  * (GitHub REST API, "Get GitHub meta information").
  *
  * @param timeoutMs whole-request timeout
- * @throws Error when the request fails, the status is not 200, or `hooks` is missing or holds an invalid CIDR
+ * @throws GitBridgeError `GB_GITHUB_META_FAILED` when the request fails, the status is not 200, or `hooks` is missing or holds an invalid CIDR
  */
-export async function fetchHooksSnapshot(metaUrl: string, timeoutMs = 10_000, dispatcher?: Dispatcher): Promise<HooksSnapshot> {
-  const res = await request(metaUrl, {
-    headers: { accept: 'application/vnd.github+json', 'user-agent': 'GitBridge/0.1', 'x-github-api-version': '2022-11-28' },
-    signal: AbortSignal.timeout(timeoutMs),
-    ...(dispatcher ? { dispatcher } : {}),
-  });
-  const text = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`${metaUrl} answered ${res.statusCode}`);
+export async function fetchHooksSnapshot(metaUrl: string, timeoutMs = 10_000): Promise<HooksSnapshot> {
+  const failed = (message: string, cause?: unknown) => new GitBridgeError('GB_GITHUB_META_FAILED', { message, cause });
+  let res: Awaited<ReturnType<typeof request>>;
+  let text: string;
+  try {
+    res = await request(metaUrl, {
+      headers: { accept: 'application/vnd.github+json', 'user-agent': USER_AGENT, 'x-github-api-version': '2022-11-28' },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    text = await res.body.text();
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    throw failed(`${metaUrl}: ${e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.code ?? e.message)}`, err);
+  }
+  if (res.statusCode !== 200) throw failed(`${metaUrl} answered ${res.statusCode}`);
   let hooks: unknown;
   try {
     hooks = (JSON.parse(text) as { hooks?: unknown }).hooks;
   } catch {
-    throw new Error(`${metaUrl}: the answer is not JSON`);
+    throw failed(`${metaUrl}: the answer is not JSON`);
   }
   if (!Array.isArray(hooks) || hooks.length === 0 || !hooks.every((h) => typeof h === 'string' && plausibleHookRange(h))) {
-    throw new Error(`${metaUrl}: "hooks" is missing or holds an invalid range (or one wider than /8 for IPv4, /16 for IPv6)`);
+    throw failed(`${metaUrl}: "hooks" is missing or holds an invalid range (or one wider than /8 for IPv4, /16 for IPv6)`);
   }
   return { source: metaUrl, snapshot_date: new Date().toISOString(), hooks };
 }

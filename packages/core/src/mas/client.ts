@@ -1,6 +1,8 @@
 import { request, type Dispatcher } from 'undici';
 import { parseRetryAfter } from '../time/backoff.js';
 import { GitBridgeError } from '../errors/errors.js';
+import { describeNetworkError } from '../errors/network.js';
+import { USER_AGENT } from '../version.js';
 
 /** How to reach the MAS. */
 export interface MasClientOptions {
@@ -12,8 +14,6 @@ export interface MasClientOptions {
   readonly callbackUrl: string;
   /** Per-attempt timeout, ms (headers and body). */
   readonly timeoutMs: number;
-  /** undici dispatcher (connection pool); default the global one. */
-  readonly dispatcher?: Dispatcher;
 }
 
 /** A task to submit (protocol 2.1). */
@@ -59,7 +59,7 @@ export async function submitTask(options: MasClientOptions, task: MasSubmission)
     'content-type': 'application/json',
     'idempotency-key': task.idempotencyKey,
     'x-github-delivery': task.deliveryId,
-    'user-agent': 'GitBridge/0.1',
+    'user-agent': USER_AGENT,
   };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   let res: Dispatcher.ResponseData;
@@ -71,17 +71,15 @@ export async function submitTask(options: MasClientOptions, task: MasSubmission)
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       signal: AbortSignal.timeout(options.timeoutMs),
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
     });
   } catch (err) {
-    const code = (err as { code?: string }).code ?? (err as Error).name;
-    throw new MasError('GB_MAS_UNREACHABLE', `MAS unreachable: ${code}`, { retryable: true, cause: err });
+    throw new MasError('GB_MAS_UNREACHABLE', `MAS unreachable: ${describeNetworkError(err, options.timeoutMs)}`, { retryable: true, cause: err });
   }
   let text: string;
   try {
     text = await res.body.text();
   } catch (err) {
-    throw new MasError('GB_MAS_UNREACHABLE', `MAS response body failed: ${(err as { code?: string }).code ?? (err as Error).message}`, { retryable: true, cause: err });
+    throw new MasError('GB_MAS_UNREACHABLE', `MAS response body failed: ${describeNetworkError(err, options.timeoutMs)}`, { retryable: true, cause: err });
   }
   const status = res.statusCode;
   if (status === 200 || status === 201 || status === 202) {

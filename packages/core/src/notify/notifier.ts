@@ -1,4 +1,7 @@
-import { request, type Dispatcher } from 'undici';
+import { request } from 'undici';
+import { GitBridgeError } from '../errors/errors.js';
+import { USER_AGENT } from '../version.js';
+import { describeNetworkError } from '../errors/network.js';
 
 /** A chat message for a Slack-compatible incoming webhook (DESIGN §7). */
 export interface ChatMessage {
@@ -14,17 +17,21 @@ export interface ChatMessage {
  *
  * @param timeoutMs per-attempt timeout
  * @returns the HTTP status
- * @throws Error on a connection failure, timeout, or a non-2xx answer (message has the status)
+ * @throws GitBridgeError `GB_NOTIFY_FAILED` on a connection failure, a timeout, or a non-2xx answer (the message says which)
  */
-export async function postChatMessage(url: string, message: ChatMessage, timeoutMs = 5000, dispatcher?: Dispatcher): Promise<number> {
-  const res = await request(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'user-agent': 'GitBridge/0.1' },
-    body: JSON.stringify({ channel: message.channel, text: message.text, ...(message.url ? { url: message.url } : {}) }),
-    signal: AbortSignal.timeout(timeoutMs),
-    ...(dispatcher ? { dispatcher } : {}),
-  });
-  await res.body.dump();
-  if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`chat service answered ${res.statusCode}`);
+export async function postChatMessage(url: string, message: ChatMessage, timeoutMs = 5000): Promise<number> {
+  let res: Awaited<ReturnType<typeof request>>;
+  try {
+    res = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT },
+      body: JSON.stringify({ channel: message.channel, text: message.text, ...(message.url ? { url: message.url } : {}) }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await res.body.dump();
+  } catch (err) {
+    throw new GitBridgeError('GB_NOTIFY_FAILED', { message: `chat service unreachable: ${describeNetworkError(err, timeoutMs)}`, cause: err });
+  }
+  if (res.statusCode < 200 || res.statusCode >= 300) throw new GitBridgeError('GB_NOTIFY_FAILED', { message: `chat service answered ${res.statusCode}` });
   return res.statusCode;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ParsedDelivery, Payload } from '../webhook/delivery.js';
+import { payloadInteger, type ParsedDelivery, type Payload } from '../webhook/delivery.js';
 import { GitBridgeError } from '../errors/errors.js';
 
 /** Task priorities, most urgent first. */
@@ -86,8 +86,13 @@ export function getPath(obj: unknown, path: string): unknown {
   return cur;
 }
 
-/** A payload value that is safe to serialize: a value whose JSON cannot be produced (nesting too deep) becomes null. */
+/**
+ * A payload value that is safe to serialize: a value whose JSON cannot be
+ * produced (nesting too deep) and a number JSON cannot hold (1e400 parses as
+ * Infinity) become null.
+ */
 function serializable(v: unknown): unknown {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
   if (v === null || typeof v !== 'object') return v;
   try {
     JSON.stringify(v);
@@ -203,7 +208,8 @@ export function journalEntry(d: Pick<ParsedDelivery, 'event' | 'action' | 'paylo
   const p = d.payload;
   const subjectKey = d.event in p ? d.event : SUBJECTS.find((k) => p[k] !== null && typeof p[k] === 'object');
   const subject = subjectKey ? (p[subjectKey] as Record<string, unknown> | null) : null;
-  const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+  // A time GitHub sent is an ISO-8601 string; anything that does not parse is treated as absent.
+  const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' && v.length <= 64 && !Number.isNaN(Date.parse(v)) ? v : null);
   let timestamp: string | null = null;
   if (subject && typeof subject === 'object') {
     timestamp = d.action === 'opened' || d.action === 'created'
@@ -212,6 +218,6 @@ export function journalEntry(d: Pick<ParsedDelivery, 'event' | 'action' | 'paylo
   }
   if (!timestamp && d.event === 'push') timestamp = str(getPath(p, 'head_commit.timestamp'));
   const numberCandidates = [getPath(p, 'pull_request.number'), getPath(p, 'issue.number'), getPath(p, 'discussion.number'), p.number];
-  const number = numberCandidates.find((n): n is number => typeof n === 'number') ?? null;
+  const number = numberCandidates.map(payloadInteger).find((n) => n !== null) ?? null;
   return { type: d.event, action: d.action, repo: d.repo ?? d.org, number, timestamp: timestamp ?? receivedAt };
 }

@@ -1,4 +1,5 @@
 import { GitBridgeError } from '../errors/errors.js';
+import { isObject } from '../util.js';
 
 /** A JSON object as GitHub sends it: unknown fields are kept, nothing is assumed present. */
 export type Payload = Record<string, unknown>;
@@ -78,9 +79,6 @@ export function readDeliveryHeaders(get: HeaderGetter): { deliveryId: string; ev
   return { deliveryId, event, hookId: hookId && /^\d{1,20}$/.test(hookId) ? hookId : null };
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /**
  * Decodes the raw body (after its signature was verified) into the payload.
@@ -107,8 +105,13 @@ export function decodePayload(body: Uint8Array, type: WebhookContentType): Paylo
   return parsed;
 }
 
-/** GitHub ids are positive integers; anything else (1.5, 1e400) is treated as absent. */
-function integerId(v: unknown): number | null {
+/**
+ * A number GitBridge reads from a payload (an id, a pull request or issue
+ * number): GitHub sends non-negative integers, so anything else (1.5, -1,
+ * 1e400 which parses as Infinity, a string, null) is treated as absent,
+ * never as an error: one odd value must not stop a delivery.
+ */
+export function payloadInteger(v: unknown): number | null {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;
 }
 
@@ -142,10 +145,10 @@ export function identifyDelivery(
     ...headers,
     action: typeof action === 'string' && action !== '' ? action : null,
     repo: typeof repository?.full_name === 'string' ? repository.full_name : null,
-    repoId: integerId(repository?.id),
-    installationId: integerId(installation?.id),
+    repoId: payloadInteger(repository?.id),
+    installationId: payloadInteger(installation?.id),
     org: typeof organization?.login === 'string' ? organization.login : null,
-    orgId: integerId(organization?.id),
+    orgId: payloadInteger(organization?.id),
     payload,
   };
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { GitBridgeError } from '../errors/errors.js';
 
 /** A snapshot of GitHub's `/meta` `hooks` ranges, as shipped or as fetched by `gitbridge meta sync`. */
 export interface HooksSnapshot {
@@ -18,12 +19,17 @@ export const SHIPPED_HOOKS_SNAPSHOT = fileURLToPath(new URL('../../assets/github
 /**
  * Reads a hooks snapshot file (the shipped one by default).
  *
- * @throws Error when the file cannot be read or holds no valid `hooks` array
+ * @throws GitBridgeError `GB_HOOKS_SNAPSHOT_INVALID` when the file cannot be read or holds no valid `hooks` array
  */
 export function readHooksSnapshot(path: string = SHIPPED_HOOKS_SNAPSHOT): HooksSnapshot {
-  const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<HooksSnapshot>;
-  if (!Array.isArray(parsed.hooks) || parsed.hooks.length === 0 || !parsed.hooks.every((c) => typeof c === 'string' && parseCidr(c) !== null)) {
-    throw new Error(`${path}: "hooks" must be a non-empty array of CIDRs`);
+  let parsed: Partial<HooksSnapshot>;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<HooksSnapshot>;
+  } catch (err) {
+    throw new GitBridgeError('GB_HOOKS_SNAPSHOT_INVALID', { message: `${path}: cannot be read as JSON (${(err as Error).message})`, cause: err });
+  }
+  if (!Array.isArray(parsed?.hooks) || parsed.hooks.length === 0 || !parsed.hooks.every((c) => typeof c === 'string' && parseCidr(c) !== null)) {
+    throw new GitBridgeError('GB_HOOKS_SNAPSHOT_INVALID', { message: `${path}: "hooks" must be a non-empty array of CIDRs` });
   }
   return { source: String(parsed.source ?? 'unknown'), snapshot_date: String(parsed.snapshot_date ?? 'unknown'), hooks: parsed.hooks };
 }
@@ -58,6 +64,14 @@ const LOOPBACK = ['127.0.0.0/8', '::1/128'];
 /** Addresses whose allowlist answers are kept (see IpAllowlist#cache). */
 const CACHE_MAX = 4096;
 
+/** The allowlist entries that are neither a keyword (`any`, `*`, `github`, `loopback`) nor an address or CIDR. */
+export function invalidAllowlistEntries(entries: readonly string[]): string[] {
+  return entries.filter((raw) => {
+    const entry = raw.trim().toLowerCase();
+    return !['any', '*', 'github', 'loopback'].includes(entry) && parseCidr(entry) === null;
+  });
+}
+
 /**
  * Decides whether a source address may deliver webhooks. Built from entries:
  * CIDRs or addresses, `github` (the hook ranges of a {@link HooksSnapshot}),
@@ -80,10 +94,11 @@ export class IpAllowlist {
   /**
    * @param entries allowlist entries as configured
    * @param hooks the GitHub hook ranges used for the `github` entry
-   * @throws Error naming every invalid entry
+   * @throws GitBridgeError `GB_CONFIG_INVALID` naming every invalid entry
    */
   constructor(entries: readonly string[], hooks: readonly string[]) {
-    const bad: string[] = [];
+    const bad = invalidAllowlistEntries(entries);
+    if (bad.length > 0) throw new GitBridgeError('GB_CONFIG_INVALID', { message: `Invalid IP allowlist entries: ${bad.join(', ')}` });
     const ranges: string[] = [];
     let any = false;
     for (const raw of entries) {
@@ -91,10 +106,8 @@ export class IpAllowlist {
       if (entry === 'any' || entry === '*') any = true;
       else if (entry === 'github') ranges.push(...hooks);
       else if (entry === 'loopback') ranges.push(...LOOPBACK);
-      else if (parseCidr(entry)) ranges.push(entry);
-      else bad.push(raw);
+      else ranges.push(entry);
     }
-    if (bad.length > 0) throw new Error(`Invalid IP allowlist entries: ${bad.join(', ')}`);
     for (const r of ranges) {
       const c = parseCidr(r);
       if (c) this.#list.addSubnet(c.address, c.prefix, c.family);

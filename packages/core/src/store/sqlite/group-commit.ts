@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { WriteGate } from './write-gate.js';
-import type { NewDelivery, Store } from './sqlite-store.js';
+import type { NewDelivery } from '../contract.js';
+import { systemClock, type Clock } from '../../time/clock.js';
 
 /**
  * The queue both group committers share: jobs queued in one turn of the
@@ -50,7 +51,8 @@ class TurnQueue<J> {
  * seen, so GitHub's redelivery is processed.
  */
 export class GroupCommitter {
-  readonly #store: Store;
+  readonly #insert: (batch: readonly NewDelivery[]) => ('stored' | 'duplicate')[];
+  readonly #clock: Clock;
   readonly #onCommit: ((batchSize: number, durationMs: number) => void) | undefined;
   readonly #queue: TurnQueue<{ d: NewDelivery; resolve: (r: 'stored' | 'duplicate') => void; reject: (e: unknown) => void }>;
   #failing: { code: string; sinceMs: number; lastMs: number } | null = null;
@@ -63,23 +65,29 @@ export class GroupCommitter {
    * A full disk lets every transaction start; only the commit fails.
    */
   get failing(): { readonly code: string; readonly sinceMs: number } | null {
-    if (this.#failing && Date.now() - this.#failing.lastMs > 10_000) this.#failing = null;
+    if (this.#failing && this.#clock.now() - this.#failing.lastMs > 10_000) this.#failing = null;
     return this.#failing;
   }
 
   #failed(err: unknown): void {
-    const now = Date.now();
+    const now = this.#clock.now();
     if (this.#failing) this.#failing.lastMs = now;
     else this.#failing = { code: String((err as { code?: string }).code ?? 'ERROR'), sinceMs: now, lastMs: now };
   }
 
   /**
-   * @param options `maxBatch` rows per transaction (default 512); `onCommit` observes each commit (batch size, duration in ms)
+   * @param insert commits a batch in ONE transaction, or throws and commits nothing
+   * @param options `maxBatch` rows per transaction (default 512); `gate`: wait while it is closed;
+   *   `onCommit` observes each commit (batch size, duration in ms); `clock` for the failing state
    */
-  constructor(store: Store, options: { maxBatch?: number; onCommit?: (batchSize: number, durationMs: number) => void } = {}) {
-    this.#store = store;
+  constructor(
+    insert: (batch: readonly NewDelivery[]) => ('stored' | 'duplicate')[],
+    options: { maxBatch?: number; gate?: WriteGate; onCommit?: (batchSize: number, durationMs: number) => void; clock?: Clock } = {},
+  ) {
+    this.#insert = insert;
+    this.#clock = options.clock ?? systemClock;
     this.#onCommit = options.onCommit;
-    this.#queue = new TurnQueue((batch) => this.#commit(batch), options.maxBatch ?? 512, store.gate);
+    this.#queue = new TurnQueue((batch) => this.#commit(batch), options.maxBatch ?? 512, options.gate);
   }
 
   /**
@@ -96,7 +104,7 @@ export class GroupCommitter {
     const started = performance.now();
     let results: ('stored' | 'duplicate')[];
     try {
-      results = this.#store.insertDeliveries(batch.map((b) => b.d));
+      results = this.#insert(batch.map((b) => b.d));
     } catch (err) {
       if (batch.length === 1) {
         this.#failed(err);
@@ -106,7 +114,7 @@ export class GroupCommitter {
       // One bad row must not fail the others: commit them one by one.
       for (const b of batch) {
         try {
-          b.resolve(this.#store.insertDeliveries([b.d])[0]!);
+          b.resolve(this.#insert([b.d])[0]!);
           this.#failing = null;
         } catch (e) {
           this.#failed(e);
@@ -147,8 +155,8 @@ export class TransactionBatcher {
   readonly #queue: TurnQueue<{ fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }>;
 
   /**
-   * @param db the store's connection (`Store.db`)
-   * @param options `maxBatch` functions per transaction (default 256); `gate`: wait while it is closed (`Store.gate`)
+   * @param db the store's connection
+   * @param options `maxBatch` functions per transaction (default 256); `gate`: wait while it is closed
    */
   constructor(db: Database, options: { maxBatch?: number; gate?: WriteGate } = {}) {
     this.#db = db;

@@ -139,4 +139,38 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       ALTER TABLE deliveries DROP COLUMN body;
     `,
   },
+  {
+    version: 5,
+    name: 'claim tokens, one due index per queue, one journal entry per delivery, singleton locks',
+    // A claim writes a token that fences the claimer (a worker whose lease
+    // ran out can neither complete nor renew) and folds its lease into
+    // next_attempt_at: an item is due when its retry time has come or its
+    // lease has ended, whichever is later, so "claim the due items" and "when
+    // is the next one due" are both one range read of a single-column index,
+    // whatever the backlog (the MIN(MAX(next_attempt_at, lease_until)) of
+    // version 3 read every queued row).
+    sql: `
+      ALTER TABLE deliveries ADD COLUMN claim_token TEXT;
+      ALTER TABLE tasks ADD COLUMN claim_token TEXT;
+      ALTER TABLE notifications ADD COLUMN claim_token TEXT;
+      UPDATE deliveries SET next_attempt_at = MAX(next_attempt_at, COALESCE(lease_until, 0)) WHERE state = 'queued' AND lease_until > next_attempt_at;
+      UPDATE tasks SET next_attempt_at = MAX(next_attempt_at, COALESCE(lease_until, 0)) WHERE status = 'queued' AND lease_until > next_attempt_at;
+      UPDATE notifications SET next_attempt_at = MAX(next_attempt_at, COALESCE(lease_until, 0)) WHERE status = 'pending' AND lease_until > next_attempt_at;
+      DROP INDEX deliveries_due;
+      DROP INDEX tasks_due;
+      DROP INDEX notifications_queue;
+      CREATE INDEX deliveries_next ON deliveries (next_attempt_at) WHERE state = 'queued';
+      CREATE INDEX tasks_next ON tasks (next_attempt_at) WHERE status = 'queued';
+      CREATE INDEX notifications_next ON notifications (next_attempt_at) WHERE status = 'pending';
+      DELETE FROM journal WHERE id NOT IN (SELECT MIN(id) FROM journal GROUP BY delivery_id);
+      DROP INDEX journal_delivery;
+      CREATE UNIQUE INDEX journal_delivery ON journal (delivery_id);
+      CREATE INDEX journal_recorded ON journal (recorded_at);
+      CREATE TABLE locks (
+        name    TEXT PRIMARY KEY,
+        holder  TEXT NOT NULL,
+        until   INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

@@ -3,10 +3,43 @@ import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
-import { MIGRATIONS } from './migrations.js';
+import { GitBridgeError, errorCodeOf, isGitBridgeError } from '../../errors/errors.js';
+import type { Priority, TaskPayload } from '../../routing/rules.js';
+import { systemClock, type Clock, type ClockTimer } from '../../time/clock.js';
+import type { WebhookContentType } from '../../webhook/delivery.js';
+import {
+  DELIVERY_STATES,
+  STATUS_RANK,
+  TASK_STATUSES,
+  isTerminal,
+  type CallbackOutcome,
+  type Claim,
+  type ClaimedDelivery,
+  type Delivery,
+  type DeliveryFilter,
+  type DeliveryResult,
+  type DeliveryState,
+  type ExclusiveOutcome,
+  type JournalFilter,
+  type JournalRecord,
+  type NewDelivery,
+  type Notification,
+  type NotificationStatus,
+  type QueueName,
+  type RetryOutcome,
+  type Store,
+  type StoreCounts,
+  type StoreHealth,
+  type Task,
+  type TaskFilter,
+  type TaskStatus,
+  type TaskTransition,
+  type TransitionSource,
+} from '../contract.js';
 import { startBackgroundCheckpointer, type BackgroundCheckpointer } from './checkpointer.js';
+import { GroupCommitter, TransactionBatcher } from './group-commit.js';
+import { MIGRATIONS } from './migrations.js';
 import { WriteGate } from './write-gate.js';
-import type { JournalEntry, TaskDraft } from '../../routing/rules.js';
 
 /** File name of the store inside the data directory. */
 export const STORE_FILE = 'gitbridge.db';
@@ -14,8 +47,11 @@ export const STORE_FILE = 'gitbridge.db';
 /** The schema version this code reads and writes: the newest migration. */
 export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
 
-/** Default {@link StoreOptions.walRestartFrames}. */
+/** Default {@link SqliteStoreOptions.walRestartFrames}. */
 const DEFAULT_WAL_RESTART_FRAMES = 65536;
+
+/** How long a singleton lock row holds without renewal, ms (renewed every third of it while the job runs). */
+const LOCK_TTL_MS = 60_000;
 
 /**
  * Free disk space a migration needs, as a multiple of the store's size
@@ -25,146 +61,22 @@ const DEFAULT_WAL_RESTART_FRAMES = 65536;
  */
 const MIGRATION_SPACE_FACTOR: Readonly<Record<number, number>> = { 4: 3.5 };
 
-/** Delivery states in the work queue. */
-export type DeliveryState = 'queued' | 'processed' | 'ignored' | 'dead';
-
-/** Task states (DESIGN §5): `queued` → `pending` → `running` → `completed` | `failed`; `dead` when retries are exhausted. */
-export type TaskStatus = 'queued' | 'pending' | 'running' | 'completed' | 'failed' | 'dead';
-
-/** All task states, in lifecycle order. */
-export const TASK_STATUSES: readonly TaskStatus[] = ['queued', 'pending', 'running', 'completed', 'failed', 'dead'];
-
-const STATUS_RANK: Record<TaskStatus, number> = { queued: 0, pending: 1, running: 2, completed: 3, failed: 3, dead: 3 };
-
-/** True for states that never change again. */
-export function isTerminal(s: TaskStatus): boolean {
-  return STATUS_RANK[s] === 3;
-}
-
-/** A delivery to store, as accepted by the webhook route. */
-export interface NewDelivery {
-  readonly deliveryId: string;
-  readonly event: string;
-  readonly action: string | null;
-  readonly hookId: string | null;
-  readonly repo: string | null;
-  readonly repoId: number | null;
-  readonly installationId: number | null;
-  /** ISO-8601. */
-  readonly receivedAt: string;
-  readonly contentType: string;
-  /** Request headers worth keeping for replay (signature headers removed). */
-  readonly headers: Readonly<Record<string, string>>;
-  /** The raw body exactly as received. */
-  readonly body: Uint8Array;
-  readonly signatureSlot: number | null;
-  readonly sourceIp: string | null;
-  /** `queued` for the worker, `processed` for deliveries that need no work (`ping`). */
-  readonly state: 'queued' | 'processed';
-  readonly outcome: string | null;
-  /** Delivery id this one replays, if any. */
-  readonly replayOf?: string | null;
-}
-
-/** A stored delivery row. `body` is the raw bytes. */
-export interface DeliveryRow {
-  readonly delivery_id: string;
-  readonly event: string;
-  readonly action: string | null;
-  readonly hook_id: string | null;
-  readonly repo: string | null;
-  readonly repo_id: number | null;
-  readonly installation_id: number | null;
-  readonly received_at: string;
-  readonly content_type: string;
-  readonly headers: string;
-  readonly body: Buffer;
-  readonly size: number;
-  readonly signature_slot: number | null;
-  readonly source_ip: string | null;
-  readonly state: DeliveryState;
-  readonly outcome: string | null;
-  readonly attempts: number;
-  readonly next_attempt_at: number;
-  readonly lease_until: number | null;
-  readonly last_error: string | null;
-  readonly processed_at: string | null;
-  readonly replay_of: string | null;
-}
-
-/** A stored delivery row without its body. */
-export type DeliveryMeta = Omit<DeliveryRow, 'body'>;
-
-/** A stored task row. `id` is GitBridge's id; `task_id` the MAS's (null until accepted). */
-export interface TaskRow {
-  readonly id: string;
-  readonly task_id: string | null;
-  readonly delivery_id: string;
-  readonly idempotency_key: string;
-  readonly task_type: string;
-  readonly priority: string;
-  readonly rule: string;
-  readonly repo: string | null;
-  /** JSON of the task payload sent to the MAS. */
-  readonly payload: string;
-  readonly status: TaskStatus;
-  readonly attempts: number;
-  /** ms since epoch. */
-  readonly next_attempt_at: number;
-  readonly lease_until: number | null;
-  readonly last_error: string | null;
-  readonly result: string | null;
-  readonly created_at: string;
-  readonly updated_at: string;
-}
-
-/** One task state transition. */
-export interface TaskHistoryRow {
-  readonly id: number;
-  readonly task_ref: string;
-  readonly from_status: TaskStatus | null;
-  readonly to_status: TaskStatus;
-  readonly at: string;
-  /** `gitbridge`, `mas`, `mas-callback`, `operator`. */
-  readonly source: string;
-  readonly detail: string | null;
-}
-
-/** A pending chat notification (outbox row). */
-export interface NotificationRow {
-  readonly id: number;
-  readonly delivery_id: string;
-  readonly task_ref: string | null;
-  readonly channel: string;
-  readonly text: string;
-  readonly url: string | null;
-  readonly status: 'pending' | 'sent' | 'failed' | 'skipped';
-  readonly attempts: number;
-}
-
-/** Filters for {@link Store.listTasks}. */
-export interface TaskFilter {
-  readonly status?: TaskStatus;
-  readonly repo?: string;
-  readonly type?: string;
-  /** ISO-8601 lower bound on `created_at`. */
-  readonly since?: string;
-  /** Default 100. */
-  readonly limit?: number;
-}
-
-/** Options for {@link Store.open}. */
-export interface StoreOptions {
-  /** Open read-only (the CLI). The file must exist. */
+/** Options of {@link SqliteStore.open}. */
+export interface SqliteStoreOptions {
+  /** Open read-only (the CLI's read commands). The file must exist. */
   readonly readonly?: boolean;
+  /**
+   * Apply pending migrations when opening writable (default true). Tools that
+   * write to a store a daemon owns (the CLI) pass false, so that only the
+   * daemon migrates its schema; the store must then be at {@link SCHEMA_VERSION}.
+   */
+  readonly migrate?: boolean;
   /**
    * SQLite `synchronous` mode. `NORMAL` (default) in WAL mode is durable
    * against a process crash (the one GitHub's no-retry rule makes critical);
    * `FULL` also survives power loss at some cost in throughput.
    */
   readonly synchronous?: 'NORMAL' | 'FULL';
-  /** How long a connection waits for a lock, ms (default 5000). */
-  readonly busyTimeoutMs?: number;
   /**
    * Checkpoint the WAL on a background thread instead of inside whichever
    * commit crosses the threshold (the daemon: a checkpoint copies pages and
@@ -174,111 +86,300 @@ export interface StoreOptions {
    */
   readonly backgroundCheckpoint?: boolean;
   /**
-   * With `backgroundCheckpoint`: WAL size, in frames (one page, 4 KB, each),
-   * at which the checkpointer pauses the writers of this connection
-   * ({@link Store.gate}) and restarts the WAL. Default 65536 (256 MB): at
-   * full ingest (about 100 MB/s of WAL) that is a pause every few seconds;
-   * a quarter of it paused writers 3-4 times a second and raised the p99.
+   * With `backgroundCheckpoint`: WAL size, in frames (one 4 KB page each), at
+   * which the checkpointer pauses the writers and restarts the WAL. Default
+   * 65536 (256 MB): at full ingest (about 100 MB/s of WAL) that is a pause
+   * every few seconds; a quarter of it paused writers 3-4 times a second and
+   * raised the p99.
    */
   readonly walRestartFrames?: number;
   /** With `backgroundCheckpoint`: ms between passive checkpoints (default 100). */
   readonly checkpointIntervalMs?: number;
   /** With `backgroundCheckpoint`: called with each checkpoint error (an I/O error, a full disk), so it can be logged. */
   readonly onCheckpointError?: (err: { message: string; code?: string }) => void;
-  /**
-   * Apply pending migrations when opening writable (default true). Tools that
-   * write to a store a daemon owns (the CLI) pass false, so that only the
-   * daemon migrates its schema.
-   */
-  readonly migrate?: boolean;
+  /** Observes each group commit of deliveries: batch size, duration in ms. */
+  readonly onIngestCommit?: (batchSize: number, durationMs: number) => void;
+  /** The store's clock: retry times and leases (default the system clock). */
+  readonly clock?: Clock;
+  /** The write gate the checkpointer closes during a WAL restart (default a new one); tests pass their own to watch it. */
+  readonly gate?: WriteGate;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-/**
- * The SQLite tracking store (DESIGN §6): deliveries with their raw bodies,
- * the work queue, tasks and their history, the journal and the notification
- * outbox. One file, WAL mode, versioned migrations. All methods are
- * synchronous (better-sqlite3); errors are SqliteError with `code` such as
- * `SQLITE_BUSY`, `SQLITE_FULL`, `SQLITE_READONLY`.
- */
-export class Store {
-  readonly db: Db;
-  readonly path: string;
-  /**
-   * Closed while the background checkpointer restarts the WAL (only with
-   * `backgroundCheckpoint`; otherwise always open). Writers on the event
-   * loop that can wait (group commits, worker claims) check it first.
-   */
-  readonly gate = new WriteGate();
-  readonly #stmts = new Map<string, Statement>();
-  #checkpointer: BackgroundCheckpointer | undefined;
+/** Milliseconds since the epoch of a stored ISO time, for comparisons. */
+const parseJson = (text: string | null): unknown => {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+};
 
-  private constructor(db: Db, path: string) {
-    this.db = db;
-    this.path = path;
+interface DeliveryRow {
+  delivery_id: string;
+  event: string;
+  action: string | null;
+  hook_id: string | null;
+  repo: string | null;
+  repo_id: number | null;
+  installation_id: number | null;
+  received_at: string;
+  content_type: string;
+  headers: string;
+  size: number;
+  signature_slot: number | null;
+  source_ip: string | null;
+  state: DeliveryState;
+  outcome: string | null;
+  attempts: number;
+  last_error: string | null;
+  processed_at: string | null;
+  replay_of: string | null;
+}
+
+interface TaskRow {
+  id: string;
+  task_id: string | null;
+  delivery_id: string;
+  idempotency_key: string;
+  task_type: string;
+  priority: string;
+  rule: string;
+  repo: string | null;
+  payload: string;
+  status: TaskStatus;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  result: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function toDelivery(r: DeliveryRow): Delivery {
+  const headers = parseJson(r.headers);
+  return {
+    deliveryId: r.delivery_id,
+    event: r.event,
+    action: r.action,
+    hookId: r.hook_id,
+    repo: r.repo,
+    repoId: r.repo_id,
+    installationId: r.installation_id,
+    receivedAt: r.received_at,
+    contentType: r.content_type as WebhookContentType,
+    headers: headers !== null && typeof headers === 'object' ? (headers as Record<string, string>) : {},
+    size: r.size,
+    signatureSlot: r.signature_slot,
+    sourceIp: r.source_ip,
+    state: r.state,
+    outcome: r.outcome,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    processedAt: r.processed_at,
+    replayOf: r.replay_of,
+  };
+}
+
+function toTask(r: TaskRow): Task {
+  return {
+    id: r.id,
+    taskId: r.task_id,
+    deliveryId: r.delivery_id,
+    idempotencyKey: r.idempotency_key,
+    taskType: r.task_type,
+    priority: r.priority as Priority,
+    rule: r.rule,
+    repo: r.repo,
+    payload: parseJson(r.payload) as TaskPayload,
+    status: r.status,
+    attempts: r.attempts,
+    nextAttemptAt: r.status === 'queued' ? iso(r.next_attempt_at) : null,
+    lastError: r.last_error,
+    result: parseJson(r.result),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toNotification(r: { id: number; delivery_id: string; task_ref: string | null; channel: string; text: string; url: string | null; status: NotificationStatus; attempts: number }): Notification {
+  return { id: r.id, deliveryId: r.delivery_id, taskRef: r.task_ref, channel: r.channel, text: r.text, url: r.url, status: r.status, attempts: r.attempts };
+}
+
+/**
+ * The WHERE clause of a list query: one condition (from `conditions`, with a
+ * named parameter of the same key) per filter field that is set; `@limit` is
+ * the filter's limit, 100 by default.
+ */
+function whereOf<F extends { readonly limit?: number }>(filter: F, conditions: Partial<Record<Exclude<keyof F, 'limit'>, string>>): { where: string; args: Record<string, unknown> } {
+  const parts: string[] = [];
+  const args: Record<string, unknown> = { limit: filter.limit ?? 100 };
+  for (const [key, sql] of Object.entries(conditions) as [string, string][]) {
+    const v = (filter as Record<string, unknown>)[key];
+    if (v === undefined || v === null || v === '') continue;
+    parts.push(sql);
+    args[key] = v;
+  }
+  return { where: parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '', args };
+}
+
+/** A store file that cannot be opened or read (not a database, permissions, I/O). */
+function unreadable(path: string, err: unknown): GitBridgeError {
+  return new GitBridgeError('GB_STORE_ERROR', {
+    message: `cannot read the store ${path}: ${(err as Error).message}`,
+    hint: "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory",
+    cause: err,
+  });
+}
+
+/** A claim whose token no longer matches: the lease ran out and another worker claimed the item. */
+function claimLost(what: string): GitBridgeError {
+  return new GitBridgeError('GB_STORE_CLAIM_LOST', { message: `The claim on ${what} was lost: its lease ran out and another worker claimed it` });
+}
+
+/**
+ * The SQLite engine of the store contract (DESIGN §6): one file in the data
+ * directory, WAL mode, versioned migrations. Deliveries are group-committed
+ * per turn of the event loop; every other write joins a shared transaction
+ * per turn (each in its own savepoint); a background thread checkpoints the
+ * WAL and closes a write gate while it restarts it. All of that is private:
+ * callers see only the {@link Store} contract.
+ */
+export class SqliteStore implements Store {
+  readonly engine = 'sqlite' as const;
+  readonly location: string;
+  readonly #db: Db;
+  readonly #clock: Clock;
+  readonly #gate: WriteGate;
+  readonly #stmts = new Map<string, Statement>();
+  readonly #committer: GroupCommitter;
+  readonly #writes: TransactionBatcher;
+  readonly #wake = new Map<QueueName, Set<() => void>>();
+  #checkpointer: BackgroundCheckpointer | undefined;
+  #closed = false;
+
+  private constructor(db: Db, path: string, options: SqliteStoreOptions) {
+    this.#db = db;
+    this.location = path;
+    this.#clock = options.clock ?? systemClock;
+    this.#gate = options.gate ?? new WriteGate();
+    this.#writes = new TransactionBatcher(db, { gate: this.#gate });
+    this.#committer = new GroupCommitter((batch) => this.#insertBatch(batch), {
+      gate: this.#gate,
+      clock: this.#clock,
+      ...(options.onIngestCommit ? { onCommit: options.onIngestCommit } : {}),
+    });
   }
 
   /**
    * Opens (and, unless read-only, creates and migrates) the store in `dataDir`.
    *
-   * @param dataDir directory holding `gitbridge.db`; created when missing
-   * @throws SqliteError when the file cannot be opened; Error when read-only and missing
+   * @param dataDir directory holding `gitbridge.db`; created when missing (unless read-only)
+   * @throws GitBridgeError `GB_STORE_NOT_FOUND` (read-only or `migrate: false`, and no store there),
+   *   `GB_STORE_SCHEMA_MISMATCH` (a store of another schema version), `GB_STORE_DISK_SPACE`
+   *   (a migration that would not fit on the disk), `GB_STORE_ERROR` (the file cannot be opened)
    */
-  static open(dataDir: string, options: StoreOptions = {}): Store {
+  static open(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
     const path = join(dataDir, STORE_FILE);
-    if (!options.readonly) mkdirSync(dataDir, { recursive: true });
-    const db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
-    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-    if (!options.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
-      db.pragma('foreign_keys = ON');
+    const mustExist = options.readonly === true || options.migrate === false;
+    if (mustExist && !existsSync(path)) {
+      throw new GitBridgeError('GB_STORE_NOT_FOUND', { message: `No GitBridge store at ${path}`, hint: "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory" });
     }
-    const store = new Store(db, path);
-    if (!options.readonly && options.migrate !== false) store.#migrate();
-    if (!options.readonly && options.backgroundCheckpoint) {
-      db.pragma('wal_autocheckpoint = 0');
-      // When the WAL starts over, the first commit truncates the file to
-      // journal_size_limit. Truncating a few hundred MB takes tens of ms on
-      // the event loop (measured: 70 ms stalls), so the limit sits above the
-      // restart size: the file is reused, and only a WAL that a long reader
-      // made grow far beyond it is cut back, once.
-      const restartFrames = options.walRestartFrames ?? DEFAULT_WAL_RESTART_FRAMES;
-      const pageSize = db.pragma('page_size', { simple: true }) as number;
-      db.pragma(`journal_size_limit = ${Math.ceil(restartFrames * 1.25) * pageSize}`);
-      store.#checkpointer = startBackgroundCheckpointer(path, {
-        restartFrames,
-        ...(options.checkpointIntervalMs !== undefined ? { intervalMs: options.checkpointIntervalMs } : {}),
-        onPause: (go) => {
-          store.gate.close();
-          go();
-        },
-        onResume: () => store.gate.open(),
-        ...(options.onCheckpointError ? { onError: options.onCheckpointError } : {}),
-        onFailure: () => {
-          if (db.open) db.pragma('wal_autocheckpoint = 1000');
-        },
-      });
+    let db: Db;
+    try {
+      if (!options.readonly) mkdirSync(dataDir, { recursive: true });
+      db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: mustExist });
+      db.pragma('busy_timeout = 5000');
+      if (!options.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+        db.pragma('foreign_keys = ON');
+      }
+    } catch (err) {
+      throw unreadable(path, err);
     }
+    const store = new SqliteStore(db, path, options);
+    try {
+      if (!options.readonly && options.migrate !== false) store.#migrate();
+      else store.#checkVersion();
+    } catch (err) {
+      db.close();
+      throw isGitBridgeError(err) ? err : unreadable(path, err);
+    }
+    if (!options.readonly && options.backgroundCheckpoint) store.#startCheckpointer(options);
     return store;
   }
 
+  #startCheckpointer(options: SqliteStoreOptions): void {
+    const db = this.#db;
+    db.pragma('wal_autocheckpoint = 0');
+    // When the WAL starts over, the first commit truncates the file to
+    // journal_size_limit. Truncating a few hundred MB takes tens of ms on
+    // the event loop (measured: 70 ms stalls), so the limit sits above the
+    // restart size: the file is reused, and only a WAL that a long reader
+    // made grow far beyond it is cut back, once.
+    const restartFrames = options.walRestartFrames ?? DEFAULT_WAL_RESTART_FRAMES;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.pragma(`journal_size_limit = ${Math.ceil(restartFrames * 1.25) * pageSize}`);
+    this.#checkpointer = startBackgroundCheckpointer(this.location, {
+      restartFrames,
+      ...(options.checkpointIntervalMs !== undefined ? { intervalMs: options.checkpointIntervalMs } : {}),
+      onPause: (go) => {
+        this.#gate.close();
+        go();
+      },
+      onResume: () => this.#gate.open(),
+      ...(options.onCheckpointError ? { onError: options.onCheckpointError } : {}),
+      onFailure: () => {
+        if (db.open) db.pragma('wal_autocheckpoint = 1000');
+      },
+    });
+  }
+
+  #appliedVersions(): Set<number> {
+    const exists = this.#db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).get();
+    if (!exists) return new Set();
+    return new Set((this.#db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+  }
+
+  /** For a store this process must not migrate: the schema must be exactly this code's. */
+  #checkVersion(): void {
+    const version = Math.max(0, ...this.#appliedVersions());
+    if (version === 0) {
+      throw new GitBridgeError('GB_STORE_NOT_FOUND', { message: `${this.location} is not a GitBridge store (no schema)`, hint: "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory" });
+    }
+    if (version < SCHEMA_VERSION) {
+      throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
+        message: `The store ${this.location} has schema version ${version}; this GitBridge needs ${SCHEMA_VERSION}`,
+        hint: 'start gitbridged of this version once: it migrates the store at start-up',
+      });
+    }
+    if (version > SCHEMA_VERSION) {
+      throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
+        message: `The store ${this.location} has schema version ${version}, newer than this GitBridge knows (${SCHEMA_VERSION})`,
+        hint: 'upgrade GitBridge to the version gitbridged runs',
+      });
+    }
+  }
+
   #migrate(): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
-    const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
-    const known = SCHEMA_VERSION;
+    this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
+    const applied = this.#appliedVersions();
     const newest = Math.max(0, ...applied);
-    if (newest > known) {
-      this.db.close();
-      throw new Error(`${this.path}: store schema version ${newest} is newer than this GitBridge knows (${known}); upgrade GitBridge or restore a backup`);
+    if (newest > SCHEMA_VERSION) {
+      throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
+        message: `${this.location}: store schema version ${newest} is newer than this GitBridge knows (${SCHEMA_VERSION})`,
+        hint: 'upgrade GitBridge or restore a backup',
+      });
     }
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
       this.#checkSpaceFor(m.version);
-      this.db.transaction(() => {
-        this.db.exec(m.sql);
-        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      this.#db.transaction(() => {
+        this.#db.exec(m.sql);
+        this.#db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, iso(this.#clock.now()));
       }).immediate();
     }
   }
@@ -288,249 +389,319 @@ export class Store {
    * cannot hold the copy: a migration that runs out of space midway rolls
    * back, but leaves the disk full for everything else.
    *
-   * @throws Error naming the space needed and the space free
+   * @throws GitBridgeError `GB_STORE_DISK_SPACE` naming the space needed and the space free
    */
   #checkSpaceFor(version: number): void {
     const factor = MIGRATION_SPACE_FACTOR[version];
     if (!factor) return;
-    const size = [this.path, `${this.path}-wal`].reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
+    const path = this.location;
+    const size = [path, `${path}-wal`].reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
     if (size < 16 * 1024 * 1024) return; // small stores: not worth a statfs (and some file systems report nothing useful)
-    const fs = statfsSync(dirname(this.path));
+    const fs = statfsSync(dirname(path));
     const free = fs.bavail * fs.bsize;
     const needed = Math.ceil(size * factor);
     if (free >= needed) return;
     const mb = (n: number) => `${Math.ceil(n / (1024 * 1024))} MB`;
-    this.db.close();
-    throw new Error(`${this.path}: schema migration ${version} copies the stored deliveries and needs about ${mb(needed)} free on this disk, ` +
-      `but ${mb(free)} are free; free some space (or delete old deliveries with a lower GITBRIDGE_RETENTION_DAYS on the previous version) and start again`);
-  }
-
-  /** The highest applied migration version. */
-  schemaVersion(): number {
-    return (this.db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
+    throw new GitBridgeError('GB_STORE_DISK_SPACE', {
+      message: `${path}: schema migration ${version} copies the stored deliveries and needs about ${mb(needed)} free on this disk, but ${mb(free)} are free`,
+      hint: 'free some space (or delete old deliveries with a lower GITBRIDGE_RETENTION_DAYS on the previous version) and start again',
+    });
   }
 
   #stmt(sql: string): Statement {
     let s = this.#stmts.get(sql);
     if (!s) {
-      s = this.db.prepare(sql);
+      s = this.#db.prepare(sql);
       this.#stmts.set(sql, s);
     }
     return s;
   }
 
-  /**
-   * Inserts a batch of deliveries in ONE transaction (group commit). A
-   * delivery id already stored is a duplicate (a GitHub redelivery, or the
-   * same event through a repository and an organization hook) and is left
-   * untouched. Either the whole batch commits or it throws and nothing does.
-   *
-   * @returns per input, `stored` or `duplicate`
-   * @throws SqliteError when the transaction cannot commit (disk full, read-only, locked past the busy timeout)
-   */
-  insertDeliveries(batch: readonly NewDelivery[], nowMs: number = Date.now()): ('stored' | 'duplicate')[] {
+  #now(): number {
+    return this.#clock.now();
+  }
+
+  /** Runs `fn` in the next shared write transaction; SQLite's own errors become GitBridgeErrors. */
+  async #write<T>(fn: () => T): Promise<T> {
+    if (this.#closed) throw new GitBridgeError('GB_STORE_UNAVAILABLE', { message: 'The store is closed' });
+    try {
+      return await this.#writes.run(fn);
+    } catch (err) {
+      throw this.#wrap(err);
+    }
+  }
+
+  /** Runs a read now; SQLite's own errors become GitBridgeErrors. */
+  #read<T>(fn: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new GitBridgeError('GB_STORE_UNAVAILABLE', { message: 'The store is closed' }));
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(this.#wrap(err));
+    }
+  }
+
+  #wrap(err: unknown): unknown {
+    if (isGitBridgeError(err)) return err;
+    const code = errorCodeOf(err);
+    const unavailable = code === 'SQLITE_FULL' || code === 'SQLITE_IOERR' || code?.startsWith('SQLITE_IOERR') || code === 'SQLITE_BUSY' || code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN';
+    return new GitBridgeError(unavailable ? 'GB_STORE_UNAVAILABLE' : 'GB_STORE_ERROR', { message: `${this.location}: ${(err as Error).message}${code ? ` (${code})` : ''}`, cause: err });
+  }
+
+  #emit(queue: QueueName): void {
+    for (const fn of this.#wake.get(queue) ?? []) {
+      try {
+        fn();
+      } catch {
+        // a listener's failure is its own business
+      }
+    }
+  }
+
+  // ---- ingest -----------------------------------------------------------
+
+  /** Inserts a batch of deliveries in ONE transaction; the group committer calls it once per turn. */
+  #insertBatch(batch: readonly NewDelivery[]): ('stored' | 'duplicate')[] {
     const insert = this.#stmt(`INSERT INTO deliveries (delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at,
       content_type, headers, size, signature_slot, source_ip, state, outcome, next_attempt_at, processed_at, replay_of)
       VALUES (@deliveryId, @event, @action, @hookId, @repo, @repoId, @installationId, @receivedAt, @contentType, @headers,
       @size, @signatureSlot, @sourceIp, @state, @outcome, @nextAttemptAt, @processedAt, @replayOf)
       ON CONFLICT (delivery_id) DO NOTHING`);
     const insertBody = this.#stmt('INSERT INTO delivery_bodies (delivery_id, body) VALUES (?, ?)');
-    return this.db.transaction(() =>
-      batch.map((d) => {
-        const r = insert.run({
-          deliveryId: d.deliveryId,
-          event: d.event,
-          action: d.action,
-          hookId: d.hookId,
-          repo: d.repo,
-          repoId: d.repoId,
-          installationId: d.installationId,
-          receivedAt: d.receivedAt,
-          contentType: d.contentType,
-          headers: JSON.stringify(d.headers),
-          size: d.body.byteLength,
-          signatureSlot: d.signatureSlot,
-          sourceIp: d.sourceIp,
-          state: d.state,
-          outcome: d.outcome,
-          nextAttemptAt: nowMs,
-          processedAt: d.state === 'processed' ? iso(nowMs) : null,
-          replayOf: d.replayOf ?? null,
-        });
-        if (r.changes !== 1) return 'duplicate' as const;
-        insertBody.run(d.deliveryId, Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength));
-        return 'stored' as const;
-      }),
-    ).immediate();
+    const nowMs = this.#now();
+    return this.#db.transaction(() => batch.map((d) => this.#insertOne(insert, insertBody, d, nowMs))).immediate();
   }
 
-  /**
-   * Claims up to `limit` queued deliveries that are due, under a lease of
-   * `leaseMs`: a worker that dies loses the lease and the delivery is claimed
-   * again. Each claim counts as an attempt.
-   */
-  claimDeliveries(limit: number, leaseMs: number, nowMs: number = Date.now()): DeliveryRow[] {
-    const rows = this.#stmt(`UPDATE deliveries SET lease_until = @lease, attempts = attempts + 1
-      WHERE delivery_id IN (SELECT delivery_id FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued' AND next_attempt_at <= @now
-        AND (lease_until IS NULL OR lease_until <= @now) ORDER BY next_attempt_at LIMIT @limit)
-      RETURNING *`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as DeliveryMeta[];
-    return rows.map((r) => ({ ...r, body: this.#body(r.delivery_id) }));
+  #insertOne(insert: Statement, insertBody: Statement, d: NewDelivery, nowMs: number): 'stored' | 'duplicate' {
+    const r = insert.run({
+      deliveryId: d.deliveryId,
+      event: d.event,
+      action: d.action,
+      hookId: d.hookId,
+      repo: d.repo,
+      repoId: d.repoId,
+      installationId: d.installationId,
+      receivedAt: d.receivedAt,
+      contentType: d.contentType,
+      headers: JSON.stringify(d.headers),
+      size: d.body.byteLength,
+      signatureSlot: d.signatureSlot,
+      sourceIp: d.sourceIp,
+      state: d.state,
+      outcome: d.outcome,
+      nextAttemptAt: nowMs,
+      processedAt: d.state === 'processed' ? iso(nowMs) : null,
+      replayOf: d.replayOf ?? null,
+    });
+    if (r.changes !== 1) return 'duplicate';
+    insertBody.run(d.deliveryId, Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength));
+    return 'stored';
   }
+
+  async ingest(delivery: NewDelivery): Promise<'stored' | 'duplicate'> {
+    if (this.#closed) throw new GitBridgeError('GB_STORE_UNAVAILABLE', { message: 'The store is closed' });
+    let outcome: 'stored' | 'duplicate';
+    try {
+      outcome = await this.#committer.submit(delivery);
+    } catch (err) {
+      const e = this.#wrap(err) as GitBridgeError;
+      throw e.code === 'GB_STORE_UNAVAILABLE' ? e : new GitBridgeError('GB_STORE_UNAVAILABLE', { message: e.message, cause: err });
+    }
+    if (outcome === 'stored' && delivery.state === 'queued') this.#emit('deliveries');
+    return outcome;
+  }
+
+  async insertReplay(originalId: string, build: (original: ClaimedDelivery, replayId: string) => NewDelivery): Promise<string | null> {
+    const replayId = await this.#write(() => {
+      const row = this.#stmt('SELECT * FROM deliveries WHERE delivery_id = ?').get(originalId) as DeliveryRow | undefined;
+      if (!row) return null;
+      const original: ClaimedDelivery = { ...toDelivery(row), body: this.#body(originalId) };
+      // The first unused number: counting alone could collide with a replay
+      // that retention left behind, or with a delivery id that looks like one.
+      let n = (this.#stmt('SELECT COUNT(*) AS n FROM deliveries WHERE replay_of = ?').get(originalId) as { n: number }).n + 1;
+      while (this.#stmt('SELECT 1 FROM deliveries WHERE delivery_id = ?').get(`${originalId}:replay:${n}`)) n++;
+      const id = `${originalId}:replay:${n}`;
+      const d = build(original, id);
+      const insert = this.#stmt(`INSERT INTO deliveries (delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at,
+        content_type, headers, size, signature_slot, source_ip, state, outcome, next_attempt_at, processed_at, replay_of)
+        VALUES (@deliveryId, @event, @action, @hookId, @repo, @repoId, @installationId, @receivedAt, @contentType, @headers,
+        @size, @signatureSlot, @sourceIp, @state, @outcome, @nextAttemptAt, @processedAt, @replayOf)
+        ON CONFLICT (delivery_id) DO NOTHING`);
+      const outcome = this.#insertOne(insert, this.#stmt('INSERT INTO delivery_bodies (delivery_id, body) VALUES (?, ?)'), { ...d, deliveryId: id, replayOf: originalId }, this.#now());
+      if (outcome !== 'stored') throw new GitBridgeError('GB_STORE_ERROR', { message: `Replay id ${id} could not be stored` });
+      return id;
+    });
+    if (replayId !== null) this.#emit('deliveries');
+    return replayId;
+  }
+
+  // ---- the delivery queue -----------------------------------------------
 
   #body(deliveryId: string): Buffer {
     const r = this.#stmt('SELECT body FROM delivery_bodies WHERE delivery_id = ?').get(deliveryId) as { body: Buffer } | undefined;
     return r?.body ?? Buffer.alloc(0);
   }
 
-  /**
-   * Records the processing of a claimed delivery in one transaction: its tasks
-   * (state `queued`), their notifications, the journal entry, and the
-   * delivery's new state (`processed` when tasks were created, `ignored` when no
-   * rule matched). A task that already exists for (delivery, task type) is
-   * kept, so processing twice never makes two tasks.
-   *
-   * @returns the ids of the tasks created
-   */
-  completeDelivery(
-    deliveryId: string,
-    drafts: readonly TaskDraft[],
-    journal: JournalEntry,
-    repo: string | null,
-    nowMs: number = Date.now(),
-  ): string[] {
-    const now = iso(nowMs);
-    return this.db.transaction(() => {
-      const created: string[] = [];
-      for (const draft of drafts) {
+  claimDeliveries(limit: number, leaseMs: number): Promise<Claim<ClaimedDelivery>[]> {
+    return this.#write(() => {
+      const now = this.#now();
+      const token = randomUUID();
+      const rows = this.#stmt(`UPDATE deliveries SET lease_until = @lease, next_attempt_at = @lease, attempts = attempts + 1, claim_token = @token
+        WHERE delivery_id IN (SELECT delivery_id FROM deliveries INDEXED BY deliveries_next WHERE state = 'queued' AND next_attempt_at <= @now
+          ORDER BY next_attempt_at LIMIT @limit)
+        RETURNING *`).all({ lease: now + leaseMs, now, limit, token }) as DeliveryRow[];
+      return rows.map((r) => ({ item: { ...toDelivery(r), body: this.#body(r.delivery_id) }, token }));
+    });
+  }
+
+  /** Fails unless the delivery is still queued under this claim's token. */
+  #ownDelivery(claim: Claim<ClaimedDelivery>): void {
+    const row = this.#stmt(`SELECT 1 FROM deliveries WHERE delivery_id = ? AND claim_token = ? AND state = 'queued'`).get(claim.item.deliveryId, claim.token);
+    if (!row) throw claimLost(`delivery ${claim.item.deliveryId}`);
+  }
+
+  async completeDelivery(claim: Claim<ClaimedDelivery>, result: DeliveryResult): Promise<string[]> {
+    const deliveryId = claim.item.deliveryId;
+    const created = await this.#write(() => {
+      this.#ownDelivery(claim);
+      const nowMs = this.#now();
+      const now = iso(nowMs);
+      const ids: string[] = [];
+      let notify = false;
+      for (const draft of result.drafts) {
         const id = `gbt_${randomUUID()}`;
         const key = `${deliveryId}:${draft.taskType}`;
         const r = this.#stmt(`INSERT INTO tasks (id, delivery_id, idempotency_key, task_type, priority, rule, repo, payload, status,
           next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`)
-          .run(id, deliveryId, key, draft.taskType, draft.priority, draft.rule, repo, JSON.stringify(draft.payload), nowMs, now, now);
+          .run(id, deliveryId, key, draft.taskType, draft.priority, draft.rule, result.repo, JSON.stringify(draft.payload), nowMs, now, now);
         if (r.changes !== 1) continue;
-        created.push(id);
+        ids.push(id);
         this.#history(id, null, 'queued', now, 'gitbridge', `rule ${draft.rule}`);
         if (draft.notify) {
+          notify = true;
           this.#stmt(`INSERT INTO notifications (delivery_id, task_ref, channel, text, url, status, next_attempt_at, created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`).run(deliveryId, id, draft.notify.channel, draft.notify.text, draft.notify.url, nowMs, now, now);
         }
       }
-      this.#stmt('INSERT INTO journal (delivery_id, type, action, repo, number, timestamp, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(deliveryId, journal.type, journal.action, journal.repo, journal.number, journal.timestamp, now);
-      const state: DeliveryState = drafts.length > 0 ? 'processed' : 'ignored';
-      this.#stmt(`UPDATE deliveries SET state = ?, outcome = ?, lease_until = NULL, last_error = NULL, processed_at = ? WHERE delivery_id = ?`)
-        .run(state, drafts.length > 0 ? 'tasks' : 'ignored', now, deliveryId);
-      return created;
-    }).immediate();
+      const j = result.journal;
+      this.#stmt(`INSERT INTO journal (delivery_id, type, action, repo, number, timestamp, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (delivery_id) DO NOTHING`).run(deliveryId, j.type, j.action, j.repo, j.number, j.timestamp, now);
+      const state: DeliveryState = result.drafts.length > 0 ? 'processed' : 'ignored';
+      this.#stmt(`UPDATE deliveries SET state = ?, outcome = ?, lease_until = NULL, claim_token = NULL, last_error = NULL, processed_at = ? WHERE delivery_id = ?`)
+        .run(state, result.drafts.length > 0 ? 'tasks' : 'ignored', now, deliveryId);
+      return { ids, notify };
+    });
+    if (created.ids.length > 0) this.#emit('tasks');
+    if (created.notify) this.#emit('notifications');
+    return created.ids;
   }
 
-  /** Records a processing failure: retry at `retryAtMs`, or `dead` when `retryAtMs` is null. */
-  failDelivery(deliveryId: string, error: string, retryAtMs: number | null): void {
-    if (retryAtMs === null) {
-      this.#stmt(`UPDATE deliveries SET state = 'dead', outcome = 'dead', lease_until = NULL, last_error = ? WHERE delivery_id = ?`).run(error, deliveryId);
-    } else {
-      this.#stmt('UPDATE deliveries SET next_attempt_at = ?, lease_until = NULL, last_error = ? WHERE delivery_id = ?').run(retryAtMs, error, deliveryId);
-    }
+  failDelivery(claim: Claim<ClaimedDelivery>, error: string, retryInMs: number | null): Promise<void> {
+    return this.#write(() => {
+      this.#ownDelivery(claim);
+      const id = claim.item.deliveryId;
+      if (retryInMs === null) {
+        this.#stmt(`UPDATE deliveries SET state = 'dead', outcome = 'dead', lease_until = NULL, claim_token = NULL, last_error = ? WHERE delivery_id = ?`).run(error, id);
+      } else {
+        this.#stmt('UPDATE deliveries SET next_attempt_at = ?, lease_until = NULL, claim_token = NULL, last_error = ? WHERE delivery_id = ?').run(this.#now() + retryInMs, error, id);
+      }
+    });
   }
 
-  /**
-   * Stores an explicit replay of a stored delivery: a new delivery row
-   * `<original id>:replay:<n>` with the original's headers and exact body,
-   * `replay_of` set, queued for processing. Passes de-duplication on purpose;
-   * its tasks get their own idempotency keys, so the MAS creates new tasks.
-   *
-   * @returns the replay's delivery id, or null when the original is unknown
-   */
-  insertReplay(originalId: string, nowMs: number = Date.now()): string | null {
-    return this.db.transaction(() => {
-      const o = this.getDelivery(originalId);
-      if (!o) return null;
-      // The first unused number: counting alone could collide with a replay
-      // that retention left behind, or with a delivery id that looks like one.
-      let n = (this.#stmt('SELECT COUNT(*) AS n FROM deliveries WHERE replay_of = ?').get(originalId) as { n: number }).n + 1;
-      while (this.#stmt('SELECT 1 FROM deliveries WHERE delivery_id = ?').get(`${originalId}:replay:${n}`)) n++;
-      const replayId = `${originalId}:replay:${n}`;
-      const [outcome] = this.insertDeliveries([{
-        deliveryId: replayId, event: o.event, action: o.action, hookId: o.hook_id, repo: o.repo, repoId: o.repo_id, installationId: o.installation_id,
-        receivedAt: iso(nowMs), contentType: o.content_type, headers: JSON.parse(o.headers) as Record<string, string>, body: o.body,
-        signatureSlot: o.signature_slot, sourceIp: null, state: o.event === 'ping' ? 'processed' : 'queued', outcome: o.event === 'ping' ? 'ping' : null, replayOf: originalId,
-      }], nowMs);
-      if (outcome !== 'stored') throw new Error(`replay id ${replayId} could not be stored`);
-      return replayId;
-    }).immediate();
+  renewDelivery(claim: Claim<ClaimedDelivery>, leaseMs: number): Promise<void> {
+    return this.#write(() => {
+      const until = this.#now() + leaseMs;
+      const r = this.#stmt(`UPDATE deliveries SET lease_until = ?, next_attempt_at = ? WHERE delivery_id = ? AND claim_token = ? AND state = 'queued'`)
+        .run(until, until, claim.item.deliveryId, claim.token);
+      if (r.changes !== 1) throw claimLost(`delivery ${claim.item.deliveryId}`);
+    });
   }
 
-  /** Puts a dead (or any) delivery back in the queue with a fresh attempt count. @returns false when unknown */
-  requeueDelivery(deliveryId: string, nowMs: number = Date.now()): boolean {
-    return this.#stmt(`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, lease_until = NULL WHERE delivery_id = ? AND state = 'dead'`)
-      .run(nowMs, deliveryId).changes === 1;
+  async requeueDelivery(deliveryId: string): Promise<boolean> {
+    const done = await this.#write(() =>
+      this.#stmt(`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, lease_until = NULL, claim_token = NULL WHERE delivery_id = ? AND state = 'dead'`)
+        .run(this.#now(), deliveryId).changes === 1);
+    if (done) this.#emit('deliveries');
+    return done;
   }
 
-  #history(taskRef: string, from: TaskStatus | null, to: TaskStatus, at: string, source: string, detail: string | null): void {
+  // ---- the task queue ---------------------------------------------------
+
+  #history(taskRef: string, from: TaskStatus | null, to: TaskStatus, at: string, source: TransitionSource, detail: string | null): void {
     this.#stmt('INSERT INTO task_history (task_ref, from_status, to_status, at, source, detail) VALUES (?, ?, ?, ?, ?, ?)').run(taskRef, from, to, at, source, detail);
   }
 
-  /** Claims up to `limit` queued tasks that are due, under a lease; each claim counts as an attempt. */
-  claimTasks(limit: number, leaseMs: number, nowMs: number = Date.now()): TaskRow[] {
-    return this.#stmt(`UPDATE tasks SET lease_until = @lease, attempts = attempts + 1
-      WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_due WHERE status = 'queued' AND next_attempt_at <= @now
-        AND (lease_until IS NULL OR lease_until <= @now) ORDER BY next_attempt_at LIMIT @limit)
-      RETURNING *`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as TaskRow[];
+  claimTasks(limit: number, leaseMs: number): Promise<Claim<Task>[]> {
+    return this.#write(() => {
+      const now = this.#now();
+      const token = randomUUID();
+      const rows = this.#stmt(`UPDATE tasks SET lease_until = @lease, next_attempt_at = @lease, attempts = attempts + 1, claim_token = @token
+        WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_next WHERE status = 'queued' AND next_attempt_at <= @now
+          ORDER BY next_attempt_at LIMIT @limit)
+        RETURNING *`).all({ lease: now + leaseMs, now, limit, token }) as TaskRow[];
+      return rows.map((r) => ({ item: toTask(r), token }));
+    });
   }
 
-  /** The MAS accepted the task: record its task id, status `pending`. */
-  markTaskSubmitted(id: string, masTaskId: string, nowMs: number = Date.now()): void {
-    const now = iso(nowMs);
-    this.db.transaction(() => {
-      const r = this.#stmt(`UPDATE tasks SET task_id = ?, status = 'pending', lease_until = NULL, last_error = NULL, updated_at = ? WHERE id = ? AND status = 'queued'`)
-        .run(masTaskId, now, id);
-      if (r.changes === 1) this.#history(id, 'queued', 'pending', now, 'mas', `task_id ${masTaskId}`);
-    }).immediate();
+  /** The claimed task's current status; fails unless it is still queued under this claim's token. */
+  #ownTask(claim: Claim<Task>): void {
+    const row = this.#stmt(`SELECT 1 FROM tasks WHERE id = ? AND claim_token = ? AND status = 'queued'`).get(claim.item.id, claim.token);
+    if (!row) throw claimLost(`task ${claim.item.id}`);
   }
 
-  /**
-   * A retryable submission failure: try again at `retryAtMs`. With
-   * `refundAttempt`, the attempt does not count towards the task's limit
-   * (a probe while the MAS is known to be down says nothing about the task).
-   */
-  retryTaskLater(id: string, error: string, retryAtMs: number, nowMs: number = Date.now(), options: { refundAttempt?: boolean } = {}): void {
-    this.#stmt(`UPDATE tasks SET next_attempt_at = ?, lease_until = NULL, last_error = ?, updated_at = ?, attempts = MAX(0, attempts - ?) WHERE id = ? AND status = 'queued'`)
-      .run(retryAtMs, error, iso(nowMs), options.refundAttempt ? 1 : 0, id);
+  markTaskSubmitted(claim: Claim<Task>, masTaskId: string): Promise<void> {
+    return this.#write(() => {
+      this.#ownTask(claim);
+      const now = iso(this.#now());
+      this.#stmt(`UPDATE tasks SET task_id = ?, status = 'pending', lease_until = NULL, claim_token = NULL, last_error = NULL, updated_at = ? WHERE id = ?`)
+        .run(masTaskId, now, claim.item.id);
+      this.#history(claim.item.id, 'queued', 'pending', now, 'mas', `task_id ${masTaskId}`);
+    });
   }
 
-  /**
-   * Makes every queued task due now (the MAS recovered: drain the backlog
-   * instead of waiting out each task's backoff).
-   * @returns how many tasks were released
-   */
-  releaseTaskBackoff(nowMs: number = Date.now()): number {
-    return this.#stmt(`UPDATE tasks SET next_attempt_at = ? WHERE status = 'queued' AND next_attempt_at > ?`).run(nowMs, nowMs).changes;
+  retryTaskLater(claim: Claim<Task>, error: string, retryInMs: number, options: { readonly refundAttempt?: boolean } = {}): Promise<void> {
+    return this.#write(() => {
+      this.#ownTask(claim);
+      const now = this.#now();
+      this.#stmt(`UPDATE tasks SET next_attempt_at = ?, lease_until = NULL, claim_token = NULL, last_error = ?, updated_at = ?, attempts = MAX(0, attempts - ?) WHERE id = ?`)
+        .run(now + retryInMs, error, iso(now), options.refundAttempt ? 1 : 0, claim.item.id);
+    });
   }
 
-  /** Ends a queued task as `failed` (permanent MAS rejection) or `dead` (retries exhausted), keeping the reason. */
-  endTask(id: string, status: 'failed' | 'dead', reason: string, source: string, nowMs: number = Date.now()): void {
-    const now = iso(nowMs);
-    this.db.transaction(() => {
-      const row = this.#stmt('SELECT status FROM tasks WHERE id = ?').get(id) as { status: TaskStatus } | undefined;
-      if (!row || isTerminal(row.status)) return;
-      this.#stmt('UPDATE tasks SET status = ?, lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?').run(status, reason, now, id);
-      this.#history(id, row.status, status, now, source, reason);
-    }).immediate();
+  endTask(claim: Claim<Task>, status: 'failed' | 'dead', reason: string, source: TransitionSource): Promise<void> {
+    return this.#write(() => {
+      this.#ownTask(claim);
+      const now = iso(this.#now());
+      this.#stmt('UPDATE tasks SET status = ?, lease_until = NULL, claim_token = NULL, last_error = ?, updated_at = ? WHERE id = ?').run(status, reason, now, claim.item.id);
+      this.#history(claim.item.id, 'queued', status, now, source, reason);
+    });
   }
 
-  /**
-   * Puts a `dead` or `failed` task back to `queued` for another round of
-   * attempts. A task the MAS had accepted gets a new idempotency key
-   * (`<key>:retry:<n>`) so that the MAS runs it again.
-   * @returns false when unknown or not retriable
-   */
-  retryTask(ref: string, nowMs: number = Date.now()): boolean {
-    const now = iso(nowMs);
-    return this.db.transaction(() => {
-      const row = this.#stmt('SELECT id, status, task_id, idempotency_key FROM tasks WHERE id = ? OR task_id = ?').get(ref, ref) as
-        | { id: string; status: TaskStatus; task_id: string | null; idempotency_key: string }
-        | undefined;
-      if (!row || (row.status !== 'dead' && row.status !== 'failed')) return false;
+  renewTask(claim: Claim<Task>, leaseMs: number): Promise<void> {
+    return this.#write(() => {
+      const until = this.#now() + leaseMs;
+      const r = this.#stmt(`UPDATE tasks SET lease_until = ?, next_attempt_at = ? WHERE id = ? AND claim_token = ? AND status = 'queued'`).run(until, until, claim.item.id, claim.token);
+      if (r.changes !== 1) throw claimLost(`task ${claim.item.id}`);
+    });
+  }
+
+  async releaseTaskBackoff(): Promise<number> {
+    const n = await this.#write(() => {
+      const now = this.#now();
+      // Not the tasks under a lease: their next_attempt_at is the lease's end.
+      return this.#stmt(`UPDATE tasks SET next_attempt_at = @now WHERE status = 'queued' AND next_attempt_at > @now AND (lease_until IS NULL OR lease_until <= @now)`).run({ now }).changes;
+    });
+    if (n > 0) this.#emit('tasks');
+    return n;
+  }
+
+  async retryTask(ref: string): Promise<RetryOutcome> {
+    const out = await this.#write((): RetryOutcome => {
+      const row = this.#stmt('SELECT * FROM tasks WHERE id = ? OR task_id = ?').get(ref, ref) as TaskRow | undefined;
+      if (!row) return { outcome: 'unknown' };
+      if (row.status !== 'dead' && row.status !== 'failed') return { outcome: 'refused', task: toTask(row) };
+      const nowMs = this.#now();
+      const now = iso(nowMs);
       // A task the MAS accepted (and then failed) needs a new idempotency key,
       // or the MAS would answer with the old, finished task.
       let key = row.idempotency_key;
@@ -538,164 +709,145 @@ export class Store {
         const n = (this.#stmt(`SELECT COUNT(*) AS n FROM task_history WHERE task_ref = ? AND source = 'operator'`).get(row.id) as { n: number }).n + 1;
         key = `${key.split(':retry:')[0]}:retry:${n}`;
       }
-      this.#stmt(`UPDATE tasks SET status = 'queued', task_id = NULL, idempotency_key = ?, attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ? WHERE id = ?`).run(key, nowMs, now, row.id);
+      this.#stmt(`UPDATE tasks SET status = 'queued', task_id = NULL, idempotency_key = ?, attempts = 0, next_attempt_at = ?, lease_until = NULL, claim_token = NULL, updated_at = ? WHERE id = ?`)
+        .run(key, nowMs, now, row.id);
       this.#history(row.id, row.status, 'queued', now, 'operator', 'retry');
-      return true;
-    }).immediate();
-  }
-
-  /**
-   * Applies a MAS status update. States only move forward; terminal states
-   * are final; a duplicate or late update changes nothing.
-   *
-   * @returns `unknown` when no task has this MAS task id, `ignored` when it does not move the task forward, else `applied`
-   */
-  applyCallback(
-    masTaskId: string,
-    status: 'running' | 'completed' | 'failed',
-    detail: { result?: unknown; error?: unknown },
-    nowMs: number = Date.now(),
-  ): { outcome: 'unknown' } | { outcome: 'ignored' | 'applied'; task: TaskRow } {
-    const now = iso(nowMs);
-    return this.db.transaction(() => {
-      const task = this.#stmt('SELECT * FROM tasks WHERE task_id = ?').get(masTaskId) as TaskRow | undefined;
-      if (!task) return { outcome: 'unknown' as const };
-      if (isTerminal(task.status) || STATUS_RANK[status] <= STATUS_RANK[task.status]) return { outcome: 'ignored' as const, task };
-      const result = detail.result === undefined ? task.result : JSON.stringify(detail.result);
-      const error = detail.error === undefined ? task.last_error : typeof detail.error === 'string' ? detail.error : JSON.stringify(detail.error);
-      this.#stmt('UPDATE tasks SET status = ?, result = ?, last_error = ?, updated_at = ? WHERE id = ?').run(status, result, error, now, task.id);
-      this.#history(task.id, task.status, status, now, 'mas-callback', status === 'failed' ? error : null);
-      return { outcome: 'applied' as const, task: { ...task, status } };
-    }).immediate();
-  }
-
-  /** Lists tasks, newest first. */
-  listTasks(filter: TaskFilter = {}): TaskRow[] {
-    const where: string[] = [];
-    const args: Record<string, unknown> = { limit: filter.limit ?? 100 };
-    if (filter.status) (where.push('status = @status'), (args.status = filter.status));
-    if (filter.repo) (where.push('repo = @repo'), (args.repo = filter.repo));
-    if (filter.type) (where.push('task_type = @type'), (args.type = filter.type));
-    if (filter.since) (where.push('created_at >= @since'), (args.since = filter.since));
-    return this.db.prepare(`SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, rowid DESC LIMIT @limit`).all(args) as TaskRow[];
-  }
-
-  /** One task by GitBridge id or MAS task id. */
-  getTask(ref: string): TaskRow | undefined {
-    return this.#stmt('SELECT * FROM tasks WHERE id = ? OR task_id = ?').get(ref, ref) as TaskRow | undefined;
-  }
-
-  /** A task's transitions, oldest first. */
-  taskHistory(taskRef: string): TaskHistoryRow[] {
-    return this.#stmt('SELECT * FROM task_history WHERE task_ref = ? ORDER BY id').all(taskRef) as TaskHistoryRow[];
-  }
-
-  /** Tasks created from a delivery. */
-  tasksForDelivery(deliveryId: string): TaskRow[] {
-    return this.#stmt('SELECT * FROM tasks WHERE delivery_id = ? ORDER BY created_at, rowid').all(deliveryId) as TaskRow[];
-  }
-
-  /** One delivery, with its raw body (up to the payload limit, 25 MB: use {@link Store.getDeliveryMeta} when the body is not needed). */
-  getDelivery(deliveryId: string): DeliveryRow | undefined {
-    const row = this.getDeliveryMeta(deliveryId);
-    return row && { ...row, body: this.#body(deliveryId) };
-  }
-
-  /** One delivery without its body (the body lives in `delivery_bodies`). */
-  getDeliveryMeta(deliveryId: string): DeliveryMeta | undefined {
-    return this.#stmt('SELECT * FROM deliveries WHERE delivery_id = ?').get(deliveryId) as DeliveryMeta | undefined;
-  }
-
-  /** Lists deliveries (without bodies), newest first. */
-  listDeliveries(limit = 100): DeliveryMeta[] {
-    return this.#stmt('SELECT * FROM deliveries ORDER BY received_at DESC, rowid DESC LIMIT ?').all(limit) as DeliveryMeta[];
-  }
-
-  /** Journal entries, newest first. */
-  listJournal(limit = 100): (JournalEntry & { delivery_id: string; recorded_at: string })[] {
-    return this.#stmt('SELECT delivery_id, type, action, repo, number, timestamp, recorded_at FROM journal ORDER BY id DESC LIMIT ?').all(limit) as (JournalEntry & {
-      delivery_id: string;
-      recorded_at: string;
-    })[];
-  }
-
-  /** Claims pending notifications that are due, under a lease. */
-  claimNotifications(limit: number, leaseMs: number, nowMs: number = Date.now()): NotificationRow[] {
-    return this.#stmt(`UPDATE notifications SET lease_until = @lease, attempts = attempts + 1
-      WHERE id IN (SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= @now
-        AND (lease_until IS NULL OR lease_until <= @now) ORDER BY id LIMIT @limit)
-      RETURNING id, delivery_id, task_ref, channel, text, url, status, attempts`).all({ lease: nowMs + leaseMs, now: nowMs, limit }) as NotificationRow[];
-  }
-
-  /** Records a notification's outcome; `retryAtMs` schedules another attempt. */
-  settleNotification(id: number, status: 'sent' | 'failed' | 'skipped' | 'pending', error: string | null, retryAtMs: number | null, nowMs: number = Date.now()): void {
-    this.#stmt('UPDATE notifications SET status = ?, last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL, updated_at = ? WHERE id = ?')
-      .run(status, error, retryAtMs, iso(nowMs), id);
-  }
-
-  /** Notifications of a delivery (for tests and `deliveries show`). */
-  notificationsForDelivery(deliveryId: string): NotificationRow[] {
-    return this.#stmt('SELECT id, delivery_id, task_ref, channel, text, url, status, attempts FROM notifications WHERE delivery_id = ? ORDER BY id').all(deliveryId) as NotificationRow[];
-  }
-
-  /** Deliveries waiting to be processed (the `gitbridge_event_queue_depth` gauge). */
-  queueDepth(): number {
-    return (this.#stmt(`SELECT COUNT(*) AS n FROM deliveries WHERE state = 'queued'`).get() as { n: number }).n;
-  }
-
-  /** Task counts by status (every status present, zero when none). */
-  taskCounts(): Record<TaskStatus, number> {
-    const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
-    for (const r of this.#stmt('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as { status: TaskStatus; n: number }[]) out[r.status] = r.n;
+      return { outcome: 'retried', task: toTask(this.#stmt('SELECT * FROM tasks WHERE id = ?').get(row.id) as TaskRow) };
+    });
+    if (out.outcome === 'retried') this.#emit('tasks');
     return out;
   }
 
-  /** Delivery counts by state. */
-  deliveryCounts(): Record<DeliveryState, number> {
-    const out: Record<DeliveryState, number> = { queued: 0, processed: 0, ignored: 0, dead: 0 };
-    for (const r of this.#stmt('SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state').all() as { state: DeliveryState; n: number }[]) out[r.state] = r.n;
-    return out;
+  applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown }): Promise<CallbackOutcome> {
+    return this.#write((): CallbackOutcome => {
+      const row = this.#stmt('SELECT * FROM tasks WHERE task_id = ?').get(masTaskId) as TaskRow | undefined;
+      if (!row) return { outcome: 'unknown' };
+      if (isTerminal(row.status) || STATUS_RANK[status] <= STATUS_RANK[row.status]) return { outcome: 'ignored', task: toTask(row) };
+      const now = iso(this.#now());
+      const result = detail.result === undefined ? row.result : JSON.stringify(detail.result);
+      const error = detail.error === undefined ? row.last_error : typeof detail.error === 'string' ? detail.error : JSON.stringify(detail.error);
+      this.#stmt('UPDATE tasks SET status = ?, result = ?, last_error = ?, updated_at = ? WHERE id = ?').run(status, result, error, now, row.id);
+      this.#history(row.id, row.status, status, now, 'mas-callback', status === 'failed' ? error : null);
+      return { outcome: 'applied', task: toTask({ ...row, status, result, last_error: error, updated_at: now }) };
+    });
   }
 
-  /** Earliest `next_attempt_at` (ms) among queued work of a kind, or null when none is waiting. */
-  nextDue(kind: 'deliveries' | 'tasks' | 'notifications'): number | null {
+  // ---- the notification outbox ------------------------------------------
+
+  claimNotifications(limit: number, leaseMs: number): Promise<Claim<Notification>[]> {
+    return this.#write(() => {
+      const now = this.#now();
+      const token = randomUUID();
+      const rows = this.#stmt(`UPDATE notifications SET lease_until = @lease, next_attempt_at = @lease, attempts = attempts + 1, claim_token = @token
+        WHERE id IN (SELECT id FROM notifications INDEXED BY notifications_next WHERE status = 'pending' AND next_attempt_at <= @now
+          ORDER BY next_attempt_at LIMIT @limit)
+        RETURNING id, delivery_id, task_ref, channel, text, url, status, attempts`).all({ lease: now + leaseMs, now, limit, token }) as Parameters<typeof toNotification>[0][];
+      return rows.map((r) => ({ item: toNotification(r), token }));
+    });
+  }
+
+  settleNotification(claim: Claim<Notification>, status: NotificationStatus, error: string | null, retryInMs: number | null): Promise<void> {
+    return this.#write(() => {
+      const now = this.#now();
+      const r = this.#stmt(`UPDATE notifications SET status = ?, last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL, claim_token = NULL, updated_at = ?
+        WHERE id = ? AND claim_token = ? AND status = 'pending'`)
+        .run(status, error, retryInMs === null ? null : now + retryInMs, iso(now), claim.item.id, claim.token);
+      if (r.changes !== 1) throw claimLost(`notification ${claim.item.id}`);
+    });
+  }
+
+  // ---- scheduling -------------------------------------------------------
+
+  msUntilDue(queue: QueueName): Promise<number | null> {
     const sql = {
-      deliveries: `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS t FROM deliveries INDEXED BY deliveries_due WHERE state = 'queued'`,
-      tasks: `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS t FROM tasks INDEXED BY tasks_due WHERE status = 'queued'`,
-      notifications: `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS t FROM notifications WHERE status = 'pending'`,
-    }[kind];
-    return (this.#stmt(sql).get() as { t: number | null }).t;
+      deliveries: `SELECT next_attempt_at AS t FROM deliveries INDEXED BY deliveries_next WHERE state = 'queued' ORDER BY next_attempt_at LIMIT 1`,
+      tasks: `SELECT next_attempt_at AS t FROM tasks INDEXED BY tasks_next WHERE status = 'queued' ORDER BY next_attempt_at LIMIT 1`,
+      notifications: `SELECT next_attempt_at AS t FROM notifications INDEXED BY notifications_next WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1`,
+    }[queue];
+    return this.#read(() => {
+      const r = this.#stmt(sql).get() as { t: number } | undefined;
+      return r === undefined ? null : Math.max(0, r.t - this.#now());
+    });
   }
 
-  /**
-   * Retention: deletes deliveries received before `beforeIso` that are done
-   * (not queued) and whose tasks are all final, with those tasks, their
-   * history and notifications. The journal is kept. Runs in batches of
-   * `batch` deliveries per transaction so the writer is never held for long.
-   *
-   * @returns how many deliveries were deleted
-   */
-  purge(beforeIso: string, batch = 500): number {
-    let total = 0;
-    for (;;) {
-      const n = this.purgeBatch(beforeIso, batch);
-      total += n;
-      if (n < batch) return total;
-    }
+  onWake(queue: QueueName, fn: () => void): () => void {
+    let set = this.#wake.get(queue);
+    if (!set) this.#wake.set(queue, (set = new Set()));
+    set.add(fn);
+    return () => set.delete(fn);
   }
 
-  /**
-   * One transaction of {@link Store.purge}: deletes up to `batch` deliveries.
-   * The daemon calls it with pauses between batches, so that retention never
-   * holds the event loop or the writer for long.
-   *
-   * @returns how many deliveries were deleted (less than `batch` when done)
-   */
-  purgeBatch(beforeIso: string, batch = 500): number {
-    return this.db.transaction(() => {
+  // ---- read model -------------------------------------------------------
+
+  getDelivery(deliveryId: string): Promise<Delivery | undefined> {
+    return this.#read(() => {
+      const r = this.#stmt('SELECT * FROM deliveries WHERE delivery_id = ?').get(deliveryId) as DeliveryRow | undefined;
+      return r && toDelivery(r);
+    });
+  }
+
+  getDeliveryBody(deliveryId: string): Promise<Buffer | undefined> {
+    return this.#read(() => (this.#stmt('SELECT body FROM delivery_bodies WHERE delivery_id = ?').get(deliveryId) as { body: Buffer } | undefined)?.body);
+  }
+
+  listDeliveries(filter: DeliveryFilter = {}): Promise<Delivery[]> {
+    const { where, args } = whereOf(filter, { state: 'state = @state', repo: 'repo = @repo', event: 'event = @event', since: 'received_at >= @since' });
+    return this.#read(() => (this.#stmt(`SELECT * FROM deliveries ${where} ORDER BY received_at DESC, rowid DESC LIMIT @limit`).all(args) as DeliveryRow[]).map(toDelivery));
+  }
+
+  listTasks(filter: TaskFilter = {}): Promise<Task[]> {
+    const { where, args } = whereOf(filter, { status: 'status = @status', repo: 'repo = @repo', type: 'task_type = @type', since: 'created_at >= @since' });
+    return this.#read(() => (this.#stmt(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, rowid DESC LIMIT @limit`).all(args) as TaskRow[]).map(toTask));
+  }
+
+  getTask(ref: string): Promise<Task | undefined> {
+    return this.#read(() => {
+      const r = this.#stmt('SELECT * FROM tasks WHERE id = ? OR task_id = ?').get(ref, ref) as TaskRow | undefined;
+      return r && toTask(r);
+    });
+  }
+
+  taskHistory(id: string): Promise<TaskTransition[]> {
+    return this.#read(() =>
+      (this.#stmt('SELECT at, from_status, to_status, source, detail FROM task_history WHERE task_ref = ? ORDER BY id').all(id) as {
+        at: string; from_status: TaskStatus | null; to_status: TaskStatus; source: TransitionSource; detail: string | null;
+      }[]).map((h) => ({ at: h.at, from: h.from_status, to: h.to_status, source: h.source, detail: h.detail })));
+  }
+
+  tasksForDelivery(deliveryId: string): Promise<Task[]> {
+    return this.#read(() => (this.#stmt('SELECT * FROM tasks WHERE delivery_id = ? ORDER BY created_at, rowid').all(deliveryId) as TaskRow[]).map(toTask));
+  }
+
+  notificationsForDelivery(deliveryId: string): Promise<Notification[]> {
+    return this.#read(() =>
+      (this.#stmt('SELECT id, delivery_id, task_ref, channel, text, url, status, attempts FROM notifications WHERE delivery_id = ? ORDER BY id').all(deliveryId) as Parameters<typeof toNotification>[0][]).map(toNotification));
+  }
+
+  listJournal(filter: JournalFilter = {}): Promise<JournalRecord[]> {
+    const { where, args } = whereOf(filter, { repo: 'repo = @repo', type: 'type = @type', since: 'recorded_at >= @since' });
+    return this.#read(() =>
+      (this.#stmt(`SELECT delivery_id, type, action, repo, number, timestamp, recorded_at FROM journal ${where} ORDER BY id DESC LIMIT @limit`).all(args) as {
+        delivery_id: string; type: string; action: string | null; repo: string | null; number: number | null; timestamp: string; recorded_at: string;
+      }[]).map((j) => ({ deliveryId: j.delivery_id, type: j.type, action: j.action, repo: j.repo, number: j.number, timestamp: j.timestamp, recordedAt: j.recorded_at })));
+  }
+
+  counts(): Promise<StoreCounts> {
+    return this.#read(() => {
+      const deliveries = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
+      for (const r of this.#stmt('SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state').all() as { state: DeliveryState; n: number }[]) deliveries[r.state] = r.n;
+      const tasks = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+      for (const r of this.#stmt('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as { status: TaskStatus; n: number }[]) tasks[r.status] = r.n;
+      return { deliveries, tasks };
+    });
+  }
+
+  // ---- upkeep -----------------------------------------------------------
+
+  purge(before: string, batch: number): Promise<number> {
+    return this.#write(() => {
       const ids = (this.#stmt(`SELECT delivery_id FROM deliveries d WHERE received_at < ? AND state != 'queued'
         AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.delivery_id = d.delivery_id AND t.status NOT IN ('completed', 'failed', 'dead'))
-        LIMIT ?`).all(beforeIso, batch) as { delivery_id: string }[]).map((r) => r.delivery_id);
+        LIMIT ?`).all(before, batch) as { delivery_id: string }[]).map((r) => r.delivery_id);
       for (const id of ids) {
         this.#stmt('DELETE FROM task_history WHERE task_ref IN (SELECT id FROM tasks WHERE delivery_id = ?)').run(id);
         this.#stmt('DELETE FROM notifications WHERE delivery_id = ?').run(id);
@@ -704,28 +856,72 @@ export class Store {
         this.#stmt('DELETE FROM deliveries WHERE delivery_id = ?').run(id);
       }
       return ids.length;
-    }).immediate();
+    });
   }
 
   /**
-   * Checks that the store accepts a write (readiness). While the write gate
-   * is closed (a WAL restart, a few ms) writes are held, not refused: true,
-   * without waiting in SQLite's busy handler for the checkpointer.
+   * Readiness. While the write gate is closed (a WAL restart, a few ms)
+   * writes are held, not refused: writable, without waiting in SQLite's busy
+   * handler for the checkpointer. A full disk lets a transaction start and
+   * fails only the commit, so recent commit failures count too.
    */
-  writable(): boolean {
-    if (!this.gate.isOpen) return true;
+  async health(): Promise<StoreHealth> {
+    if (this.#closed) return { writable: false, reason: 'closed' };
+    const failing = this.#committer.failing;
+    if (failing) return { writable: false, reason: failing.code };
+    if (!this.#gate.isOpen) return { writable: true };
     try {
-      this.db.transaction(() => this.db.prepare('SELECT 1').get()).immediate();
-      return true;
-    } catch {
-      return false;
+      this.#db.transaction(() => this.#db.prepare('SELECT 1').get()).immediate();
+      return { writable: true };
+    } catch (err) {
+      return { writable: false, reason: errorCodeOf(err) ?? (err as Error).message };
     }
   }
 
-  /** Closes the connection (checkpointing the WAL when it is the last one). */
-  close(): void {
+  async runExclusive<T>(name: string, fn: () => Promise<T>): Promise<ExclusiveOutcome<T>> {
+    const holder = randomUUID();
+    const take = () => this.#write(() => {
+      const now = this.#now();
+      return this.#stmt(`INSERT INTO locks (name, holder, until) VALUES (@name, @holder, @until)
+        ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until WHERE locks.until <= @now OR locks.holder = @holder`)
+        .run({ name, holder, until: now + LOCK_TTL_MS, now }).changes === 1;
+    });
+    if (!(await take())) return { ran: false };
+    let timer: ClockTimer | undefined;
+    const renew = () => {
+      timer = this.#clock.setTimeout(() => {
+        void take().catch(() => undefined).finally(() => {
+          if (timer !== undefined) renew();
+        });
+      }, LOCK_TTL_MS / 3);
+    };
+    renew();
+    try {
+      return { ran: true, value: await fn() };
+    } finally {
+      const t = timer;
+      timer = undefined;
+      this.#clock.clearTimeout(t);
+      if (!this.#closed) await this.#write(() => this.#stmt('DELETE FROM locks WHERE name = ? AND holder = ?').run(name, holder)).catch(() => undefined);
+    }
+  }
+
+  schemaVersion(): Promise<number> {
+    return this.#read(() => Math.max(0, ...this.#appliedVersions()));
+  }
+
+  async flush(): Promise<void> {
+    this.#committer.flush();
+    this.#writes.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#committer.flush();
+    this.#writes.flush();
+    this.#closed = true;
     this.#checkpointer?.stop();
     this.#checkpointer = undefined;
-    if (this.db.open) this.db.close();
+    if (this.#db.open) this.#db.close();
   }
 }

@@ -1,0 +1,77 @@
+/**
+ * The store: its contract, and {@link openStore}, which picks the engine.
+ * This module loads no engine until a store is opened, so that commands
+ * that never touch a store stay fast to start.
+ */
+import type { Clock } from '../time/clock.js';
+import type { Store } from './contract.js';
+
+export { DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal } from './contract.js';
+export type {
+  CallbackOutcome,
+  Claim,
+  ClaimedDelivery,
+  Delivery,
+  DeliveryFilter,
+  DeliveryResult,
+  DeliveryState,
+  ExclusiveOutcome,
+  IsoTime,
+  JournalFilter,
+  JournalRecord,
+  NewDelivery,
+  Notification,
+  NotificationStatus,
+  QueueName,
+  RetryOutcome,
+  Store,
+  StoreCounts,
+  StoreHealth,
+  Task,
+  TaskFilter,
+  TaskStatus,
+  TaskTransition,
+  TransitionSource,
+} from './contract.js';
+
+/** How a process uses the store. */
+export type StoreAccess =
+  /** The daemon: creates and migrates the store, checkpoints in the background. */
+  | 'owner'
+  /** A tool that writes to a store a daemon owns (`tasks retry`): never migrates; the schema must match. */
+  | 'write'
+  /** A tool that only reads (`tasks ls`): never writes; the schema must match. */
+  | 'read';
+
+/** Options of {@link openStore}. */
+export interface OpenStoreOptions {
+  /** The data directory (SQLite: `<dataDir>/gitbridge.db`). */
+  readonly dataDir: string;
+  readonly access: StoreAccess;
+  /** The store's clock (SQLite; PostgreSQL uses the database's). Default the system clock. */
+  readonly clock?: Clock;
+  /** SQLite `synchronous` mode (default NORMAL). */
+  readonly synchronous?: 'NORMAL' | 'FULL';
+  /** Called with each background checkpoint error (SQLite), to log it. */
+  readonly onCheckpointError?: (err: { message: string; code?: string }) => void;
+  /** Observes each group commit of deliveries: batch size, duration in ms. */
+  readonly onIngestCommit?: (batchSize: number, durationMs: number) => void;
+}
+
+/**
+ * Opens the store a configuration names.
+ *
+ * @throws GitBridgeError `GB_STORE_NOT_FOUND`, `GB_STORE_SCHEMA_MISMATCH`, `GB_STORE_DISK_SPACE`, `GB_STORE_ERROR`
+ */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const { SqliteStore } = await import('./sqlite/sqlite-store.js');
+  return SqliteStore.open(options.dataDir, {
+    readonly: options.access === 'read',
+    migrate: options.access === 'owner',
+    backgroundCheckpoint: options.access === 'owner',
+    ...(options.synchronous ? { synchronous: options.synchronous } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.onCheckpointError ? { onCheckpointError: options.onCheckpointError } : {}),
+    ...(options.onIngestCommit ? { onIngestCommit: options.onIngestCommit } : {}),
+  });
+}

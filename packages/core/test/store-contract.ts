@@ -1,0 +1,431 @@
+/**
+ * The store contract suite (DESIGN §10): written once, run against every
+ * engine (store.sqlite.test.ts, store.postgres.test.ts). An engine passes
+ * when it behaves the same as every other at every method of the contract.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Claim, ClaimedDelivery, NewDelivery, Store, TaskDraft } from '../src/index.js';
+
+/** A store under test, and how time passes for it. */
+export interface StoreHarness {
+  readonly store: Store;
+  /**
+   * Lets `ms` of the store's clock pass: a ManualClock advances at once; an
+   * engine on the database's clock waits in real time (so tests keep `ms` small).
+   */
+  elapse(ms: number): Promise<void>;
+  /** Closes the store and removes what it created (a temp dir, a database). */
+  cleanup(): Promise<void>;
+}
+
+/** Lease used by the suite, ms: short, so that an engine on real time still runs fast. */
+const LEASE = 200;
+
+export const draft = (taskType = 'triage_issue', notify = true): TaskDraft => ({
+  rule: `rule-${taskType}`,
+  taskType,
+  priority: 'normal',
+  payload: { type: taskType, priority: 'normal', metadata: { n: 1 }, protocol_version: '2.1' },
+  notify: notify ? { channel: '#c', text: `text ${taskType}`, url: null } : null,
+});
+
+export const journal = { type: 'issues', action: 'opened', repo: 'o/r', number: 1, timestamp: '2020-01-01T00:00:00Z' };
+
+export function newDelivery(id: string, overrides: Partial<NewDelivery> = {}): NewDelivery {
+  return {
+    deliveryId: id,
+    event: 'issues',
+    action: 'opened',
+    hookId: '42',
+    repo: 'o/r',
+    repoId: 1,
+    installationId: null,
+    receivedAt: new Date().toISOString(),
+    contentType: 'json',
+    headers: { 'x-github-event': 'issues', 'user-agent': 'GitHub-Hookshot/x' },
+    body: Buffer.from(`{"id":"${id}"}`),
+    signatureSlot: 0,
+    sourceIp: '127.0.0.1',
+    state: 'queued',
+    outcome: null,
+    ...overrides,
+  };
+}
+
+/** Runs the contract suite against an engine. `open` gives a fresh, empty store for each test. */
+export function describeStoreContract(engine: string, open: () => Promise<StoreHarness>): void {
+  describe(`store contract: ${engine}`, () => {
+    let h: StoreHarness;
+    let store: Store;
+    beforeEach(async () => {
+      h = await open();
+      store = h.store;
+    });
+    afterEach(async () => {
+      await h.cleanup();
+    });
+
+    const claimOne = async (): Promise<Claim<ClaimedDelivery>> => {
+      const [c] = await store.claimDeliveries(1, LEASE);
+      if (!c) throw new Error('nothing to claim');
+      return c;
+    };
+    const ingestAndComplete = async (id: string, drafts: TaskDraft[] = [draft()]) => {
+      await store.ingest(newDelivery(id));
+      const c = (await store.claimDeliveries(100, LEASE)).find((x) => x.item.deliveryId === id);
+      if (!c) throw new Error(`${id} not claimed`);
+      return store.completeDelivery(c, { drafts, journal: { ...journal }, repo: 'o/r' });
+    };
+
+    describe('ingest', () => {
+      it('stores a delivery id once: later ingests of the same id are duplicates', async () => {
+        expect(await store.ingest(newDelivery('a'))).toBe('stored');
+        expect(await store.ingest(newDelivery('a', { event: 'push' }))).toBe('duplicate');
+        expect((await store.getDelivery('a'))?.event).toBe('issues');
+      });
+
+      it('the same id ingested twice at once gives one stored and one duplicate', async () => {
+        const results = await Promise.all([store.ingest(newDelivery('same')), store.ingest(newDelivery('same'))]);
+        expect(results.sort()).toEqual(['duplicate', 'stored']);
+        expect(await store.listDeliveries()).toHaveLength(1);
+      });
+
+      it('keeps the body byte for byte, headers and fields as given', async () => {
+        const body = Buffer.from([0x7b, 0x22, 0xe2, 0x9c, 0x93, 0x22, 0x3a, 0x31, 0x7d, 0x00, 0xff, 0x0a]);
+        await store.ingest(newDelivery('b', { body, contentType: 'form', headers: { 'x-github-event': 'issues' } }));
+        expect((await store.getDeliveryBody('b'))?.equals(body)).toBe(true);
+        expect(await store.getDelivery('b')).toMatchObject({
+          deliveryId: 'b', event: 'issues', action: 'opened', hookId: '42', repo: 'o/r', repoId: 1, contentType: 'form',
+          headers: { 'x-github-event': 'issues' }, size: body.length, signatureSlot: 0, sourceIp: '127.0.0.1', state: 'queued', attempts: 0, replayOf: null,
+        });
+        expect(await store.getDelivery('nope')).toBeUndefined();
+        expect(await store.getDeliveryBody('nope')).toBeUndefined();
+      });
+
+      it('a delivery stored as processed (ping) is never claimed', async () => {
+        await store.ingest(newDelivery('ping-1', { event: 'ping', state: 'processed', outcome: 'ping' }));
+        expect(await store.claimDeliveries(10, LEASE)).toEqual([]);
+        expect(await store.msUntilDue('deliveries')).toBeNull();
+      });
+
+      it('wakes the delivery queue after a stored delivery, not after a duplicate', async () => {
+        let woken = 0;
+        const off = store.onWake('deliveries', () => woken++);
+        await store.ingest(newDelivery('w'));
+        expect(woken).toBe(1);
+        await store.ingest(newDelivery('w'));
+        expect(woken).toBe(1);
+        off();
+        await store.ingest(newDelivery('w2'));
+        expect(woken).toBe(1);
+      });
+    });
+
+    describe('leased queues and claim tokens', () => {
+      it('a claim leases the item: nothing to claim during the lease, the same item again after it', async () => {
+        await store.ingest(newDelivery('a'));
+        const first = await claimOne();
+        expect(first.item.attempts).toBe(1);
+        expect(first.item.body.toString()).toBe('{"id":"a"}');
+        expect(await store.claimDeliveries(10, LEASE)).toEqual([]);
+        const due = await store.msUntilDue('deliveries');
+        expect(due).toBeGreaterThan(0);
+        expect(due).toBeLessThanOrEqual(LEASE);
+        await h.elapse(LEASE + 50);
+        const again = await claimOne();
+        expect(again.item.deliveryId).toBe('a');
+        expect(again.item.attempts).toBe(2);
+        expect(again.token).not.toBe(first.token);
+      });
+
+      it('a stale token can neither complete, fail nor renew; the new holder can', async () => {
+        await store.ingest(newDelivery('a'));
+        const stale = await claimOne();
+        await h.elapse(LEASE + 50);
+        const fresh = await claimOne();
+        await expect(store.renewDelivery(stale, LEASE)).rejects.toMatchObject({ code: 'GB_STORE_CLAIM_LOST' });
+        await expect(store.completeDelivery(stale, { drafts: [draft()], journal, repo: 'o/r' })).rejects.toMatchObject({ code: 'GB_STORE_CLAIM_LOST' });
+        await expect(store.failDelivery(stale, 'boom', null)).rejects.toMatchObject({ code: 'GB_STORE_CLAIM_LOST' });
+        await store.renewDelivery(fresh, LEASE);
+        expect(await store.completeDelivery(fresh, { drafts: [draft()], journal, repo: 'o/r' })).toHaveLength(1);
+        expect((await store.getDelivery('a'))?.state).toBe('processed');
+      });
+
+      it('a renewed lease keeps the item from other claimers', async () => {
+        await store.ingest(newDelivery('a'));
+        const c = await claimOne();
+        await h.elapse(LEASE / 2);
+        await store.renewDelivery(c, LEASE * 3);
+        await h.elapse(LEASE);
+        expect(await store.claimDeliveries(10, LEASE)).toEqual([]);
+      });
+
+      it('two concurrent claimers never get the same item', async () => {
+        await Promise.all(Array.from({ length: 60 }, (_, i) => store.ingest(newDelivery(`d${i}`))));
+        const batches = await Promise.all(Array.from({ length: 6 }, () => store.claimDeliveries(15, 10_000)));
+        const ids = batches.flat().map((c) => c.item.deliveryId);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids).toHaveLength(60);
+      });
+
+      it('forced double processing: the worker whose lease lapsed is refused, one journal entry and one task', async () => {
+        await store.ingest(newDelivery('twice'));
+        const first = await claimOne();
+        await h.elapse(LEASE + 50);
+        const second = await claimOne();
+        const result = { drafts: [draft()], journal, repo: 'o/r' };
+        const [a, b] = await Promise.allSettled([store.completeDelivery(second, result), store.completeDelivery(first, result)]);
+        expect(a.status).toBe('fulfilled');
+        expect(b).toMatchObject({ status: 'rejected', reason: { code: 'GB_STORE_CLAIM_LOST' } });
+        expect((await store.listJournal()).filter((j) => j.deliveryId === 'twice')).toHaveLength(1);
+        expect(await store.tasksForDelivery('twice')).toHaveLength(1);
+      });
+
+      it('failDelivery: due again after the delay, or dead; a dead delivery can be queued again', async () => {
+        await store.ingest(newDelivery('f'));
+        await store.failDelivery(await claimOne(), 'parse error', LEASE);
+        expect(await store.claimDeliveries(10, LEASE)).toEqual([]);
+        expect((await store.getDelivery('f'))?.lastError).toBe('parse error');
+        await h.elapse(LEASE + 50);
+        await store.failDelivery(await claimOne(), 'parse error again', null);
+        expect(await store.getDelivery('f')).toMatchObject({ state: 'dead', outcome: 'dead', attempts: 2 });
+        expect(await store.requeueDelivery('f')).toBe(true);
+        expect(await store.requeueDelivery('f')).toBe(false);
+        expect(await store.requeueDelivery('unknown')).toBe(false);
+        const again = await claimOne();
+        expect(again.item.attempts).toBe(1);
+      });
+
+      it('msUntilDue is null for an empty queue and 0 when an item is due', async () => {
+        expect(await store.msUntilDue('deliveries')).toBeNull();
+        expect(await store.msUntilDue('tasks')).toBeNull();
+        expect(await store.msUntilDue('notifications')).toBeNull();
+        await store.ingest(newDelivery('a'));
+        expect(await store.msUntilDue('deliveries')).toBe(0);
+      });
+    });
+
+    describe('processing a delivery', () => {
+      it('creates queued tasks with history and notifications, one journal entry, and wakes the task and notification queues', async () => {
+        const woken: string[] = [];
+        store.onWake('tasks', () => woken.push('tasks'));
+        store.onWake('notifications', () => woken.push('notifications'));
+        const ids = await ingestAndComplete('p', [draft('a'), draft('b', false)]);
+        expect(ids).toHaveLength(2);
+        expect(woken.sort()).toEqual(['notifications', 'tasks']);
+        const tasks = await store.tasksForDelivery('p');
+        expect(tasks.map((t) => [t.taskType, t.status, t.idempotencyKey, t.attempts])).toEqual([['a', 'queued', 'p:a', 0], ['b', 'queued', 'p:b', 0]]);
+        expect(tasks[0]!.payload).toEqual(draft('a').payload);
+        expect(tasks[0]).toMatchObject({ deliveryId: 'p', rule: 'rule-a', repo: 'o/r', priority: 'normal', taskId: null, result: null });
+        expect(await store.taskHistory(tasks[0]!.id)).toMatchObject([{ from: null, to: 'queued', source: 'gitbridge' }]);
+        expect((await store.notificationsForDelivery('p')).map((n) => [n.channel, n.text, n.status, n.taskRef])).toEqual([['#c', 'text a', 'pending', tasks[0]!.id]]);
+        expect(await store.listJournal()).toMatchObject([{ deliveryId: 'p', type: 'issues', action: 'opened', repo: 'o/r', number: 1, timestamp: '2020-01-01T00:00:00Z' }]);
+        expect(await store.getDelivery('p')).toMatchObject({ state: 'processed', outcome: 'tasks' });
+      });
+
+      it('no task: the delivery is ignored and still journaled', async () => {
+        expect(await ingestAndComplete('i', [])).toEqual([]);
+        expect(await store.getDelivery('i')).toMatchObject({ state: 'ignored', outcome: 'ignored' });
+        expect(await store.listJournal()).toHaveLength(1);
+      });
+    });
+
+    describe('the task queue', () => {
+      const claimTask = async () => {
+        const [c] = await store.claimTasks(1, LEASE);
+        if (!c) throw new Error('no task to claim');
+        return c;
+      };
+
+      it('submitted: pending with the MAS task id, found by either id; a stale claim is refused', async () => {
+        await ingestAndComplete('t');
+        const c = await claimTask();
+        expect(c.item.attempts).toBe(1);
+        await store.markTaskSubmitted(c, 'mas-1');
+        await expect(store.markTaskSubmitted(c, 'mas-2')).rejects.toMatchObject({ code: 'GB_STORE_CLAIM_LOST' });
+        const t = await store.getTask('mas-1');
+        expect(t).toMatchObject({ id: c.item.id, taskId: 'mas-1', status: 'pending', nextAttemptAt: null });
+        expect((await store.getTask(c.item.id))?.taskId).toBe('mas-1');
+        expect((await store.taskHistory(c.item.id)).map((x) => x.to)).toEqual(['queued', 'pending']);
+        expect(await store.claimTasks(10, LEASE)).toEqual([]);
+      });
+
+      it('retry later: due after the delay; a refunded attempt does not count', async () => {
+        await ingestAndComplete('t');
+        await store.retryTaskLater(await claimTask(), 'MAS answered 503', LEASE);
+        expect(await store.claimTasks(10, LEASE)).toEqual([]);
+        expect((await store.getTask((await store.tasksForDelivery('t'))[0]!.id))?.lastError).toBe('MAS answered 503');
+        await h.elapse(LEASE + 50);
+        const second = await claimTask();
+        expect(second.item.attempts).toBe(2);
+        await store.retryTaskLater(second, 'probe', 0, { refundAttempt: true });
+        expect((await claimTask()).item.attempts).toBe(2);
+      });
+
+      it('releaseTaskBackoff makes waiting tasks due now, but not tasks under a lease', async () => {
+        await ingestAndComplete('t1');
+        await ingestAndComplete('t2');
+        const [a, b] = await store.claimTasks(2, 60_000);
+        await store.retryTaskLater(a!, 'down', 60_000);
+        expect(await store.releaseTaskBackoff()).toBe(1);
+        const again = await store.claimTasks(10, LEASE);
+        expect(again.map((c) => c.item.id)).toEqual([a!.item.id]);
+        expect(b).toBeDefined();
+      });
+
+      it('endTask: failed or dead with the reason, final', async () => {
+        await ingestAndComplete('t');
+        const c = await claimTask();
+        await store.endTask(c, 'dead', 'retries exhausted', 'gitbridge');
+        await expect(store.endTask(c, 'failed', 'again', 'mas')).rejects.toMatchObject({ code: 'GB_STORE_CLAIM_LOST' });
+        expect(await store.getTask(c.item.id)).toMatchObject({ status: 'dead', lastError: 'retries exhausted' });
+        expect((await store.taskHistory(c.item.id)).at(-1)).toMatchObject({ from: 'queued', to: 'dead', source: 'gitbridge', detail: 'retries exhausted' });
+      });
+
+      it('renewTask extends a lease; a stale token cannot', async () => {
+        await ingestAndComplete('t');
+        const c = await claimTask();
+        await h.elapse(LEASE + 50);
+        const fresh = await claimTask();
+        await expect(store.renewTask(c, LEASE)).rejects.toMatchObject({ code: 'GB_STORE_CLAIM_LOST' });
+        await store.renewTask(fresh, LEASE);
+      });
+
+      it('retryTask: unknown, refused unless failed or dead, then queued again with a new key once the MAS had it', async () => {
+        await ingestAndComplete('t');
+        expect(await store.retryTask('nope')).toEqual({ outcome: 'unknown' });
+        const c = await claimTask();
+        expect(await store.retryTask(c.item.id)).toMatchObject({ outcome: 'refused', task: { status: 'queued' } });
+        await store.markTaskSubmitted(c, 'mas-9');
+        await store.applyCallback('mas-9', 'failed', { error: 'agent crashed' });
+        const r = await store.retryTask('mas-9');
+        expect(r).toMatchObject({ outcome: 'retried', task: { status: 'queued', taskId: null, attempts: 0, idempotencyKey: 't:triage_issue:retry:1' } });
+        expect((await store.taskHistory(c.item.id)).at(-1)).toMatchObject({ from: 'failed', to: 'queued', source: 'operator' });
+        expect((await claimTask()).item.id).toBe(c.item.id);
+      });
+
+      it('callbacks move a task forward only; terminal states are final; unknown ids say so', async () => {
+        await ingestAndComplete('t');
+        const c = await claimTask();
+        await store.markTaskSubmitted(c, 'mas-1');
+        expect(await store.applyCallback('mas-x', 'running', {})).toEqual({ outcome: 'unknown' });
+        expect(await store.applyCallback('mas-1', 'running', {})).toMatchObject({ outcome: 'applied', task: { status: 'running' } });
+        expect(await store.applyCallback('mas-1', 'running', {})).toMatchObject({ outcome: 'ignored' });
+        const done = await store.applyCallback('mas-1', 'completed', { result: { review: 'ok', n: [1, 2] } });
+        expect(done).toMatchObject({ outcome: 'applied', task: { status: 'completed', result: { review: 'ok', n: [1, 2] } } });
+        expect(await store.applyCallback('mas-1', 'failed', { error: 'late' })).toMatchObject({ outcome: 'ignored', task: { status: 'completed' } });
+        expect((await store.getTask('mas-1'))?.result).toEqual({ review: 'ok', n: [1, 2] });
+        expect((await store.taskHistory(c.item.id)).map((x) => x.to)).toEqual(['queued', 'pending', 'running', 'completed']);
+      });
+
+      it('lists tasks newest first, by status, repo, type and time', async () => {
+        await ingestAndComplete('t1', [draft('a')]);
+        await h.elapse(5);
+        await ingestAndComplete('t2', [draft('b')]);
+        expect((await store.listTasks()).map((t) => t.deliveryId)).toEqual(['t2', 't1']);
+        expect((await store.listTasks({ type: 'a' })).map((t) => t.deliveryId)).toEqual(['t1']);
+        expect(await store.listTasks({ repo: 'other/repo' })).toEqual([]);
+        expect(await store.listTasks({ status: 'pending' })).toEqual([]);
+        expect((await store.listTasks({ limit: 1 })).length).toBe(1);
+        expect(await store.listTasks({ since: '2999-01-01T00:00:00.000Z' })).toEqual([]);
+      });
+    });
+
+    describe('the notification outbox', () => {
+      it('claims pending notifications; settles them; retries after the delay; a stale claim is refused', async () => {
+        await ingestAndComplete('n', [draft('a'), draft('b')]);
+        const claims = await store.claimNotifications(10, LEASE);
+        expect(claims).toHaveLength(2);
+        expect(await store.claimNotifications(10, LEASE)).toEqual([]);
+        await store.settleNotification(claims[0]!, 'sent', null, null);
+        await store.settleNotification(claims[1]!, 'pending', 'chat service answered 500', LEASE);
+        await expect(store.settleNotification(claims[0]!, 'failed', 'x', null)).rejects.toMatchObject({ code: 'GB_STORE_CLAIM_LOST' });
+        expect(await store.claimNotifications(10, LEASE)).toEqual([]);
+        await h.elapse(LEASE + 50);
+        const again = await store.claimNotifications(10, LEASE);
+        expect(again.map((c) => [c.item.id, c.item.attempts])).toEqual([[claims[1]!.item.id, 2]]);
+        expect((await store.notificationsForDelivery('n')).map((x) => x.status)).toEqual(['sent', 'pending']);
+      });
+    });
+
+    describe('replay, read model, counts and upkeep', () => {
+      it('insertReplay stores <id>:replay:<n> with the original bytes, queued; unknown ids give null', async () => {
+        const body = Buffer.from('payload=%7B%7D');
+        await store.ingest(newDelivery('orig', { body, contentType: 'form' }));
+        const build = (o: ClaimedDelivery, id: string) => newDelivery(id, { body: o.body, contentType: o.contentType, headers: o.headers, replayOf: o.deliveryId });
+        expect(await store.insertReplay('orig', build)).toBe('orig:replay:1');
+        expect(await store.insertReplay('orig', build)).toBe('orig:replay:2');
+        expect(await store.insertReplay('nope', build)).toBeNull();
+        expect(await store.getDelivery('orig:replay:2')).toMatchObject({ replayOf: 'orig', state: 'queued', contentType: 'form' });
+        expect((await store.getDeliveryBody('orig:replay:1'))?.equals(body)).toBe(true);
+      });
+
+      it('lists deliveries newest first with filters, and journal entries with filters', async () => {
+        await store.ingest(newDelivery('d1', { receivedAt: '2026-01-01T00:00:00.000Z' }));
+        await store.ingest(newDelivery('d2', { receivedAt: '2026-01-02T00:00:00.000Z', event: 'push', action: null, repo: 'o/x' }));
+        expect((await store.listDeliveries()).map((d) => d.deliveryId)).toEqual(['d2', 'd1']);
+        expect((await store.listDeliveries({ event: 'push' })).map((d) => d.deliveryId)).toEqual(['d2']);
+        expect((await store.listDeliveries({ repo: 'o/r' })).map((d) => d.deliveryId)).toEqual(['d1']);
+        expect((await store.listDeliveries({ since: '2026-01-01T12:00:00.000Z' })).map((d) => d.deliveryId)).toEqual(['d2']);
+        expect((await store.listDeliveries({ state: 'queued', limit: 1 })).length).toBe(1);
+        await ingestAndComplete('j1');
+        expect(await store.listJournal({ type: 'push' })).toEqual([]);
+        expect((await store.listJournal({ repo: 'o/r' })).map((j) => j.deliveryId)).toEqual(['j1']);
+      });
+
+      it('counts deliveries and tasks by state, every state present', async () => {
+        await ingestAndComplete('c1');
+        await store.ingest(newDelivery('c2'));
+        const counts = await store.counts();
+        expect(counts.deliveries).toEqual({ queued: 1, processed: 1, ignored: 0, dead: 0 });
+        expect(counts.tasks).toEqual({ queued: 1, pending: 0, running: 0, completed: 0, failed: 0, dead: 0 });
+      });
+
+      it('purge deletes old finished deliveries with their tasks, keeps the queued, the unfinished and the journal', async () => {
+        const old = '2020-01-01T00:00:00.000Z';
+        await store.ingest(newDelivery('old-done', { receivedAt: old }));
+        await store.ingest(newDelivery('old-queued', { receivedAt: old }));
+        const claims = await store.claimDeliveries(10, LEASE);
+        const done = claims.find((c) => c.item.deliveryId === 'old-done')!;
+        await store.completeDelivery(done, { drafts: [draft()], journal, repo: 'o/r' });
+        await store.failDelivery(claims.find((c) => c.item.deliveryId === 'old-queued')!, 'x', 0);
+        const before = '2021-01-01T00:00:00.000Z';
+        expect(await store.purge(before, 10)).toBe(0); // its task is still queued
+        const [t] = await store.claimTasks(1, LEASE);
+        await store.endTask(t!, 'failed', 'rejected', 'mas');
+        expect(await store.purge(before, 10)).toBe(1);
+        expect(await store.getDelivery('old-done')).toBeUndefined();
+        expect(await store.getDeliveryBody('old-done')).toBeUndefined();
+        expect(await store.tasksForDelivery('old-done')).toEqual([]);
+        expect(await store.getDelivery('old-queued')).toBeDefined();
+        expect(await store.listJournal()).toHaveLength(1);
+      });
+
+      it('runExclusive runs one holder at a time and releases when done (or when it throws)', async () => {
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        const first = store.runExclusive('job', async () => {
+          await held;
+          return 1;
+        });
+        await new Promise((r) => setTimeout(r, 20));
+        expect(await store.runExclusive('job', async () => 2)).toEqual({ ran: false });
+        expect(await store.runExclusive('other-job', async () => 3)).toEqual({ ran: true, value: 3 });
+        release();
+        expect(await first).toEqual({ ran: true, value: 1 });
+        await expect(store.runExclusive('job', async () => Promise.reject(new Error('job failed')))).rejects.toThrow('job failed');
+        expect(await store.runExclusive('job', async () => 4)).toEqual({ ran: true, value: 4 });
+      });
+
+      it('is healthy, knows its schema version, and flush commits what is queued', async () => {
+        expect(await store.health()).toEqual({ writable: true });
+        expect(await store.schemaVersion()).toBeGreaterThan(0);
+        const id = randomUUID();
+        await store.ingest(newDelivery(id));
+        await store.flush();
+        expect((await store.getDelivery(id))?.deliveryId).toBe(id);
+      });
+    });
+  });
+}

@@ -1,0 +1,95 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { fileURLToPath } from 'node:url';
+import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
+import { runCli } from '../packages/cli/test/helpers.js';
+import { CALLBACK_SECRET, SECRET, postDelivery, startTestDaemon, tempDir, testEnv, waitFor } from './helpers/index.js';
+import { spawnDaemon } from './helpers/process.js';
+
+const GITBRIDGED = fileURLToPath(new URL('../bin/gitbridged', import.meta.url));
+const seed = readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url));
+
+describe('one configuration for daemon and CLI', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.cleanup());
+
+  it('GITBRIDGE_CONFIG with dataDir: `gitbridge tasks ls --json` reads that store', async () => {
+    const dataDir = join(tmp.dir, 'elsewhere', 'data');
+    // A store with one task, made by a real daemon on that data dir.
+    const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 5, completeAfterMs: 5 });
+    const { daemon } = await startTestDaemon(tmp.dir, { GITBRIDGE_DATA_DIR: dataDir, GITBRIDGE_MAS_URL: mas.url });
+    let deliveryId: string;
+    try {
+      ({ deliveryId } = await postDelivery(daemon.url, 'pull_request', seed));
+      await waitFor(async () => (await daemon.store.tasksForDelivery(deliveryId)).length === 1, 10_000, 'the task');
+    } finally {
+      await daemon.stop(500);
+      await mas.close();
+    }
+    const file = join(tmp.dir, 'gitbridge.config.json');
+    writeFileSync(file, JSON.stringify({ dataDir }));
+    // The CLI runs in another directory, with no GITBRIDGE_DATA_DIR: only the file names the store.
+    const cwd = join(tmp.dir, 'cwd');
+    mkdirSync(cwd);
+    const r = await runCli(['tasks', 'ls', '--json'], { GITBRIDGE_CONFIG: file }, cwd);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const tasks = JSON.parse(r.stdout) as { github_event_id: string; task_type: string }[];
+    expect(tasks.map((t) => [t.github_event_id, t.task_type])).toEqual([[deliveryId, 'review_pull_request']]);
+    // Without the file, the default ./data of that directory holds no store: exit 4.
+    const none = await runCli(['tasks', 'ls', '--json'], {}, cwd);
+    expect(none.exitCode).toBe(4);
+    expect(none.stderr).toContain(join(cwd, 'data'));
+  }, 30_000);
+
+  it('bad GITBRIDGE_LOG_LEVEL and GITBRIDGE_IP_ALLOWLIST together: one message naming both, exit 2, no stack trace, nothing created', async () => {
+    const cwd = join(tmp.dir, 'bad-config');
+    mkdirSync(cwd);
+    const env = { ...testEnv(cwd), GITBRIDGE_DATA_DIR: './data', GITBRIDGE_LOG_DIR: './logs', GITBRIDGE_LOG_LEVEL: 'loud', GITBRIDGE_IP_ALLOWLIST: 'github,10.0.0.0/33,nowhere', PATH: process.env.PATH ?? '' };
+    const r = await execa(process.execPath, [GITBRIDGED, 'serve'], { env, extendEnv: false, cwd, reject: false, timeout: 15_000 });
+    expect(r.exitCode).toBe(2);
+    const err = String(r.stderr);
+    expect(err).toMatch(/GITBRIDGE_LOG_LEVEL[^\n]*"loud"/);
+    expect(err).toMatch(/GITBRIDGE_IP_ALLOWLIST[^\n]*10\.0\.0\.0\/33, nowhere/);
+    expect(err).not.toMatch(/\n\s+at /); // no stack trace
+    expect(existsSync(join(cwd, 'data'))).toBe(false);
+    expect(existsSync(join(cwd, 'logs'))).toBe(false);
+    // The CLI reads the same configuration and refuses it the same way.
+    const cli = await runCli(['tasks', 'ls'], { GITBRIDGE_LOG_LEVEL: 'loud' }, cwd);
+    expect(cli.exitCode).toBe(2);
+    expect(cli.stderr).toContain('GITBRIDGE_LOG_LEVEL');
+  }, 30_000);
+});
+
+describe('gitbridged serve --port 0', () => {
+  let mas: ReferenceMas;
+  const tmp = tempDir();
+  beforeAll(async () => {
+    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 5, completeAfterMs: 5 });
+  });
+  afterAll(async () => {
+    await mas.close();
+    tmp.cleanup();
+  });
+
+  it('gives the MAS a callback URL on the port it really bound, and the callbacks arrive', async () => {
+    const env = { ...testEnv(tmp.dir, { GITBRIDGE_MAS_URL: mas.url }), PATH: process.env.PATH ?? '' };
+    delete (env as Record<string, string>).GITBRIDGE_PUBLIC_URL;
+    const d = await spawnDaemon({ ...env, GITBRIDGE_PORT: '0', GITBRIDGE_WEBHOOK_SECRET: SECRET });
+    try {
+      expect(d.port).toBeGreaterThan(0);
+      const res = await postDelivery(d.url, 'pull_request', seed);
+      expect(res.status).toBe(202);
+      const task = await waitFor(() => mas.tasks.find((t) => t.delivery_id === res.deliveryId && t.status === 'completed'), 10_000, 'a completed task');
+      expect(task.callback_url).toBe(`http://127.0.0.1:${d.port}/mas/callback`);
+      const callbacks = mas.callbacks.filter((c) => c.task_id === task.task_id);
+      expect(callbacks.length).toBeGreaterThan(0);
+      expect(callbacks.every((c) => c.status_code === 200)).toBe(true);
+    } finally {
+      d.child.kill('SIGTERM');
+      await d.child;
+    }
+  }, 30_000);
+});
