@@ -17,6 +17,7 @@ export type {
   OpenStoreOptions, StoreAccess, Store, CallbackOutcome, Claim, ClaimedDelivery, Delivery, DeliveryFilter, DeliveryResult, DeliveryState,
   ExclusiveOutcome, IsoTime, JournalFilter, JournalRecord, NewDelivery, Notification, NotificationStatus, QueueName, RetryOutcome,
   StoreCounts, StoreHealth, Task, TaskFilter, TaskStatus, TaskTransition, TransitionSource,
+  RecoveryGap, RedeliveryIntent, RedeliveryOutcome, RedeliveryReason, RedeliveryRequest,
 } from './store/index.js';
 export { SqliteStore, STORE_FILE, SCHEMA_VERSION } from './store/sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';

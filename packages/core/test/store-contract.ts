@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Claim, ClaimedDelivery, NewDelivery, Store, TaskDraft } from '../src/index.js';
+import type { Claim, ClaimedDelivery, NewDelivery, RedeliveryIntent, Store, TaskDraft } from '../src/index.js';
 
 /** A store under test, and how time passes for it. */
 export interface StoreHarness {
@@ -31,6 +31,11 @@ export const draft = (taskType = 'triage_issue', notify = true): TaskDraft => ({
 });
 
 export const journal = { type: 'issues', action: 'opened', repo: 'o/r', number: 1, timestamp: '2020-01-01T00:00:00Z' };
+
+/** A redelivery request recovery is about to make for `guid`. */
+export function intent(guid: string, overrides: Partial<RedeliveryIntent> = {}): RedeliveryIntent {
+  return { deliveryId: guid, hook: 'repos/o/r/hooks/42', githubDeliveryId: 1000, event: 'issues', action: 'opened', reason: 'failed', ...overrides };
+}
 
 export function newDelivery(id: string, overrides: Partial<NewDelivery> = {}): NewDelivery {
   return {
@@ -349,6 +354,91 @@ export function describeStoreContract(engine: string, open: () => Promise<StoreH
       });
     });
 
+    describe('recovery: redelivery records, checkpoints, heartbeat, gaps', () => {
+      it('storedDeliveryIds answers which GUIDs are stored, exactly, for any number of ids', async () => {
+        await store.ingest(newDelivery('g-1'));
+        await store.ingest(newDelivery('g-2'));
+        await store.insertReplay('g-2', (o, id) => newDelivery(id, { body: o.body, replayOf: o.deliveryId }));
+        expect(await store.storedDeliveryIds([])).toEqual([]);
+        expect((await store.storedDeliveryIds(['g-1', 'g-2', 'g-3', 'g-1'])).sort()).toEqual(['g-1', 'g-2']);
+        expect(await store.storedDeliveryIds(['g-2:replay', 'g-3'])).toEqual([]);
+        const many = Array.from({ length: 1500 }, (_, i) => `absent-${i}`);
+        expect(await store.storedDeliveryIds([...many, 'g-1'])).toEqual(['g-1']);
+      });
+
+      it('reserves at most maxRequests requests per GUID, each with its hook, attempt id and reason; settling records the answer', async () => {
+        expect(await store.redeliveryRequests(['guid-a'])).toEqual([]);
+        const first = await store.reserveRedelivery(intent('guid-a'), 3);
+        expect(first).toMatchObject({ deliveryId: 'guid-a', hook: 'repos/o/r/hooks/42', githubDeliveryId: 1000, event: 'issues', action: 'opened', reason: 'failed', requests: 1, outcome: 'pending', detail: null, arrivedAt: null });
+        expect(first!.firstRequestedAt).toBe(first!.lastRequestedAt);
+        await store.settleRedelivery('guid-a', 'failed', 'GitHub answered 502');
+        expect(await store.redeliveryRequests(['guid-a'])).toMatchObject([{ outcome: 'failed', detail: 'GitHub answered 502', requests: 1 }]);
+        await h.elapse(10);
+        const second = await store.reserveRedelivery(intent('guid-a', { githubDeliveryId: 1001, hook: 'orgs/o/hooks/7', reason: 'answered_elsewhere' }), 3);
+        expect(second).toMatchObject({ requests: 2, outcome: 'pending', detail: null, githubDeliveryId: 1001, hook: 'orgs/o/hooks/7', reason: 'answered_elsewhere' });
+        expect(second!.lastRequestedAt > second!.firstRequestedAt).toBe(true);
+        expect(second!.firstRequestedAt).toBe(first!.firstRequestedAt);
+        await store.settleRedelivery('guid-a', 'requested', null);
+        expect((await store.reserveRedelivery(intent('guid-a'), 3))?.requests).toBe(3);
+        expect(await store.reserveRedelivery(intent('guid-a'), 3)).toBeNull();
+        expect(await store.redeliveryRequests(['guid-a'])).toMatchObject([{ requests: 3 }]);
+        expect(await store.reserveRedelivery(intent('guid-b'), 0)).toBeNull();
+        expect(await store.redeliveryRequests(['guid-b'])).toEqual([]);
+        await store.settleRedelivery('unknown', 'requested', null);
+        expect(await store.redeliveryRequests(['unknown'])).toEqual([]);
+      });
+
+      it('concurrent reservations never exceed maxRequests', async () => {
+        const results = await Promise.all(Array.from({ length: 8 }, () => store.reserveRedelivery(intent('guid-c'), 3)));
+        expect(results.filter((r) => r !== null)).toHaveLength(3);
+        expect((await store.redeliveryRequests(['guid-c']))[0]?.requests).toBe(3);
+      });
+
+      it('marks requested GUIDs as arrived once they are stored, once each, at the time they were received', async () => {
+        await store.reserveRedelivery(intent('guid-d'), 3);
+        await store.reserveRedelivery(intent('guid-e'), 3);
+        expect(await store.markRedeliveriesArrived()).toEqual([]);
+        await store.ingest(newDelivery('guid-d', { receivedAt: '2026-03-01T10:00:00.000Z' }));
+        await store.ingest(newDelivery('unrequested'));
+        const arrived = await store.markRedeliveriesArrived();
+        expect(arrived).toMatchObject([{ deliveryId: 'guid-d', arrivedAt: '2026-03-01T10:00:00.000Z' }]);
+        expect(await store.markRedeliveriesArrived()).toEqual([]);
+        expect((await store.redeliveryRequests(['guid-d', 'guid-e'])).map((r) => [r.deliveryId, r.arrivedAt]).sort()).toEqual([
+          ['guid-d', '2026-03-01T10:00:00.000Z'],
+          ['guid-e', null],
+        ]);
+      });
+
+      it('keeps one checkpoint per hook that never moves backwards', async () => {
+        expect(await store.recoveryCheckpoint('app')).toBeNull();
+        await store.advanceRecoveryCheckpoint('app', '2026-03-01T10:00:00.000Z');
+        await store.advanceRecoveryCheckpoint('repos/o/r/hooks/1', '2026-03-01T09:00:00.000Z');
+        await store.advanceRecoveryCheckpoint('app', '2026-03-01T08:00:00.000Z');
+        expect(await store.recoveryCheckpoint('app')).toBe('2026-03-01T10:00:00.000Z');
+        await store.advanceRecoveryCheckpoint('app', '2026-03-01T11:00:00.000Z');
+        expect(await store.recoveryCheckpoint('app')).toBe('2026-03-01T11:00:00.000Z');
+        expect(await store.recoveryCheckpoint('repos/o/r/hooks/1')).toBe('2026-03-01T09:00:00.000Z');
+      });
+
+      it('remembers the last sign of life on the store\'s clock', async () => {
+        expect(await store.lastHeartbeat()).toBeNull();
+        const first = await store.recordHeartbeat();
+        expect(await store.lastHeartbeat()).toBe(first);
+        await h.elapse(20);
+        const second = await store.recordHeartbeat();
+        expect(Date.parse(second) - Date.parse(first)).toBeGreaterThanOrEqual(20);
+        expect(await store.lastHeartbeat()).toBe(second);
+      });
+
+      it('records a gap once per hook and start; a later end extends it', async () => {
+        const gap = { hook: 'app', start: '2026-03-01T00:00:00.000Z', end: '2026-03-03T00:00:00.000Z' };
+        expect(await store.recordRecoveryGap(gap)).toBe(true);
+        expect(await store.recordRecoveryGap({ ...gap, end: '2026-03-04T00:00:00.000Z' })).toBe(false);
+        expect(await store.recordRecoveryGap(gap)).toBe(false);
+        expect(await store.recordRecoveryGap({ ...gap, hook: 'orgs/o/hooks/1' })).toBe(true);
+      });
+    });
+
     describe('replay, read model, counts and upkeep', () => {
       it('insertReplay stores <id>:replay:<n> with the original bytes, queued; unknown ids give null', async () => {
         const body = Buffer.from('payload=%7B%7D');
@@ -416,6 +506,18 @@ export function describeStoreContract(engine: string, open: () => Promise<StoreH
         expect(await first).toEqual({ ran: true, value: 1 });
         await expect(store.runExclusive('job', async () => Promise.reject(new Error('job failed')))).rejects.toThrow('job failed');
         expect(await store.runExclusive('job', async () => 4)).toEqual({ ran: true, value: 4 });
+      });
+
+      it('purge also deletes redelivery records and gaps older than the cut, and keeps newer ones', async () => {
+        await store.reserveRedelivery(intent('old-guid'), 3);
+        await store.recordRecoveryGap({ hook: 'app', start: '2020-01-01T00:00:00.000Z', end: '2020-01-02T00:00:00.000Z' });
+        const cut = new Date(Date.parse((await store.redeliveryRequests(['old-guid']))[0]!.lastRequestedAt) + 1).toISOString();
+        await h.elapse(10);
+        await store.reserveRedelivery(intent('new-guid'), 3);
+        await store.purge(cut, 10);
+        expect((await store.redeliveryRequests(['old-guid', 'new-guid'])).map((r) => r.deliveryId)).toEqual(['new-guid']);
+        // The old gap is gone: recording it again makes a new one.
+        expect(await store.recordRecoveryGap({ hook: 'app', start: '2020-01-01T00:00:00.000Z', end: '2020-01-02T00:00:00.000Z' })).toBe(true);
       });
 
       it('is healthy, knows its schema version, and flush commits what is queued', async () => {

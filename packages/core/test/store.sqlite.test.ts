@@ -32,6 +32,15 @@ function storeAtVersion(dir: string, upTo: number): Database.Database {
   return db;
 }
 
+function withDb<T>(dir: string, fn: (db: Database.Database) => T): T {
+  const db = new Database(join(dir, 'gitbridge.db'), { readonly: true });
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
 describe('the SQLite engine', () => {
   let dir: string;
   beforeEach(() => {
@@ -48,6 +57,23 @@ describe('the SQLite engine', () => {
     store = SqliteStore.open(dir);
     expect(await store.schemaVersion()).toBe(SCHEMA_VERSION);
     await store.close();
+  });
+
+  it('migration versions increase and may leave a hole: a version-5 store is brought to the newest with every missing version applied', async () => {
+    const versions = MIGRATIONS.map((m) => m.version);
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    expect(new Set(versions).size).toBe(versions.length);
+    storeAtVersion(dir, 5).close();
+    const store = SqliteStore.open(dir);
+    try {
+      expect(await store.schemaVersion()).toBe(SCHEMA_VERSION);
+      await store.advanceRecoveryCheckpoint('app', '2026-03-01T00:00:00.000Z');
+      expect(await store.recoveryCheckpoint('app')).toBe('2026-03-01T00:00:00.000Z');
+    } finally {
+      await store.close();
+    }
+    const applied = withDb(dir, (db) => (db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version));
+    expect(applied).toEqual(versions);
   });
 
   it('a version-3 store keeps its bodies byte for byte, its leases, and one journal entry per delivery after the upgrade', async () => {

@@ -242,6 +242,58 @@ export interface StoreHealth {
 /** The outcome of {@link Store.runExclusive}. */
 export type ExclusiveOutcome<T> = { readonly ran: true; readonly value: T } | { readonly ran: false };
 
+// ---- recovery (DESIGN §11) -------------------------------------------------
+
+/**
+ * Why recovery asks GitHub to redeliver a delivery: every attempt `failed`
+ * at GitHub, or one succeeded but GitBridge never stored it, so something
+ * else `answered_elsewhere` for the hook.
+ */
+export type RedeliveryReason = 'failed' | 'answered_elsewhere';
+
+/**
+ * The state of the latest request: `pending` from the reservation until
+ * GitHub answered, then `requested` (GitHub answered 202) or `failed`.
+ */
+export type RedeliveryOutcome = 'pending' | 'requested' | 'failed';
+
+/** One more redelivery request that recovery is about to make ({@link Store.reserveRedelivery}). */
+export interface RedeliveryIntent {
+  /** The delivery's GUID (`X-GitHub-Delivery`, GitHub's `guid`). */
+  readonly deliveryId: string;
+  /** The hook it is requested through, as its API path (`repos/o/r/hooks/1`, `orgs/o/hooks/2`, `app`). */
+  readonly hook: string;
+  /** GitHub's id of the delivery attempt the request names (`POST …/deliveries/{id}/attempts`). */
+  readonly githubDeliveryId: number;
+  readonly event: string;
+  readonly action: string | null;
+  readonly reason: RedeliveryReason;
+}
+
+/** What the store remembers of the redelivery requests made for one delivery GUID. */
+export interface RedeliveryRequest extends RedeliveryIntent {
+  /** Requests made so far (reservations included). */
+  readonly requests: number;
+  readonly firstRequestedAt: IsoTime;
+  readonly lastRequestedAt: IsoTime;
+  /** The latest request's outcome. */
+  readonly outcome: RedeliveryOutcome;
+  /** Why the latest request failed (GitHub's answer), or null. */
+  readonly detail: string | null;
+  /** When recovery first saw the delivery stored ({@link Store.markRedeliveriesArrived}), or null. */
+  readonly arrivedAt: IsoTime | null;
+}
+
+/** A span of time whose deliveries can no longer be examined: older than GitHub's window when recovery got to them. */
+export interface RecoveryGap {
+  /** The hook's API path. */
+  readonly hook: string;
+  /** Start of the span (the last checkpoint or the last sign of life). */
+  readonly start: IsoTime;
+  /** End of the span: the oldest time GitHub still keeps deliveries for. */
+  readonly end: IsoTime;
+}
+
 /**
  * The store contract. See the module comment for conventions shared by
  * every method.
@@ -378,12 +430,65 @@ export interface Store {
   /** Deliveries and tasks by state (the metrics gauges). */
   counts(): Promise<StoreCounts>;
 
+  // ---- recovery (DESIGN §11): what GitHub could not deliver ---------------
+  //
+  // Recovery compares the deliveries GitHub lists for a hook with what the
+  // store holds, asks GitHub to redeliver what is missing, and remembers each
+  // request, a checkpoint per hook, the daemon's last sign of life and the
+  // gaps it could not recover. None of it is read or written on the ingest
+  // path: a redelivery is ingested like any delivery.
+
+  /**
+   * Which of `deliveryIds` are stored as deliveries (exact ids: a replay's
+   * `<id>:replay:<n>` is not its original). Any number of ids; order of the
+   * answer not significant.
+   */
+  storedDeliveryIds(deliveryIds: readonly string[]): Promise<string[]>;
+  /** The redelivery records of those of `deliveryIds` that have one (any order). */
+  redeliveryRequests(deliveryIds: readonly string[]): Promise<RedeliveryRequest[]>;
+  /**
+   * Reserves one more redelivery request for `intent.deliveryId`, atomically
+   * (two passes on two nodes cannot both take the last one): unless
+   * `maxRequests` were already made, counts the request, sets the outcome to
+   * `pending` and the request time to now, and keeps the hook, GitHub's
+   * delivery id and the reason of this request. Call it before asking GitHub,
+   * so that a crash in between never lets a GUID be requested more often.
+   *
+   * @returns the record after the reservation, or null when `maxRequests` were made already
+   */
+  reserveRedelivery(intent: RedeliveryIntent, maxRequests: number): Promise<RedeliveryRequest | null>;
+  /** Records GitHub's answer to the latest request of a GUID (`detail`: why it failed). Unknown GUIDs are ignored. */
+  settleRedelivery(deliveryId: string, outcome: 'requested' | 'failed', detail: string | null): Promise<void>;
+  /**
+   * Marks the requested GUIDs that are now stored as arrived (at the time
+   * they were received), once each.
+   *
+   * @returns the records that arrived since the last call
+   */
+  markRedeliveriesArrived(): Promise<RedeliveryRequest[]>;
+  /** A hook's checkpoint: every delivery GitHub attempted before it was examined. Null before the first pass. */
+  recoveryCheckpoint(hook: string): Promise<IsoTime | null>;
+  /** Moves a hook's checkpoint to `at`; never backwards (an older `at` is ignored). */
+  advanceRecoveryCheckpoint(hook: string, at: IsoTime): Promise<void>;
+  /** Records that a daemon is alive now (the store's clock); never moves backwards. @returns the time recorded */
+  recordHeartbeat(): Promise<IsoTime>;
+  /** The last sign of life of any daemon on this store, or null when none ever recorded one. */
+  lastHeartbeat(): Promise<IsoTime | null>;
+  /**
+   * Records a gap recovery could not cover. A gap of the same hook and start
+   * is one gap: a later `end` extends it.
+   *
+   * @returns true for a new gap, false for one already recorded
+   */
+  recordRecoveryGap(gap: RecoveryGap): Promise<boolean>;
+
   // ---- upkeep -----------------------------------------------------------
 
   /**
    * Retention, one batch: deletes up to `batch` deliveries received before
    * `before` that are done and whose tasks are all final, with their bodies,
-   * tasks, history and notifications. The journal is kept.
+   * tasks, history and notifications, and the redelivery records and gaps
+   * of recovery last touched before `before`. The journal is kept.
    * @returns how many deliveries were deleted (fewer than `batch` when done)
    */
   purge(before: IsoTime, batch: number): Promise<number>;

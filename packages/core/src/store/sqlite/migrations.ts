@@ -2,6 +2,12 @@
  * Schema migrations of the SQLite store, applied in order at open. Each runs
  * in a transaction and is recorded in `schema_migrations`; never edit a
  * migration that has shipped, add a new one.
+ *
+ * Versions increase but need not be contiguous: the runner applies every
+ * version a store has not recorded, in this order. Version 6 is reserved for
+ * a change made in parallel; when it lands it goes before 7 in this list and
+ * a store that already has 7 gets 6 at its next start (the two touch
+ * different tables).
  */
 export const MIGRATIONS: readonly { readonly version: number; readonly name: string; readonly sql: string }[] = [
   {
@@ -170,6 +176,46 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
         name    TEXT PRIMARY KEY,
         holder  TEXT NOT NULL,
         until   INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
+    version: 7,
+    name: 'recovery: redelivery requests, checkpoints per hook, heartbeat, gaps',
+    // Recovery (DESIGN §11) keeps its state in tables of its own: nothing on
+    // the ingest path reads or writes them. "Recovered" in the read model is a
+    // join of a delivery with its request record.
+    sql: `
+      CREATE TABLE redelivery_requests (
+        delivery_id         TEXT PRIMARY KEY,
+        hook                TEXT NOT NULL,
+        github_delivery_id  INTEGER NOT NULL,
+        event               TEXT NOT NULL,
+        action              TEXT,
+        reason              TEXT NOT NULL,
+        requests            INTEGER NOT NULL,
+        first_requested_at  TEXT NOT NULL,
+        last_requested_at   TEXT NOT NULL,
+        outcome             TEXT NOT NULL,
+        detail              TEXT,
+        arrived_at          TEXT
+      ) STRICT;
+      CREATE INDEX redelivery_requests_waiting ON redelivery_requests (delivery_id) WHERE arrived_at IS NULL;
+      CREATE INDEX redelivery_requests_last ON redelivery_requests (last_requested_at);
+      CREATE TABLE recovery_checkpoints (
+        hook        TEXT PRIMARY KEY,
+        checkpoint  TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE heartbeat (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        alive_at  TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE recovery_gaps (
+        hook         TEXT NOT NULL,
+        starts_at    TEXT NOT NULL,
+        ends_at      TEXT NOT NULL,
+        reported_at  TEXT NOT NULL,
+        PRIMARY KEY (hook, starts_at)
       ) STRICT;
     `,
   },

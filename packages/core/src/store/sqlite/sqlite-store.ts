@@ -26,6 +26,11 @@ import {
   type Notification,
   type NotificationStatus,
   type QueueName,
+  type RecoveryGap,
+  type RedeliveryIntent,
+  type RedeliveryOutcome,
+  type RedeliveryReason,
+  type RedeliveryRequest,
   type RetryOutcome,
   type Store,
   type StoreCounts,
@@ -202,6 +207,52 @@ function toTask(r: TaskRow): Task {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
+}
+
+interface RedeliveryRow {
+  delivery_id: string;
+  hook: string;
+  github_delivery_id: number;
+  event: string;
+  action: string | null;
+  reason: string;
+  requests: number;
+  first_requested_at: string;
+  last_requested_at: string;
+  outcome: string;
+  detail: string | null;
+  arrived_at: string | null;
+}
+
+function toRedelivery(r: RedeliveryRow): RedeliveryRequest {
+  return {
+    deliveryId: r.delivery_id,
+    hook: r.hook,
+    githubDeliveryId: r.github_delivery_id,
+    event: r.event,
+    action: r.action,
+    reason: r.reason as RedeliveryReason,
+    requests: r.requests,
+    firstRequestedAt: r.first_requested_at,
+    lastRequestedAt: r.last_requested_at,
+    outcome: r.outcome as RedeliveryOutcome,
+    detail: r.detail,
+    arrivedAt: r.arrived_at,
+  };
+}
+
+/**
+ * Runs `fn` on `ids` in slices small enough for SQLite's bound-parameter
+ * limit, as one `IN (?, …)` list per slice, and concatenates the rows.
+ */
+function inSlices<R>(ids: readonly string[], fn: (placeholders: string, slice: readonly string[]) => R[]): R[] {
+  const out: R[] = [];
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += 500) {
+    const slice = unique.slice(i, i + 500);
+    out.push(...fn(slice.map(() => '?').join(', '), slice));
+  }
+  return out;
 }
 
 function toNotification(r: { id: number; delivery_id: string; task_ref: string | null; channel: string; text: string; url: string | null; status: NotificationStatus; attempts: number }): Notification {
@@ -841,6 +892,83 @@ export class SqliteStore implements Store {
     });
   }
 
+  // ---- recovery ---------------------------------------------------------
+
+  storedDeliveryIds(deliveryIds: readonly string[]): Promise<string[]> {
+    return this.#read(() => inSlices(deliveryIds, (list, slice) =>
+      (this.#db.prepare(`SELECT delivery_id FROM deliveries WHERE delivery_id IN (${list})`).all(...slice) as { delivery_id: string }[]).map((r) => r.delivery_id)));
+  }
+
+  redeliveryRequests(deliveryIds: readonly string[]): Promise<RedeliveryRequest[]> {
+    return this.#read(() => inSlices(deliveryIds, (list, slice) =>
+      (this.#db.prepare(`SELECT * FROM redelivery_requests WHERE delivery_id IN (${list})`).all(...slice) as RedeliveryRow[]).map(toRedelivery)));
+  }
+
+  reserveRedelivery(intent: RedeliveryIntent, maxRequests: number): Promise<RedeliveryRequest | null> {
+    return this.#write(() => {
+      const now = iso(this.#now());
+      const row = this.#stmt(`INSERT INTO redelivery_requests (delivery_id, hook, github_delivery_id, event, action, reason, requests,
+          first_requested_at, last_requested_at, outcome, detail)
+        SELECT @deliveryId, @hook, @githubDeliveryId, @event, @action, @reason, 1, @now, @now, 'pending', NULL WHERE @max >= 1
+        ON CONFLICT (delivery_id) DO UPDATE SET hook = excluded.hook, github_delivery_id = excluded.github_delivery_id,
+          event = excluded.event, action = excluded.action, reason = excluded.reason, requests = requests + 1,
+          last_requested_at = excluded.last_requested_at, outcome = 'pending', detail = NULL
+          WHERE redelivery_requests.requests < @max
+        RETURNING *`).get({ ...intent, now, max: maxRequests }) as RedeliveryRow | undefined;
+      return row ? toRedelivery(row) : null;
+    });
+  }
+
+  settleRedelivery(deliveryId: string, outcome: 'requested' | 'failed', detail: string | null): Promise<void> {
+    return this.#write(() => {
+      this.#stmt('UPDATE redelivery_requests SET outcome = ?, detail = ? WHERE delivery_id = ?').run(outcome, detail, deliveryId);
+    });
+  }
+
+  markRedeliveriesArrived(): Promise<RedeliveryRequest[]> {
+    // One primary-key lookup in deliveries per request still waiting: the
+    // waiting requests are few, the deliveries many.
+    return this.#write(() => (this.#stmt(`UPDATE redelivery_requests
+      SET arrived_at = (SELECT received_at FROM deliveries d WHERE d.delivery_id = redelivery_requests.delivery_id)
+      WHERE arrived_at IS NULL AND EXISTS (SELECT 1 FROM deliveries d WHERE d.delivery_id = redelivery_requests.delivery_id)
+      RETURNING *`).all() as RedeliveryRow[]).map(toRedelivery));
+  }
+
+  recoveryCheckpoint(hook: string): Promise<string | null> {
+    return this.#read(() => (this.#stmt('SELECT checkpoint FROM recovery_checkpoints WHERE hook = ?').get(hook) as { checkpoint: string } | undefined)?.checkpoint ?? null);
+  }
+
+  advanceRecoveryCheckpoint(hook: string, at: string): Promise<void> {
+    return this.#write(() => {
+      this.#stmt(`INSERT INTO recovery_checkpoints (hook, checkpoint) VALUES (?, ?)
+        ON CONFLICT (hook) DO UPDATE SET checkpoint = excluded.checkpoint WHERE excluded.checkpoint > recovery_checkpoints.checkpoint`).run(hook, at);
+    });
+  }
+
+  recordHeartbeat(): Promise<string> {
+    return this.#write(() => {
+      const now = iso(this.#now());
+      return (this.#stmt(`INSERT INTO heartbeat (id, alive_at) VALUES (1, ?)
+        ON CONFLICT (id) DO UPDATE SET alive_at = MAX(alive_at, excluded.alive_at) RETURNING alive_at`).get(now) as { alive_at: string }).alive_at;
+    });
+  }
+
+  lastHeartbeat(): Promise<string | null> {
+    return this.#read(() => (this.#stmt('SELECT alive_at FROM heartbeat WHERE id = 1').get() as { alive_at: string } | undefined)?.alive_at ?? null);
+  }
+
+  recordRecoveryGap(gap: RecoveryGap): Promise<boolean> {
+    return this.#write(() => {
+      const known = this.#stmt('SELECT ends_at FROM recovery_gaps WHERE hook = ? AND starts_at = ?').get(gap.hook, gap.start) as { ends_at: string } | undefined;
+      if (known) {
+        if (gap.end > known.ends_at) this.#stmt('UPDATE recovery_gaps SET ends_at = ? WHERE hook = ? AND starts_at = ?').run(gap.end, gap.hook, gap.start);
+        return false;
+      }
+      this.#stmt('INSERT INTO recovery_gaps (hook, starts_at, ends_at, reported_at) VALUES (?, ?, ?, ?)').run(gap.hook, gap.start, gap.end, iso(this.#now()));
+      return true;
+    });
+  }
+
   // ---- upkeep -----------------------------------------------------------
 
   purge(before: string, batch: number): Promise<number> {
@@ -855,6 +983,10 @@ export class SqliteStore implements Store {
         this.#stmt('DELETE FROM delivery_bodies WHERE delivery_id = ?').run(id);
         this.#stmt('DELETE FROM deliveries WHERE delivery_id = ?').run(id);
       }
+      // Recovery's records are small and few (at most a few per missing
+      // delivery): all of those older than the cut go at once.
+      this.#stmt('DELETE FROM redelivery_requests WHERE last_requested_at < ?').run(before);
+      this.#stmt('DELETE FROM recovery_gaps WHERE ends_at < ?').run(before);
       return ids.length;
     });
   }
