@@ -25,7 +25,7 @@ Examples:
   meta
     .command('sync')
     .description('Fetch the "hooks" ranges from GitHub\'s meta API and store them in the data directory')
-    .option('--meta-url <url>', 'meta API URL (default $GITBRIDGE_META_URL, else https://api.github.com/meta)')
+    .option('--meta-url <url>', 'meta API URL (default $GITBRIDGE_META_URL, else $GITBRIDGE_GITHUB_API_URL/meta: https://api.github.com/meta)')
     .addOption(dataDirOption())
     .option('--timeout <ms>', 'give up after this many ms', parsePositiveInt, 10_000)
     .option('--json', 'print a JSON object {ranges, path, source, snapshot_date}')
@@ -36,7 +36,7 @@ over the one shipped with GitBridge. gitbridged reads it when it starts.
 Examples:
   $ gitbridge meta sync
   $ gitbridge meta sync --data-dir /var/lib/gitbridge
-  $ GITBRIDGE_META_URL=https://github.example.com/api/v3/meta gitbridge meta sync`)
+  $ GITBRIDGE_GITHUB_API_URL=https://github.example.com/api/v3 gitbridge meta sync   # GHES: /meta of its API`)
     .action(async (opts: SyncOptions) => {
       if (opts.metaUrl !== undefined) checkHttpUrl(opts.metaUrl, '--meta-url');
       const config = await cliConfig({ dataDir: opts.dataDir, metaUrl: opts.metaUrl });

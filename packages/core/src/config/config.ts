@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GitBridgeError } from '../errors/errors.js';
+import { GITHUB_API_URL, credentialFor, deliveriesWindowMs, parseHookPath } from '../github/hooks.js';
+import { nonEmpty } from '../util.js';
 import { invalidAllowlistEntries, parseCidr } from '../webhook/ip-allowlist.js';
 import type { RuleSpec } from '../routing/rules.js';
 
@@ -74,15 +76,31 @@ export interface Config {
   readonly storeSynchronous: 'NORMAL' | 'FULL';
   /** Days to keep finished deliveries (with their bodies, tasks and history); 0 keeps them forever. */
   readonly retentionDays: number;
-  /** URL of GitHub's meta API (GHES: `https://HOST/api/v3/meta`). */
+  /** URL of GitHub's meta API; default `<githubApiUrl>/meta`. */
   readonly metaUrl: string;
+  /** Base URL of GitHub's REST API: `https://api.github.com`, or `https://HOST/api/v3` on GitHub Enterprise Server. */
+  readonly githubApiUrl: string;
+  /** Token for GitHub's API (repository and organization hooks), from the option or its file. Never logged. */
+  readonly githubToken: string | undefined;
+  /** File the token was read from, if any. */
+  readonly githubTokenFile: string | undefined;
+  /** The GitHub App's id (or client id), the `iss` of its JWT, for the App's hook. */
+  readonly githubAppId: string | undefined;
+  /** Path of the GitHub App's private key (PEM), read when recovery starts. */
+  readonly githubAppPrivateKeyFile: string | undefined;
+  /** Hooks recovery watches, as their API paths (`repos/OWNER/REPO/hooks/ID`, `orgs/ORG/hooks/ID`, `app`). */
+  readonly recoverHooks: readonly string[];
+  /** Seconds between the daemon's recovery passes; 0 turns the periodic pass off. */
+  readonly recoverIntervalS: number;
+  /** How far back a pass looks for a hook without a checkpoint, seconds (at most GitHub's window). */
+  readonly recoverLookbackS: number;
   /** How often the daemon refreshes the hook ranges, seconds; 0 disables. */
   readonly metaRefreshS: number;
   /** Routing rules from the config file; undefined = the shipped defaults. */
   readonly rules: readonly RuleSpec[] | undefined;
 }
 
-type Kind = 'int' | 'string' | 'bool' | 'list' | 'secret-list' | 'trust-proxy' | 'url';
+type Kind = 'int' | 'string' | 'secret' | 'bool' | 'list' | 'secret-list' | 'trust-proxy' | 'url';
 
 /** One option of the configuration schema: its key, environment name, flag, default and meaning. */
 export interface OptionSpec {
@@ -93,6 +111,12 @@ export interface OptionSpec {
   readonly default: string | undefined;
   readonly doc: string;
   readonly required?: boolean;
+  /**
+   * An environment variable naming a file that holds the value, read when
+   * neither the flag, the variable nor the config file sets it; trailing
+   * newlines are trimmed, and each further line is one more list entry.
+   */
+  readonly fileEnv?: string;
 }
 
 /** The configuration schema; `docs/configuration.md` documents each entry. */
@@ -100,7 +124,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'port', env: 'GITBRIDGE_PORT', flag: '--port', kind: 'int', default: '3000', doc: 'TCP port to listen on.' },
   { key: 'host', env: 'GITBRIDGE_HOST', flag: '--host', kind: 'string', default: '0.0.0.0', doc: 'Address to bind.' },
   {
-    key: 'webhookSecrets', env: 'GITBRIDGE_WEBHOOK_SECRET', flag: '--webhook-secret', kind: 'secret-list', default: undefined, required: true,
+    key: 'webhookSecrets', env: 'GITBRIDGE_WEBHOOK_SECRET', flag: '--webhook-secret', kind: 'secret-list', default: undefined, required: true, fileEnv: 'GITBRIDGE_WEBHOOK_SECRET_FILE',
     doc: 'Webhook secret(s), comma-separated: the first signs, all verify (rotation). Or GITBRIDGE_WEBHOOK_SECRET_FILE: a file with one secret per line (trailing newline trimmed).',
   },
   { key: 'dataDir', env: 'GITBRIDGE_DATA_DIR', flag: '--data-dir', kind: 'string', default: './data', doc: 'Directory of the SQLite store.' },
@@ -132,8 +156,19 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'adminToken', env: 'GITBRIDGE_ADMIN_TOKEN', flag: '--admin-token', kind: 'string', default: undefined, doc: 'Bearer token for admin endpoints (replay); unset disables them.' },
   { key: 'storeSynchronous', env: 'GITBRIDGE_STORE_SYNCHRONOUS', flag: '--store-synchronous', kind: 'string', default: 'NORMAL', doc: 'SQLite synchronous mode: NORMAL (no committed delivery lost on a process crash) or FULL (also on power loss; one fsync per group commit).' },
   { key: 'retentionDays', env: 'GITBRIDGE_RETENTION_DAYS', flag: '--retention-days', kind: 'int', default: '30', doc: 'Days to keep finished deliveries (raw bodies for replay, tasks, history); 0 keeps them forever. The journal is kept.' },
-  { key: 'metaUrl', env: 'GITBRIDGE_META_URL', flag: '--meta-url', kind: 'url', default: 'https://api.github.com/meta', doc: "GitHub's meta API, source of the hook ranges (GHES: https://HOST/api/v3/meta)." },
+  { key: 'metaUrl', env: 'GITBRIDGE_META_URL', flag: '--meta-url', kind: 'url', default: undefined, doc: "GitHub's meta API, source of the hook ranges. Default <GITBRIDGE_GITHUB_API_URL>/meta (https://api.github.com/meta; GHES: https://HOST/api/v3/meta)." },
   { key: 'metaRefreshS', env: 'GITBRIDGE_META_REFRESH_S', flag: '--meta-refresh-s', kind: 'int', default: '86400', doc: 'How often the daemon refreshes the hook ranges, seconds; 0 disables. A failed refresh keeps the last good list.' },
+  { key: 'githubApiUrl', env: 'GITBRIDGE_GITHUB_API_URL', flag: '--github-api-url', kind: 'url', default: GITHUB_API_URL, doc: "GitHub's REST API (recovery, and the default meta URL). GitHub Enterprise Server: https://HOST/api/v3." },
+  {
+    key: 'githubToken', env: 'GITBRIDGE_GITHUB_TOKEN', flag: '--github-token', kind: 'secret', default: undefined, fileEnv: 'GITBRIDGE_GITHUB_TOKEN_FILE',
+    doc: 'Token for recovery through repository and organization hooks: admin on the repository, owner of the organization (classic: admin:repo_hook / admin:org_hook; fine-grained: "Webhooks: read and write"). Never logged.',
+  },
+  { key: 'githubTokenFile', env: 'GITBRIDGE_GITHUB_TOKEN_FILE', flag: '--github-token-file', kind: 'string', default: undefined, doc: 'A file holding the GitHub token instead (trailing newline trimmed).' },
+  { key: 'githubAppId', env: 'GITBRIDGE_GITHUB_APP_ID', flag: '--github-app-id', kind: 'string', default: undefined, doc: "The GitHub App's id (or client id): the issuer of the JWT for the App's hook (recovery hook \"app\")." },
+  { key: 'githubAppPrivateKeyFile', env: 'GITBRIDGE_GITHUB_APP_PRIVATE_KEY_FILE', flag: '--github-app-private-key-file', kind: 'string', default: undefined, doc: "The GitHub App's private key (PEM file), which signs the JWT. Never logged." },
+  { key: 'recoverHooks', env: 'GITBRIDGE_RECOVER_HOOKS', flag: '--recover-hooks', kind: 'list', default: undefined, doc: 'Hooks whose missed deliveries are recovered, comma-separated API paths: repos/OWNER/REPO/hooks/ID, orgs/ORG/hooks/ID, app. Unset: no recovery.' },
+  { key: 'recoverIntervalS', env: 'GITBRIDGE_RECOVER_INTERVAL_S', flag: '--recover-interval-s', kind: 'int', default: '300', doc: "Seconds between the daemon's recovery passes; 0 turns the periodic pass off (gitbridge recover still works)." },
+  { key: 'recoverLookbackS', env: 'GITBRIDGE_RECOVER_LOOKBACK_S', flag: '--recover-lookback-s', kind: 'int', default: '86400', doc: "How far back a pass looks for a hook without a checkpoint, seconds; at most GitHub's window (259200 on github.com, 604800 on GHES)." },
   { key: 'shutdownGraceMs', env: 'GITBRIDGE_SHUTDOWN_GRACE_MS', flag: '--shutdown-grace-ms', kind: 'int', default: '10000', doc: 'Grace period for a clean shutdown, ms.' },
 ];
 
@@ -170,6 +205,52 @@ function parseTrustProxy(raw: string): false | number | string[] | Error {
   return entries;
 }
 
+/** A config-file value as a string, or undefined. */
+function stringOf(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/**
+ * The problems of the recovery settings (DESIGN §11): hook paths, the
+ * look-back within GitHub's window, retention that keeps deliveries at least
+ * as long as GitHub does (else a purged delivery would look missing), and
+ * for the daemon with periodic passes, the credentials each hook needs.
+ */
+function recoveryProblems(c: Partial<Config>, scope: 'daemon' | 'cli', cwd: string): string[] {
+  const problems: string[] = [];
+  const apiUrl = c.githubApiUrl ?? GITHUB_API_URL;
+  const windowS = deliveriesWindowMs(apiUrl) / 1000;
+  const hooks = (c.recoverHooks ?? []).map((raw) => ({ raw, hook: parseHookPath(raw) }));
+  const bad = hooks.filter((h) => h.hook === null).map((h) => h.raw);
+  if (bad.length > 0) problems.push(`GITBRIDGE_RECOVER_HOOKS (--recover-hooks): not repos/OWNER/REPO/hooks/ID, orgs/ORG/hooks/ID or app: ${bad.join(', ')}`);
+  if (c.recoverLookbackS === 0) problems.push('GITBRIDGE_RECOVER_LOOKBACK_S must be positive');
+  if (typeof c.recoverLookbackS === 'number' && c.recoverLookbackS > windowS) {
+    problems.push(`GITBRIDGE_RECOVER_LOOKBACK_S must be at most ${windowS} (GitHub keeps deliveries ${windowS / 86_400} days at ${apiUrl}), got ${c.recoverLookbackS}`);
+  }
+  if (c.githubAppPrivateKeyFile !== undefined) {
+    try {
+      accessSync(resolve(cwd, c.githubAppPrivateKeyFile), constants.R_OK);
+    } catch (err) {
+      problems.push(`GITBRIDGE_GITHUB_APP_PRIVATE_KEY_FILE: cannot read ${c.githubAppPrivateKeyFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  if (hooks.length === 0) return problems;
+  const retentionDays = c.retentionDays ?? 0;
+  if (retentionDays > 0 && retentionDays * 86_400 < windowS) {
+    problems.push(`GITBRIDGE_RETENTION_DAYS must be 0 or at least ${windowS / 86_400} while recovery is on (GitHub keeps deliveries that long; a purged delivery would look missing), got ${retentionDays}`);
+  }
+  if (scope === 'daemon' && (c.recoverIntervalS ?? 0) > 0) {
+    const kinds = new Set(hooks.flatMap((h) => (h.hook ? [credentialFor(h.hook)] : [])));
+    if (kinds.has('token') && c.githubToken === undefined) {
+      problems.push('GITBRIDGE_GITHUB_TOKEN (or GITBRIDGE_GITHUB_TOKEN_FILE) is required to recover through repository and organization hooks');
+    }
+    if (kinds.has('app') && (c.githubAppId === undefined || c.githubAppPrivateKeyFile === undefined)) {
+      problems.push('GITBRIDGE_GITHUB_APP_ID and GITBRIDGE_GITHUB_APP_PRIVATE_KEY_FILE are required to recover through the App\'s hook ("app")');
+    }
+  }
+  return problems;
+}
+
 /**
  * Builds the configuration from flags > environment > config file > defaults
  * and validates it once. Every problem is reported at once.
@@ -195,6 +276,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
 
   const out: Record<string, unknown> = {};
+  const tokenFile = nonEmpty(flags.githubTokenFile ?? env.GITBRIDGE_GITHUB_TOKEN_FILE) ?? stringOf(file.githubTokenFile);
   for (const spec of CONFIG_SCHEMA) {
     if (spec.key === 'configFile') {
       out.configFile = configFile ? resolve(cwd, configFile) : undefined;
@@ -202,16 +284,22 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     }
     let raw: string | undefined = flags[spec.key] ?? env[spec.env];
     let fromFile: unknown = raw === undefined ? file[spec.key] : undefined;
-    if (spec.key === 'webhookSecrets' && raw === undefined && fromFile === undefined) {
-      const secretFile = env.GITBRIDGE_WEBHOOK_SECRET_FILE;
-      if (secretFile) {
+    if (spec.fileEnv !== undefined && raw === undefined && fromFile === undefined) {
+      // The webhook secret's file is named in the environment only; the
+      // token's file is an option of its own (flag, environment, config file).
+      const valueFile = spec.key === 'githubToken' ? tokenFile : env[spec.fileEnv];
+      if (valueFile) {
         try {
           // Trailing newlines (and CR) are trimmed: `echo secret > file` must work.
-          raw = readFileSync(resolve(cwd, secretFile), 'utf8').replace(/[\r\n]+$/, '').split(/\r?\n/).join(',');
+          const lines = readFileSync(resolve(cwd, valueFile), 'utf8').replace(/[\r\n]+$/, '').split(/\r?\n/);
+          if (spec.kind === 'secret' && lines.length > 1) problems.push(`${spec.fileEnv}: ${valueFile} must hold one line`);
+          raw = lines.join(',');
         } catch (err) {
-          problems.push(`GITBRIDGE_WEBHOOK_SECRET_FILE: cannot read ${secretFile} (${(err as Error).message})`);
+          problems.push(`${spec.fileEnv}: cannot read ${valueFile} (${(err as Error).message})`);
         }
       }
+    } else if (spec.key === 'githubToken' && tokenFile !== undefined) {
+      problems.push('GITBRIDGE_GITHUB_TOKEN and GITBRIDGE_GITHUB_TOKEN_FILE are both set: set one');
     }
     if (fromFile !== undefined && raw === undefined) {
       raw = Array.isArray(fromFile) ? fromFile.join(',') : String(fromFile);
@@ -219,7 +307,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     raw ??= spec.default;
     if (raw === undefined || raw === '') {
       if (spec.required && sources.scope !== 'cli') problems.push(`${spec.env} (${spec.flag}) is required: ${spec.doc}`);
-      out[spec.key] = spec.kind === 'secret-list' ? [] : undefined;
+      out[spec.key] = spec.kind === 'secret-list' || spec.kind === 'list' ? [] : undefined;
       continue;
     }
     switch (spec.kind) {
@@ -273,6 +361,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (typeof out.logLevel === 'string' && !LOG_LEVELS.includes(out.logLevel)) problems.push(`GITBRIDGE_LOG_LEVEL (--log-level) must be one of ${LOG_LEVELS.join(', ')}, got "${out.logLevel}"`);
   out.dataDir = resolve(cwd, String(out.dataDir));
   out.logDir = resolve(cwd, String(out.logDir));
+  out.metaUrl ??= `${String(out.githubApiUrl ?? GITHUB_API_URL)}/meta`;
+  problems.push(...recoveryProblems(out as Partial<Config>, sources.scope ?? 'daemon', cwd));
+  if (typeof out.githubAppPrivateKeyFile === 'string') out.githubAppPrivateKeyFile = resolve(cwd, out.githubAppPrivateKeyFile);
+  if (typeof out.githubTokenFile === 'string') out.githubTokenFile = resolve(cwd, out.githubTokenFile);
   if (file.rules !== undefined && !Array.isArray(file.rules)) problems.push(`${String(configFile)}: "rules" must be an array`);
   out.rules = Array.isArray(file.rules) ? (file.rules as RuleSpec[]) : undefined;
 

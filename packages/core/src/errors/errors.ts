@@ -53,6 +53,14 @@ export const ERROR_CATALOGUE = {
   GB_MAS_RETRYABLE: { status: 502, message: 'The MAS answered with a retryable error' },
   GB_NOTIFY_FAILED: { status: 502, message: 'The chat service did not accept the notification' },
   GB_GITHUB_META_FAILED: { status: 502, message: "GitHub's meta API did not give valid hook ranges" },
+  GB_GITHUB_AUTH_FAILED: { status: 502, message: "GitHub's API refused the credentials (or their permissions)" },
+  GB_GITHUB_HOOK_NOT_FOUND: { status: 502, message: "GitHub's API knows no such hook, or the credentials cannot see it" },
+  GB_GITHUB_RATE_LIMITED: { status: 503, message: "GitHub's API rate limit is exhausted" },
+  GB_GITHUB_API_FAILED: { status: 502, message: "GitHub's API could not be reached or answered with an error" },
+  // ---- recovery of missed deliveries
+  GB_RECOVERY_NOT_CONFIGURED: { status: 500, message: 'Recovery needs hooks to watch and credentials for them' },
+  GB_RECOVERY_BUSY: { status: 409, message: 'Another recovery pass is running on this store' },
+  GB_RECOVERY_INCOMPLETE: { status: 502, message: 'The recovery pass did not complete' },
   GB_HOOKS_SNAPSHOT_INVALID: { status: 500, message: 'The hook ranges snapshot is not valid' },
   // ---- the gitbridge CLI
   GB_CLI_USAGE: { status: 400, message: 'Invalid command-line usage' },
@@ -74,7 +82,7 @@ export const EXIT = {
   ok: 0,
   /** The daemon answered non-2xx, or the thing asked for was not found or not possible. */
   failed: 1,
-  /** Usage or configuration error: bad flags, arguments, settings, or an unreadable input file. */
+  /** Usage or configuration error: bad flags, arguments, settings (GitHub credentials and hook paths included), or an unreadable input file. */
   usage: 2,
   /** A peer (the daemon, GitHub's API) could not be reached or did not answer in time. */
   unreachable: 3,
@@ -124,6 +132,13 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, ExitCode>> = {
   GB_MAS_RETRYABLE: EXIT.failed,
   GB_NOTIFY_FAILED: EXIT.failed,
   GB_GITHUB_META_FAILED: EXIT.unreachable,
+  GB_GITHUB_AUTH_FAILED: EXIT.usage,
+  GB_GITHUB_HOOK_NOT_FOUND: EXIT.usage,
+  GB_GITHUB_RATE_LIMITED: EXIT.unreachable,
+  GB_GITHUB_API_FAILED: EXIT.unreachable,
+  GB_RECOVERY_NOT_CONFIGURED: EXIT.usage,
+  GB_RECOVERY_BUSY: EXIT.failed,
+  GB_RECOVERY_INCOMPLETE: EXIT.failed,
   GB_HOOKS_SNAPSHOT_INVALID: EXIT.usage,
   GB_CLI_USAGE: EXIT.usage,
   GB_CLI_INPUT_UNREADABLE: EXIT.usage,
