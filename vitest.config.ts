@@ -8,6 +8,7 @@ const CORE_SUBPATHS: Record<string, string> = {
   store: 'store/index',
   signature: 'webhook/signature',
   meta: 'github/meta',
+  github: 'github/index',
   config: 'config/config',
   errors: 'errors/errors',
   util: 'util',

@@ -33,6 +33,14 @@ export type { Metrics, EventStatus, RejectionReason } from './metrics.js';
 export { createLoggers, REDACT_PATHS } from './logging.js';
 export type { Loggers } from './logging.js';
 export { fetchHooksSnapshot, writeHooksSnapshot, currentHooksSnapshot, HOOKS_SNAPSHOT_FILE } from './github/meta.js';
+export {
+  GITHUB_API_URL, MAX_REDELIVERY_REQUESTS, appJwt, createGitHubClient, credentialFor, deliveriesWindowMs, gitHubClientFromConfig, gitHubError,
+  groupByGuid, isGitHubDotCom, judgeDelivery, parseHookPath, passSpan, readAppPrivateKey, runRecoveryPass, succeeded,
+} from './github/index.js';
+export type {
+  AppJwt, GitHubClient, GitHubClientOptions, HookDelivery, HookRef, HookReport, MissingDelivery, MissingOutcome, PlanPolicy, RecoveryDeps,
+  RecoveryPassOptions, RecoveryPolicy, RecoveryProgress, RecoveryReport, RecoveryStore, Verdict,
+} from './github/index.js';
 export { createIngest, safeLogId } from './ingest/ingest.js';
 export type { Ingest, IngestDeps, IngestOutcome, Admission, WebhookRequest } from './ingest/ingest.js';
 export { KEPT_HEADERS, keptHeaders, newDelivery, replayDelivery } from './ingest/stored-delivery.js';

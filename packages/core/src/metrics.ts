@@ -27,6 +27,14 @@ export interface Metrics {
   readonly processing: Counter<'outcome'>;
   readonly rateLimiterErrors: Counter;
   readonly ipRangesRefresh: Counter<'outcome'>;
+  readonly recoveryPasses: Counter<'outcome'>;
+  readonly recoveryDeliveriesListed: Counter;
+  readonly recoveryMissing: Counter<'reason'>;
+  readonly recoveryRedeliveries: Counter<'outcome'>;
+  readonly recoveryArrived: Counter;
+  readonly recoveryLateAnswers: Counter;
+  readonly recoveryGaps: Counter;
+  readonly recoveryLastSuccess: Gauge;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -92,5 +100,13 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
     processing: new Counter({ name: 'gitbridge_delivery_processing_total', help: 'Deliveries processed into tasks by outcome', labelNames: ['outcome'], registers: [registry] }),
     rateLimiterErrors: new Counter({ name: 'gitbridge_rate_limiter_errors_total', help: 'Rate limiter backend failures (the limiter then fails open)', registers: [registry] }),
     ipRangesRefresh: new Counter({ name: 'gitbridge_ip_ranges_refresh_total', help: 'Refreshes of GitHub hook ranges by outcome', labelNames: ['outcome'], registers: [registry] }),
+    recoveryPasses: new Counter({ name: 'gitbridge_recovery_passes_total', help: 'Recovery passes by outcome (success, failure, skipped: another node held the lock)', labelNames: ['outcome'], registers: [registry] }),
+    recoveryDeliveriesListed: new Counter({ name: 'gitbridge_recovery_deliveries_listed_total', help: "Delivery attempts read from GitHub's hook deliveries API", registers: [registry] }),
+    recoveryMissing: new Counter({ name: 'gitbridge_recovery_missing_total', help: 'Deliveries found missing (first time), by reason (failed, answered_elsewhere)', labelNames: ['reason'], registers: [registry] }),
+    recoveryRedeliveries: new Counter({ name: 'gitbridge_recovery_redeliveries_total', help: 'Redelivery requests by outcome (requested, failed, given_up)', labelNames: ['outcome'], registers: [registry] }),
+    recoveryArrived: new Counter({ name: 'gitbridge_recovery_redeliveries_arrived_total', help: 'Requested redeliveries that arrived and were stored', registers: [registry] }),
+    recoveryLateAnswers: new Counter({ name: 'gitbridge_recovery_late_answers_total', help: 'Deliveries stored here that GitHub counts as failed (GitBridge answered too late)', registers: [registry] }),
+    recoveryGaps: new Counter({ name: 'gitbridge_recovery_gaps_total', help: "Spans of time older than GitHub's window when recovery got to them: their deliveries cannot be recovered", registers: [registry] }),
+    recoveryLastSuccess: new Gauge({ name: 'gitbridge_recovery_last_success_timestamp_seconds', help: 'When the last successful recovery pass finished, Unix seconds', registers: [registry] }),
   };
 }

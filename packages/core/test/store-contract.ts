@@ -382,6 +382,8 @@ export function describeStoreContract(engine: string, open: () => Promise<StoreH
         expect((await store.reserveRedelivery(intent('guid-a'), 3))?.requests).toBe(3);
         expect(await store.reserveRedelivery(intent('guid-a'), 3)).toBeNull();
         expect(await store.redeliveryRequests(['guid-a'])).toMatchObject([{ requests: 3 }]);
+        await store.settleRedelivery('guid-a', 'given_up', 'never arrived');
+        expect(await store.redeliveryRequests(['guid-a'])).toMatchObject([{ requests: 3, outcome: 'given_up', detail: 'never arrived' }]);
         expect(await store.reserveRedelivery(intent('guid-b'), 0)).toBeNull();
         expect(await store.redeliveryRequests(['guid-b'])).toEqual([]);
         await store.settleRedelivery('unknown', 'requested', null);

@@ -253,9 +253,10 @@ export type RedeliveryReason = 'failed' | 'answered_elsewhere';
 
 /**
  * The state of the latest request: `pending` from the reservation until
- * GitHub answered, then `requested` (GitHub answered 202) or `failed`.
+ * GitHub answered, then `requested` (GitHub answered 202) or `failed`;
+ * `given_up` once the last allowed request did not bring the delivery.
  */
-export type RedeliveryOutcome = 'pending' | 'requested' | 'failed';
+export type RedeliveryOutcome = 'pending' | 'requested' | 'failed' | 'given_up';
 
 /** One more redelivery request that recovery is about to make ({@link Store.reserveRedelivery}). */
 export interface RedeliveryIntent {
@@ -457,8 +458,11 @@ export interface Store {
    * @returns the record after the reservation, or null when `maxRequests` were made already
    */
   reserveRedelivery(intent: RedeliveryIntent, maxRequests: number): Promise<RedeliveryRequest | null>;
-  /** Records GitHub's answer to the latest request of a GUID (`detail`: why it failed). Unknown GUIDs are ignored. */
-  settleRedelivery(deliveryId: string, outcome: 'requested' | 'failed', detail: string | null): Promise<void>;
+  /**
+   * Records GitHub's answer to the latest request of a GUID, or that
+   * recovery gave up on it (`detail`: why). Unknown GUIDs are ignored.
+   */
+  settleRedelivery(deliveryId: string, outcome: Exclude<RedeliveryOutcome, 'pending'>, detail: string | null): Promise<void>;
   /**
    * Marks the requested GUIDs that are now stored as arrived (at the time
    * they were received), once each.

@@ -919,7 +919,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  settleRedelivery(deliveryId: string, outcome: 'requested' | 'failed', detail: string | null): Promise<void> {
+  settleRedelivery(deliveryId: string, outcome: Exclude<RedeliveryOutcome, 'pending'>, detail: string | null): Promise<void> {
     return this.#write(() => {
       this.#stmt('UPDATE redelivery_requests SET outcome = ?, detail = ? WHERE delivery_id = ?').run(outcome, detail, deliveryId);
     });
