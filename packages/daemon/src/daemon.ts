@@ -11,16 +11,19 @@ import {
   createMetrics,
   currentHooksSnapshot,
   defaultRules,
+  gitHubClientFromConfig,
   openStore,
   systemClock,
   type Clock,
   type Config,
+  type GitHubClient,
   type Loggers,
   type Metrics,
   type RateLimiter,
   type Store,
 } from '@gitbridge/core';
 import { startHookRangesRefresh } from './jobs/hook-ranges.js';
+import { startHeartbeat, startRecovery } from './jobs/recovery.js';
 import { startRetention } from './jobs/retention.js';
 import { buildServer } from './server.js';
 import type { WorkerPolicy } from './workers/context.js';
@@ -76,6 +79,17 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   const loggers = createLoggers({ logDir: config.logDir, level: config.logLevel, stdout: config.logStdout, sync: options.syncLogs ?? false });
   await loggers.ready();
   const { log, security } = loggers;
+  // Recovery's client is built before the store opens: an unreadable or
+  // invalid App key fails the start here.
+  let github: GitHubClient | undefined;
+  if (config.recoverHooks.length > 0 && config.recoverIntervalS > 0) {
+    try {
+      github = gitHubClientFromConfig(config, { clock, log });
+    } catch (err) {
+      loggers.close();
+      throw err;
+    }
+  }
   let checkpointWarnedAt = -Infinity;
   let metrics: Metrics | undefined;
   let store: Store;
@@ -142,6 +156,11 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     stops.push(startHookRangesRefresh({ metaUrl: config.metaUrl, dataDir: config.dataDir, refreshS: config.metaRefreshS, clock, log, metrics, apply: (s) => applyHooks(s.hooks), stopping }));
   }
   if (config.retentionDays > 0) stops.push(startRetention({ store, clock, log, retentionDays: config.retentionDays, stopping }));
+  // The last sign of life before this start bounds how far back the first recovery pass reaches.
+  const lastAlive = await store.lastHeartbeat();
+  await store.recordHeartbeat();
+  stops.push(startHeartbeat({ store, clock, log, stopping }));
+  if (github) stops.push(startRecovery({ store, client: github, clock, log, security, metrics, config, lastAlive, stopping }));
 
   // Ingest is busy when deliveries are arriving AND the event loop is nearly
   // saturated: only then do the workers yield to it. At ordinary rates (a few
@@ -225,6 +244,8 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
         await workers.stop(graceMs);
         await limiter.close();
         redis?.disconnect();
+        // The last sign of life: a pass after this downtime reaches back to here.
+        await store.recordHeartbeat().catch(() => undefined);
         await store.close();
         log.info('stopped');
         loggers.close();
