@@ -5,6 +5,7 @@ import { deliveriesCommand } from './commands/deliveries.js';
 import { journalCommand } from './commands/journal.js';
 import { logsCommand } from './commands/logs.js';
 import { metaCommand } from './commands/meta.js';
+import { recoverCommand } from './commands/recover.js';
 import { replayCommand } from './commands/replay.js';
 import { sendTestCommand } from './commands/send-test.js';
 import { tasksCommand } from './commands/tasks.js';
@@ -23,7 +24,7 @@ function forEachCommand(cmd: Command, fn: (c: Command) => void): void {
  */
 export function createProgram(): Command {
   const program = new Command('gitbridge')
-    .description('GitBridge command-line tool: send test webhooks, inspect deliveries and tasks, refresh the GitHub hook ranges')
+    .description('GitBridge command-line tool: send test webhooks, inspect deliveries and tasks, refresh the GitHub hook ranges, recover missed deliveries')
     .version(VERSION, '-V, --version')
     .addCommand(sendTestCommand())
     .addCommand(tasksCommand())
@@ -32,6 +33,7 @@ export function createProgram(): Command {
     .addCommand(logsCommand())
     .addCommand(replayCommand())
     .addCommand(metaCommand())
+    .addCommand(recoverCommand())
     .addHelpText('after', `
 Examples:
   $ gitbridge send-test --event pull_request --action opened
@@ -42,6 +44,7 @@ Examples:
   $ gitbridge logs --level warn
   $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958
   $ gitbridge meta sync
+  $ gitbridge recover --dry-run
 
 Configuration: the daemon's, read the same way (flags > environment > the file named by
 GITBRIDGE_CONFIG > defaults): GITBRIDGE_PORT, GITBRIDGE_WEBHOOK_SECRET, GITBRIDGE_DATA_DIR,

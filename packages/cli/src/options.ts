@@ -16,6 +16,22 @@ export function parsePositiveInt(value: string): number {
 const RELATIVE = /^(\d+)\s*(s|m|h|d|w)$/i;
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
+/** An age such as `30m`, `2h`, `3d` in ms, or undefined when `value` is not one. */
+function relativeMs(value: string): number | undefined {
+  const rel = RELATIVE.exec(value.trim());
+  return rel ? Number(rel[1]) * (UNIT_MS[rel[2]!.toLowerCase()] ?? 0) : undefined;
+}
+
+/**
+ * Parses a duration option (`recover --since`): a positive number followed
+ * by s, m, h, d or w (`30m`, `2h`, `3d`). @returns ms
+ */
+export function parseDuration(value: string): number {
+  const ms = relativeMs(value);
+  if (ms === undefined || ms <= 0 || !Number.isSafeInteger(ms)) throw new InvalidArgumentError('must be a duration such as 30m, 2h or 3d');
+  return ms;
+}
+
 /**
  * Parses `--since`: an ISO-8601 date or time (`2025-01-31`,
  * `2025-01-31T12:00:00Z`) or an age such as `30m`, `2h`, `7d`. Returns the
@@ -24,9 +40,9 @@ const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 8
  * @param now the reference time for ages (ms since epoch)
  */
 export function parseSince(value: string, now: number = Date.now()): string {
-  const rel = RELATIVE.exec(value.trim());
-  if (rel) {
-    const t = now - Number(rel[1]) * (UNIT_MS[rel[2]!.toLowerCase()] ?? 0);
+  const age = relativeMs(value);
+  if (age !== undefined) {
+    const t = now - age;
     // Older than any possible record (or past Date's range): everything qualifies.
     return Number.isFinite(t) && t > -8.64e15 ? new Date(t).toISOString() : '0000-01-01T00:00:00.000Z';
   }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { GitBridgeError } from '@gitbridge/core/errors';
-import type { Delivery } from '@gitbridge/core/store';
+import type { Delivery, RedeliveryRequest } from '@gitbridge/core/store';
 import { cliConfig } from '../config.js';
 import { formatBytes, formatFields, formatTable, printJson, sanitize, shortTime } from '../format.js';
 import { parsePositiveInt, dataDirOption } from '../options.js';
@@ -47,6 +47,25 @@ export function deliveryJson(d: Delivery): DeliveryJson {
     processed_at: d.processedAt,
     replay_of: d.replayOf,
   };
+}
+
+/** The recovery record of a recovered delivery, as `deliveries show --json` prints it. */
+export function recoveryJson(r: RedeliveryRequest): Record<string, unknown> {
+  return {
+    hook: r.hook,
+    reason: r.reason,
+    requests: r.requests,
+    first_requested_at: r.firstRequestedAt,
+    last_requested_at: r.lastRequestedAt,
+    github_delivery_id: r.githubDeliveryId,
+    outcome: r.outcome,
+  };
+}
+
+/** How a recovered delivery arrived, for people. */
+function recoveredText(r: RedeliveryRequest): string {
+  const why = r.reason === 'answered_elsewhere' ? 'something else had answered for the hook' : 'GitHub could not deliver it';
+  return `recovered: ${why}; redelivery requested through ${r.hook} ${r.requests} time(s), first at ${r.firstRequestedAt}`;
 }
 
 // Never print signatures (nor credentials, should a proxy have added them).
@@ -113,10 +132,11 @@ Examples:
       const found = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
         const delivery = await store.getDelivery(id);
         if (!delivery) return undefined;
-        return { delivery, tasks: await store.tasksForDelivery(id), notifications: await store.notificationsForDelivery(id) };
+        const [recovery] = await store.redeliveryRequests([id]);
+        return { delivery, tasks: await store.tasksForDelivery(id), notifications: await store.notificationsForDelivery(id), recovery };
       });
       if (!found) throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `no delivery ${id}`, hint: 'see `gitbridge deliveries ls`' });
-      const { delivery: d, tasks, notifications } = found;
+      const { delivery: d, tasks, notifications, recovery } = found;
       const headers = safeHeaders(d.headers);
       if (opts.json) {
         printJson({
@@ -125,6 +145,8 @@ Examples:
           installation_id: d.installationId,
           source_ip: d.sourceIp,
           headers,
+          recovered: recovery !== undefined,
+          recovery: recovery ? recoveryJson(recovery) : null,
           tasks: tasks.map(taskJson),
           notifications: notifications.map((n) => ({ channel: n.channel, text: n.text, url: n.url, status: n.status, attempts: n.attempts })),
         });
@@ -147,6 +169,7 @@ Examples:
           ['processed', d.processedAt],
           ['last error', d.lastError],
           ['replay of', d.replayOf],
+          ['arrived', recovery ? recoveredText(recovery) : 'first time (no redelivery requested)'],
         ]),
         '\nHeaders (signatures are never shown)\n',
         Object.keys(headers).length === 0 ? '  (none stored)\n' : Object.entries(headers).map(([k, v]) => `  ${sanitize(k)}: ${sanitize(v)}\n`).join(''),
