@@ -163,6 +163,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
   const accepted: number[] = [];
   const inFlight = new Set<Promise<unknown>>();
   let nextId = 90_000_000_000;
+  let nextPastId = 89_999_999_999;
   let nextHookId = 1000;
   let secondary = { count: 0, retryAfterS: 0 };
   let remaining = 5000;
@@ -175,8 +176,9 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     return p;
   };
 
-  const addAttempt = (hook: FakeHook, a: Omit<FakeAttempt, 'id'>): FakeAttempt => {
-    const attempt = { ...a, id: nextId++ };
+  const addAttempt = (hook: FakeHook, a: Omit<FakeAttempt, 'id'>, past = false): FakeAttempt => {
+    // GitHub's ids grow with time: an attempt recorded in the past gets an id below every current one.
+    const attempt = { ...a, id: past ? nextPastId-- : nextId++ };
     hook.attempts.push(attempt);
     return attempt;
   };
@@ -272,16 +274,16 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
 
       if (req.method === 'GET' && rest === '/deliveries') {
         const perPage = Math.min(100, Number(url.searchParams.get('per_page') ?? '30'), options.maxPageSize ?? 100);
-        const newestFirst = [...hook.attempts].sort((a, b) => b.id - a.id);
+        const newestFirst = [...hook.attempts].sort((a, b) => b.deliveredAt - a.deliveredAt || b.id - a.id);
+        // An opaque cursor (here: the offset of the page's first item).
         const cursor = url.searchParams.get('cursor');
-        const start = cursor === null ? 0 : newestFirst.findIndex((a) => a.id < Number(Buffer.from(cursor, 'base64url').toString()));
-        const page = start < 0 ? [] : newestFirst.slice(start, start + perPage);
+        const start = cursor === null ? 0 : Number(Buffer.from(cursor, 'base64url').toString());
+        const page = newestFirst.slice(start, start + perPage);
         const headers: Record<string, string> = {};
-        const last = page.at(-1);
-        if (last && newestFirst.some((a) => a.id < last.id)) {
+        if (start + perPage < newestFirst.length) {
           const next = new URL(`${base}${url.pathname}`);
           next.searchParams.set('per_page', String(perPage));
-          next.searchParams.set('cursor', Buffer.from(String(last.id)).toString('base64url'));
+          next.searchParams.set('cursor', Buffer.from(String(start + perPage)).toString('base64url'));
           headers.link = `<${next.href}>; rel="next"`;
         }
         return answer(200, page.map((a) => ({
@@ -352,7 +354,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
       const hook = get(path);
       const guid = a.guid ?? randomUUID();
       if (a.payload) original(hook, guid, a.event, a.payload);
-      return addAttempt(hook, { guid, deliveredAt: a.deliveredAt, redelivery: false, status: statusText(a.statusCode), statusCode: a.statusCode, event: a.event, action: a.action ?? null });
+      return addAttempt(hook, { guid, deliveredAt: a.deliveredAt, redelivery: false, status: statusText(a.statusCode), statusCode: a.statusCode, event: a.event, action: a.action ?? null }, true);
     },
     secondaryLimitOnNextPosts(n, retryAfterS) {
       secondary = { count: n, retryAfterS };
