@@ -11,15 +11,10 @@ import type { Daemon } from '@gitbridge/daemon';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import { runCli, type CliRun } from '../packages/cli/test/helpers.js';
 import { makeApp, startFakeGitHub, type FakeGitHub } from './helpers/fake-github.js';
-import { CALLBACK_SECRET, SECRET, freePort, githubExample, startCallbackDaemon, tempDir, waitFor } from './helpers/index.js';
+import { CALLBACK_SECRET, SECRET, freePort, issueOpened, startCallbackDaemon, tempDir, waitFor } from './helpers/index.js';
 
 const DAY = 86_400_000;
 const REPO_HOOK = 'repos/octo/demo/hooks/21';
-
-const issue = (n: number) => {
-  const example = githubExample('issues', 'opened');
-  return { ...example, issue: { ...(example.issue as object), number: n, title: `Issue ${n}` } };
-};
 
 interface Report {
   ok: boolean;
@@ -72,20 +67,20 @@ describe('gitbridge recover', () => {
   it('one pass over a hook whose list spans pages requests exactly the missing deliveries, once each; they arrive and become tasks; a second pass requests nothing', async () => {
     fake.addHook(REPO_HOOK, { url: webhookUrl, secret: SECRET, contentType: 'form' });
     // Stored: delivered while gitbridged was up.
-    const stored = [await fake.send(REPO_HOOK, 'issues', issue(1)), await fake.send(REPO_HOOK, 'issues', issue(2)), await fake.send(REPO_HOOK, 'issues', issue(3))];
+    const stored = [await fake.send(REPO_HOOK, 'issues', issueOpened(1)), await fake.send(REPO_HOOK, 'issues', issueOpened(2)), await fake.send(REPO_HOOK, 'issues', issueOpened(3))];
     expect(stored.map((a) => a.statusCode)).toEqual([202, 202, 202]);
     // Failed: gitbridged unreachable (a deploy, a network cut).
     fake.hook(REPO_HOOK).url = `http://127.0.0.1:${await freePort()}/webhook`;
-    const failed = [await fake.send(REPO_HOOK, 'issues', issue(4)), await fake.send(REPO_HOOK, 'issues', issue(5)), await fake.send(REPO_HOOK, 'issues', issue(6))];
+    const failed = [await fake.send(REPO_HOOK, 'issues', issueOpened(4)), await fake.send(REPO_HOOK, 'issues', issueOpened(5)), await fake.send(REPO_HOOK, 'issues', issueOpened(6))];
     expect(failed.map((a) => a.statusCode)).toEqual([0, 0, 0]);
     // Failed, then redelivered by hand in GitHub's UI once gitbridged was back.
-    const byHand = await fake.send(REPO_HOOK, 'issues', issue(7));
+    const byHand = await fake.send(REPO_HOOK, 'issues', issueOpened(7));
     fake.hook(REPO_HOOK).url = webhookUrl;
     const manual = await fetch(`${fake.url}/${REPO_HOOK}/deliveries/${byHand.id}/attempts`, { method: 'POST', headers: { authorization: `token ${fake.token}` } });
     expect(manual.status).toBe(202);
     await fake.idle();
     // Older than GitHub's window (7 days on GHES): never requested.
-    const old = fake.recordPast(REPO_HOOK, { event: 'issues', action: 'opened', deliveredAt: Date.now() - 8 * DAY, statusCode: 0, payload: issue(8) });
+    const old = fake.recordPast(REPO_HOOK, { event: 'issues', action: 'opened', deliveredAt: Date.now() - 8 * DAY, statusCode: 0, payload: issueOpened(8) });
     const manualAttempts = fake.redeliveryRequests().length;
 
     const first = await recover(['--since', '7d']);
@@ -133,7 +128,7 @@ describe('gitbridge recover', () => {
 
   it('--dry-run shows what is missing and requests nothing', async () => {
     fake.hook(REPO_HOOK).url = `http://127.0.0.1:${await freePort()}/webhook`;
-    const lost = await fake.send(REPO_HOOK, 'issues', issue(9));
+    const lost = await fake.send(REPO_HOOK, 'issues', issueOpened(9));
     fake.hook(REPO_HOOK).url = webhookUrl;
     const before = fake.redeliveryRequests().length;
     const dry = await recover(['--dry-run']);
@@ -148,7 +143,7 @@ describe('gitbridge recover', () => {
 
   it('the App\'s hook: JWT from the App\'s key; a wrong private key is a clear error with a non-zero exit', async () => {
     fake.addHook('app', { url: webhookUrl, secret: SECRET });
-    const lost = await fake.send('app', 'issues', issue(10), { drop: true });
+    const lost = await fake.send('app', 'issues', issueOpened(10), { drop: true });
     const keyFile = join(tmp.dir, 'app.pem');
     writeFileSync(keyFile, fake.app.privateKeyPem);
     const appEnv = { GITBRIDGE_RECOVER_HOOKS: 'app', GITBRIDGE_GITHUB_APP_ID: fake.app.id, GITBRIDGE_GITHUB_APP_PRIVATE_KEY_FILE: keyFile };

@@ -9,15 +9,10 @@ import { ManualClock } from '@gitbridge/core';
 import type { Daemon } from '@gitbridge/daemon';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import { startFakeGitHub, type FakeGitHub } from './helpers/fake-github.js';
-import { CALLBACK_SECRET, SECRET, freePort, githubExample, scrape, startTestDaemon, tempDir, waitFor } from './helpers/index.js';
+import { CALLBACK_SECRET, SECRET, freePort, issueOpened, scrape, startTestDaemon, tempDir, waitFor } from './helpers/index.js';
 
 const HOUR = 3_600_000;
 const HOOK = 'orgs/octo/hooks/31';
-
-const issue = (n: number) => {
-  const example = githubExample('issues', 'opened');
-  return { ...example, issue: { ...(example.issue as object), number: n, title: `Issue ${n}` } };
-};
 
 describe('recovery in the daemon', () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -63,16 +58,16 @@ describe('recovery in the daemon', () => {
 
   it('the periodic pass recovers new missing deliveries without any command', async () => {
     const daemon = await start();
-    const delivered = await fake.send(HOOK, 'issues', issue(1));
+    const delivered = await fake.send(HOOK, 'issues', issueOpened(1));
     expect(delivered.statusCode).toBe(202);
     // A network cut: GitHub's attempt never reaches the daemon.
-    const lost = await fake.send(HOOK, 'issues', issue(2), { drop: true });
+    const lost = await fake.send(HOOK, 'issues', issueOpened(2), { drop: true });
     expect(await daemon.store.getDelivery(lost.guid)).toBeUndefined();
 
     await clock.advance(10_000); // the first pass, soon after start
     expect((await completed(daemon, lost.guid)).taskType).toBe('triage_issue');
 
-    const lostLater = await fake.send(HOOK, 'issues', issue(3), { drop: true });
+    const lostLater = await fake.send(HOOK, 'issues', issueOpened(3), { drop: true });
     await clock.advance(300_000); // the next pass
     await completed(daemon, lostLater.guid);
     await fake.idle();
@@ -89,7 +84,7 @@ describe('recovery in the daemon', () => {
   it('a daemon stopped for a while and started again recovers what GitHub sent in between, reaching back to its last sign of life', async () => {
     // One hour of look-back without a checkpoint: not enough on its own for five hours of downtime.
     const first = await start({ GITBRIDGE_RECOVER_LOOKBACK_S: '3600' });
-    const before = await fake.send(HOOK, 'issues', issue(10));
+    const before = await fake.send(HOOK, 'issues', issueOpened(10));
     expect(before.statusCode).toBe(202);
     await first.stop(); // before its first pass: no checkpoint, only the heartbeat
     daemons = [];
@@ -97,7 +92,7 @@ describe('recovery in the daemon', () => {
     const sentWhileDown = [];
     for (const hours of [1, 2, 2]) {
       await clock.advance(hours * HOUR);
-      sentWhileDown.push(await fake.send(HOOK, 'issues', issue(11 + sentWhileDown.length)));
+      sentWhileDown.push(await fake.send(HOOK, 'issues', issueOpened(11 + sentWhileDown.length)));
     }
     expect(sentWhileDown.map((a) => a.statusCode)).toEqual([0, 0, 0]);
 

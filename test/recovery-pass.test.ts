@@ -17,7 +17,7 @@ import {
 } from '@gitbridge/core';
 import { newDelivery } from '../packages/core/test/store-contract.js';
 import { startFakeGitHub, type FakeGitHub } from './helpers/fake-github.js';
-import { githubExample, tempDir, waitFor } from './helpers/index.js';
+import { issueOpened, tempDir, waitFor } from './helpers/index.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.parse('2026-06-01T12:00:00.000Z');
@@ -49,8 +49,6 @@ async function startReceiver(store: SqliteStore): Promise<{ url: string; down: b
 function logLines(dir: string, file: 'webhook.log' | 'security.log'): Record<string, unknown>[] {
   return readFileSync(join(dir, file), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
-
-const issue = (n: number) => ({ ...githubExample('issues', 'opened'), issue: { ...(githubExample('issues', 'opened').issue as object), number: n } });
 
 describe('a recovery pass against the fake GitHub', () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -98,7 +96,7 @@ describe('a recovery pass against the fake GitHub', () => {
 
   it('requests a missing delivery once, waits for GitHub, asks again only when the redelivery failed too, and gives up after 3 requests', async () => {
     receiver.down = true;
-    const failed = await fake.send(REPO_HOOK, 'issues', issue(1));
+    const failed = await fake.send(REPO_HOOK, 'issues', issueOpened(1));
     expect(failed.statusCode).toBe(503);
     fake.hook(REPO_HOOK).holdRedeliveries = true;
 
@@ -137,7 +135,7 @@ describe('a recovery pass against the fake GitHub', () => {
 
   it('a redelivery that arrives is counted once, and the delivery is stored; the next pass asks for nothing', async () => {
     receiver.down = true;
-    const a = await fake.send(REPO_HOOK, 'issues', issue(2));
+    const a = await fake.send(REPO_HOOK, 'issues', issueOpened(2));
     receiver.down = false;
     const report = await pass();
     expect(report.hooks[0]!.missing.map((m) => [m.guid, m.outcome])).toEqual([[a.guid, 'requested']]);
@@ -153,7 +151,7 @@ describe('a recovery pass against the fake GitHub', () => {
 
   it('a secondary rate limit on the first POST is waited out on the clock, then the request is retried', async () => {
     receiver.down = true;
-    const a = await fake.send(REPO_HOOK, 'issues', issue(3));
+    const a = await fake.send(REPO_HOOK, 'issues', issueOpened(3));
     receiver.down = false;
     fake.secondaryLimitOnNextPosts(1, 60);
     const running = pass();
@@ -168,7 +166,7 @@ describe('a recovery pass against the fake GitHub', () => {
   });
 
   it('a quota seen spent (x-ratelimit-remaining: 0) is waited out until its reset before the next request', async () => {
-    for (let i = 0; i < 5; i++) await fake.send(REPO_HOOK, 'issues', issue(10 + i));
+    for (let i = 0; i < 5; i++) await fake.send(REPO_HOOK, 'issues', issueOpened(10 + i));
     fake.exhaustQuota(120);
     const running = pass();
     await waitFor(() => clock.nextAt() !== null && clock.nextAt()! >= clock.now() + 120_000, 10_000, 'the pass waiting for the reset');
@@ -180,7 +178,7 @@ describe('a recovery pass against the fake GitHub', () => {
   });
 
   it('a successful attempt GitBridge never stored means something else answered: redelivered, and written to the security log', async () => {
-    const elsewhere = fake.recordPast(REPO_HOOK, { event: 'issues', action: 'opened', deliveredAt: T0 - HOUR, statusCode: 200, payload: issue(4) });
+    const elsewhere = fake.recordPast(REPO_HOOK, { event: 'issues', action: 'opened', deliveredAt: T0 - HOUR, statusCode: 200, payload: issueOpened(4) });
     const report = await pass();
     expect(report.hooks[0]!.missing).toMatchObject([{ guid: elsewhere.guid, outcome: 'requested', reason: 'answered_elsewhere' }]);
     expect(securityLines()).toContainEqual(expect.objectContaining({ kind: 'recovery_answered_elsewhere', deliveryId: elsewhere.guid, hook: REPO_HOOK }));
@@ -188,7 +186,7 @@ describe('a recovery pass against the fake GitHub', () => {
   });
 
   it('stored deliveries are left alone whatever GitHub shows; the ones GitHub counts as failed are late answers, counted once', async () => {
-    const ok = await fake.send(REPO_HOOK, 'issues', issue(5));
+    const ok = await fake.send(REPO_HOOK, 'issues', issueOpened(5));
     // Stored here, but GitBridge answered after GitHub gave up.
     const late = fake.recordPast(REPO_HOOK, { event: 'issues', action: 'opened', deliveredAt: T0 - 2 * HOUR, statusCode: 0 });
     await store.ingest(newDelivery(late.guid));
@@ -210,7 +208,7 @@ describe('a recovery pass against the fake GitHub', () => {
     expect(first.hooks[0]).toMatchObject({ from: new Date(T0 - 24 * HOUR).toISOString(), deliveries: 7, pages: 3, checkpoint: new Date(T0).toISOString() });
 
     await clock.advance(HOUR);
-    const fresh = await fake.send(REPO_HOOK, 'issues', issue(6));
+    const fresh = await fake.send(REPO_HOOK, 'issues', issueOpened(6));
     const getsBefore = fake.calls.filter((c) => c.method === 'GET').length;
     const second = await pass();
     // From the checkpoint minus 10 minutes: the first page (newest 3) already reaches past it.
@@ -230,7 +228,7 @@ describe('a recovery pass against the fake GitHub', () => {
   });
 
   it('without a checkpoint, reaches back to the last sign of life after downtime; beyond GitHub\'s window is a gap, reported once', async () => {
-    const old = fake.recordPast(REPO_HOOK, { event: 'issues', action: 'opened', deliveredAt: T0 - 30 * HOUR, statusCode: 0, payload: issue(7) });
+    const old = fake.recordPast(REPO_HOOK, { event: 'issues', action: 'opened', deliveredAt: T0 - 30 * HOUR, statusCode: 0, payload: issueOpened(7) });
     const report = await pass({ lastAlive: new Date(T0 - 40 * HOUR).toISOString() });
     expect(report.hooks[0]).toMatchObject({ from: new Date(T0 - 40 * HOUR - 10 * 60_000).toISOString(), gap: null });
     expect(report.hooks[0]!.missing).toMatchObject([{ guid: old.guid, outcome: 'requested' }]);
@@ -252,7 +250,7 @@ describe('a recovery pass against the fake GitHub', () => {
 
   it('a dry run requests nothing and writes nothing', async () => {
     receiver.down = true;
-    const a = await fake.send(REPO_HOOK, 'issues', issue(8));
+    const a = await fake.send(REPO_HOOK, 'issues', issueOpened(8));
     const report = await pass({ dryRun: true });
     expect(report).toMatchObject({ dryRun: true, ok: true });
     expect(report.hooks[0]!.missing).toMatchObject([{ guid: a.guid, outcome: 'would_request' }]);
@@ -274,8 +272,8 @@ describe('a recovery pass against the fake GitHub', () => {
     fake.addHook('orgs/octo/hooks/13', { url: receiver.url, secret: 's' });
     receiver.down = true;
     const guid = randomUUID();
-    await fake.send(REPO_HOOK, 'issues', issue(9), { guid });
-    await fake.send('orgs/octo/hooks/13', 'issues', issue(9), { guid });
+    await fake.send(REPO_HOOK, 'issues', issueOpened(9), { guid });
+    await fake.send('orgs/octo/hooks/13', 'issues', issueOpened(9), { guid });
     fake.hook(REPO_HOOK).holdRedeliveries = true;
     const report = await pass({ hooks: [hook, parseHookPath('orgs/octo/hooks/13')!] });
     expect(report.hooks.map((h) => h.missing.map((m) => m.outcome))).toEqual([['requested'], ['waiting']]);

@@ -33,6 +33,12 @@ export function githubExample(event: string, action?: string): Record<string, un
   return structuredClone(found.payload);
 }
 
+/** GitHub's `issues` `opened` example as issue number `n` (a delivery that becomes a `triage_issue` task). */
+export function issueOpened(n: number): Record<string, unknown> {
+  const example = githubExample('issues', 'opened');
+  return { ...example, issue: { ...(example.issue as object), number: n, title: `Issue ${n}` } };
+}
+
 /** A fresh temp directory; removed by the returned cleanup. */
 export function tempDir(prefix = 'gitbridge-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));

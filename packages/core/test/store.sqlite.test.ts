@@ -32,15 +32,6 @@ function storeAtVersion(dir: string, upTo: number): Database.Database {
   return db;
 }
 
-function withDb<T>(dir: string, fn: (db: Database.Database) => T): T {
-  const db = new Database(join(dir, 'gitbridge.db'), { readonly: true });
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
-
 describe('the SQLite engine', () => {
   let dir: string;
   beforeEach(() => {
@@ -72,7 +63,9 @@ describe('the SQLite engine', () => {
     } finally {
       await store.close();
     }
-    const applied = withDb(dir, (db) => (db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version));
+    const db = new Database(join(dir, 'gitbridge.db'), { readonly: true });
+    const applied = (db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version);
+    db.close();
     expect(applied).toEqual(versions);
   });
 
