@@ -86,6 +86,7 @@ describe('gitbridge recover', () => {
     const first = await recover(['--since', '7d']);
     expect(first.exitCode, first.stderr).toBe(0);
     expect(first.stderr).toMatch(/page 3/);
+    expect(first.stderr).not.toMatch(/no sign of life/);
     const hook = first.report.hooks[0]!;
     expect(hook.pages).toBe(3);
     expect(hook.stored).toBe(4);

@@ -153,6 +153,7 @@ describe('the recovery configuration', () => {
     expect(message).toMatch(/GITBRIDGE_GITHUB_APP_PRIVATE_KEY_FILE: cannot read \/nonexistent\/key.pem \(ENOENT\)/);
     expect(message).toMatch(/GITBRIDGE_GITHUB_TOKEN \(or GITBRIDGE_GITHUB_TOKEN_FILE\) is required/);
     expect(message).toMatch(/GITBRIDGE_GITHUB_APP_ID and GITBRIDGE_GITHUB_APP_PRIVATE_KEY_FILE are required/);
+    expect(() => loadConfig({ env: { ...required, GITBRIDGE_GITHUB_API_URL: 'redis://127.0.0.1' } })).toThrow(/GITBRIDGE_GITHUB_API_URL .*must be an http\(s\) URL/);
     // GHES keeps deliveries 7 days; the CLI needs credentials only when it runs `recover`; interval 0 needs none.
     expect(loadConfig({ env: { ...required, GITBRIDGE_GITHUB_API_URL: 'https://ghes.example/api/v3', GITBRIDGE_RECOVER_LOOKBACK_S: '600000', GITBRIDGE_RECOVER_HOOKS: 'app' }, scope: 'cli' }).recoverLookbackS).toBe(600_000);
     expect(loadConfig({ env: { ...required, GITBRIDGE_RECOVER_HOOKS: 'app', GITBRIDGE_RECOVER_INTERVAL_S: '0' } }).recoverHooks).toEqual(['app']);

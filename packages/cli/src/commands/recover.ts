@@ -135,9 +135,14 @@ Examples:
             store, client, clock: core.systemClock, log: loggers.log, security: loggers.security,
             policy: { apiUrl: config.githubApiUrl, lookbackMs: config.recoverLookbackS * 1000 },
           };
+          const lastAlive = await store.lastHeartbeat();
+          // GitHub re-sends to gitbridged: without a daemon, every redelivery fails (and counts as a request).
+          if (!opts.dryRun && (lastAlive === null || Date.now() - Date.parse(lastAlive) > 3 * 60_000)) {
+            progress(`note: gitbridged shows no sign of life since ${lastAlive ?? 'ever'}: GitHub's redeliveries reach it only while it runs`);
+          }
           const pass = {
             hooks,
-            lastAlive: await store.lastHeartbeat(),
+            lastAlive,
             dryRun: opts.dryRun === true,
             onProgress: (p: RecoveryProgress) => progress(progressLine(p)),
             ...(opts.since !== undefined ? { sinceMs: opts.since } : {}),

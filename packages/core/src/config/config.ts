@@ -220,6 +220,7 @@ function recoveryProblems(c: Partial<Config>, scope: 'daemon' | 'cli', cwd: stri
   const problems: string[] = [];
   const apiUrl = c.githubApiUrl ?? GITHUB_API_URL;
   const windowS = deliveriesWindowMs(apiUrl) / 1000;
+  if (URL.canParse(apiUrl) && !['http:', 'https:'].includes(new URL(apiUrl).protocol)) problems.push(`GITBRIDGE_GITHUB_API_URL (--github-api-url) must be an http(s) URL, got "${apiUrl}"`);
   const hooks = (c.recoverHooks ?? []).map((raw) => ({ raw, hook: parseHookPath(raw) }));
   const bad = hooks.filter((h) => h.hook === null).map((h) => h.raw);
   if (bad.length > 0) problems.push(`GITBRIDGE_RECOVER_HOOKS (--recover-hooks): not repos/OWNER/REPO/hooks/ID, orgs/ORG/hooks/ID or app: ${bad.join(', ')}`);
