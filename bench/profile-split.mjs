@@ -29,21 +29,27 @@ const has = (cf, ...parts) => parts.some((p) => cf.url.includes(p));
 const FIRST = [
   ['socket writes (responses, MAS requests)', (cf) => ['writev', 'writeLatin1String', 'writeUtf8String', 'writeBuffer', 'writeAsciiString'].includes(cf.functionName) && cf.url === ''],
 ];
+const GROUP_COMMIT = 'core/dist/store/sqlite/group-commit.js';
+/** Lines (0-based, as V8 profiles count them) where GroupCommitter and TransactionBatcher start in the built group-commit.js. */
+const [COMMITTER_LINE, BATCHER_LINE] = (() => {
+  const lines = readFileSync(new URL('../packages/core/dist/store/sqlite/group-commit.js', import.meta.url), 'utf8').split('\n');
+  return ['class GroupCommitter', 'class TransactionBatcher'].map((c) => lines.findIndex((l) => l.includes(c)));
+})();
 /** Owners, checked from the root of the stack down: the first match takes the sample. */
 const OWNERS = [
-  ['checkpointer (event-loop side)', (cf) => has(cf, 'core/dist/checkpointer.js')],
-  ['workers (claim, map, complete, submit)', (cf) => has(cf, 'daemon/dist/workers.js', 'core/dist/mas-client.js', 'core/dist/notifier.js', 'core/dist/rules.js')],
-  // group-commit.js: TurnQueue (both committers' flush, lines 7-47), GroupCommitter (48-138), TransactionBatcher (139-):
-  // the TurnQueue frames are skipped, the committer under them decides.
-  ['post-ingest write batch (TransactionBatcher)', (cf) => has(cf, 'core/dist/group-commit.js') && cf.lineNumber >= 139],
-  ['group commit: INSERTs + COMMIT', (cf) => (has(cf, 'core/dist/group-commit.js') && cf.lineNumber >= 48 && cf.lineNumber < 139) || cf.functionName === 'insertDeliveries' ||
+  ['checkpointer (event-loop side)', (cf) => has(cf, 'core/dist/store/sqlite/checkpointer.js')],
+  ['workers (claim, map, complete, submit)', (cf) => has(cf, 'daemon/dist/workers/', 'core/dist/mas/', 'core/dist/notify/', 'core/dist/routing/')],
+  // group-commit.js: TurnQueue (both committers' flush), then GroupCommitter, then TransactionBatcher (line numbers
+  // read from the built file): the TurnQueue frames are skipped, the committer under them decides.
+  ['post-ingest write batch (TransactionBatcher)', (cf) => has(cf, GROUP_COMMIT) && cf.lineNumber >= BATCHER_LINE],
+  ['group commit: INSERTs + COMMIT', (cf) => (has(cf, GROUP_COMMIT) && cf.lineNumber >= COMMITTER_LINE && cf.lineNumber < BATCHER_LINE) || cf.functionName === '#insertBatch' ||
     (has(cf, 'bench/target-floor.mjs', 'bench/target-calib.mjs') && ['flush', 'insertAll'].includes(cf.functionName))],
   ['logging (pino)', (cf) => has(cf, '/pino', 'sonic-boom', '@pinojs', 'core/dist/logging.js')],
   ['metrics (prom-client)', (cf) => has(cf, 'prom-client', 'core/dist/metrics.js')],
-  ['rate limiter', (cf) => has(cf, 'core/dist/rate-limit.js')],
-  ['allowlist, client address', (cf) => has(cf, 'core/dist/ip-allowlist.js')],
-  ['HMAC-SHA256', (cf) => has(cf, 'core/dist/signature.js', 'node:internal/crypto') || ['timingSafeEqual', 'createHmac'].includes(cf.functionName)],
-  ['JSON.parse, payload checks', (cf) => has(cf, 'core/dist/delivery.js')],
+  ['rate limiter', (cf) => has(cf, 'core/dist/webhook/rate-limit.js')],
+  ['allowlist, client address', (cf) => has(cf, 'core/dist/webhook/ip-allowlist.js')],
+  ['HMAC-SHA256', (cf) => has(cf, 'core/dist/webhook/signature.js', 'node:internal/crypto') || ['timingSafeEqual', 'createHmac'].includes(cf.functionName)],
+  ['JSON.parse, payload checks', (cf) => has(cf, 'core/dist/webhook/delivery.js', 'core/dist/ingest/')],
   ['undici (MAS client)', (cf) => has(cf, '/undici')],
 ];
 /** Leaf buckets, for samples no owner took. */
@@ -52,7 +58,7 @@ const LEAVES = [
   ['GC', (cf) => cf.functionName === '(garbage collector)'],
   ['(program): V8/native, unattributed', (cf) => cf.functionName === '(program)'],
   ['fastify (routing, hooks, body, reply)', (cf) => has(cf, '/fastify', 'find-my-way', 'avvio', 'fast-json-stringify', 'light-my-request', 'toad-cache', 'fast-content-type-parse', 'process-warning', 'rfdc', 'fast-querystring', 'fast-decode-uri', 'ret/', 'safe-regex2')],
-  ['gitbridged route code (server.js)', (cf) => has(cf, 'daemon/dist/server.js')],
+  ['gitbridged route code (server.js)', (cf) => has(cf, 'daemon/dist/server.js', 'daemon/dist/routes/')],
   ['request handler (floor: JSON.parse, headers)', (cf) => has(cf, 'bench/target-floor.mjs', 'bench/target-calib.mjs')],
   ['node HTTP, sockets, streams', (cf) => cf.url.startsWith('node:') || ['utf8Write', 'latin1Write', 'slice', 'close', 'shutdown', 'readStart', 'readStop'].includes(cf.functionName)],
   ['bench IPC / instrumentation', (cf) => has(cf, 'bench/ipc.mjs')],
