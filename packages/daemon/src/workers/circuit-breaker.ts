@@ -8,6 +8,12 @@ export interface BreakerPolicy {
   readonly capMs: number;
   /** Consecutive failures of different tasks that count as the MAS being down, whatever their kind (default 3). */
   readonly distinctTasks: number;
+  /**
+   * A hold never exceeds this share of the time the MAS has been down so far
+   * (default 0.1): after an outage of a minute, recovery is noticed within
+   * about 6 s; only outages of ten minutes or more reach the cap.
+   */
+  readonly outageShare: number;
 }
 
 /**
@@ -24,7 +30,8 @@ export type FailureKind = 'mas' | 'task';
  * until the hold passes, then one probe at a time (half open); the first
  * success closes it. Holds double with each consecutive failure up to the
  * cap, with jitter, so a long outage is probed about once a minute, not
- * every second. A failure that may be the task's own does not stop the other
+ * every second; and no hold is longer than a share of the outage so far, so
+ * that the end of a short outage is noticed soon after it ends. A failure that may be the task's own does not stop the other
  * tasks, unless several different tasks fail in a row.
  *
  * While the MAS is down, a probe's failure says nothing about the task that
@@ -37,6 +44,8 @@ export class CircuitBreaker {
   readonly #random: () => number;
   /** Consecutive MAS-wide failures (sets the hold). */
   #masFailures = 0;
+  /** Clock time of the first MAS-wide failure of the current outage. */
+  #downSince = 0;
   /** Tasks that failed since the last success. */
   readonly #failedTasks = new Set<string>();
   #openUntil = 0;
@@ -74,6 +83,7 @@ export class CircuitBreaker {
   success(): number {
     const ended = this.#masFailures;
     this.#masFailures = 0;
+    this.#downSince = 0;
     this.#failedTasks.clear();
     this.#openUntil = 0;
     return ended;
@@ -93,11 +103,14 @@ export class CircuitBreaker {
     this.#failedTasks.add(taskId);
     const down = kind === 'mas' || retryAfterMs !== null || this.#failedTasks.size >= this.#policy.distinctTasks;
     if (!down) return { holdMs: 0, refund: false };
+    const now = this.#clock.now();
+    if (this.#masFailures === 0) this.#downSince = now;
     this.#masFailures++;
-    const ceiling = Math.min(this.#policy.capMs, this.#policy.baseMs * 2 ** Math.min(this.#masFailures - 1, 30));
+    const shareOfOutage = Math.max(this.#policy.baseMs, (now - this.#downSince) * this.#policy.outageShare);
+    const ceiling = Math.min(this.#policy.capMs, shareOfOutage, this.#policy.baseMs * 2 ** Math.min(this.#masFailures - 1, 30));
     // Equal jitter: never less than half the ceiling, so the holds really grow.
     const hold = Math.max(retryAfterMs ?? 0, Math.ceil(ceiling / 2 + backoffDelay(1, { baseMs: ceiling / 2, capMs: ceiling / 2, random: this.#random })));
-    this.#openUntil = Math.max(this.#openUntil, this.#clock.now() + hold);
+    this.#openUntil = Math.max(this.#openUntil, now + hold);
     return { holdMs: hold, refund: wasDown && (kind === 'mas' || otherTasksFailing) };
   }
 }

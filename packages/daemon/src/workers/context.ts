@@ -27,6 +27,8 @@ export interface WorkerPolicy {
   readonly breakerCapMs: number;
   /** Consecutive failures of different tasks that open the breaker even when each may be the task's own problem. */
   readonly breakerDistinctTasks: number;
+  /** The longest hold as a share of the outage so far (0.1: a 1-minute outage is noticed over within about 6 s). */
+  readonly breakerOutageShare: number;
   /** A task not accepted by the MAS after this long is dead, ms (GITBRIDGE_TASK_MAX_AGE_S). */
   readonly taskMaxAgeMs: number;
   /** How often queued tasks past the maximum age are swept, ms. */
@@ -49,6 +51,7 @@ export const DEFAULT_POLICY = {
   breakerBaseMs: 250,
   breakerCapMs: 60_000,
   breakerDistinctTasks: 3,
+  breakerOutageShare: 0.1,
   expireEveryMs: 60_000,
   notifyMaxAttempts: 4,
   notifyBackoffMs: 1000,

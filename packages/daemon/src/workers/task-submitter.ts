@@ -41,7 +41,7 @@ export class TaskSubmitter {
   constructor(ctx: WorkerContext, onSettled: () => void) {
     this.#ctx = ctx;
     const { policy } = ctx;
-    this.#breaker = new CircuitBreaker(ctx.clock, { baseMs: policy.breakerBaseMs, capMs: policy.breakerCapMs, distinctTasks: policy.breakerDistinctTasks }, ctx.random);
+    this.#breaker = new CircuitBreaker(ctx.clock, { baseMs: policy.breakerBaseMs, capMs: policy.breakerCapMs, distinctTasks: policy.breakerDistinctTasks, outageShare: policy.breakerOutageShare }, ctx.random);
     this.#onSettled = onSettled;
   }
 
