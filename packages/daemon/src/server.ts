@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
   IpAllowlist,
@@ -50,6 +50,16 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 };
 
 /**
+ * Answers with the common error shape from below fastify (Node's HTTP server
+ * events), closing the connection: the request body is not read.
+ */
+function endWithError(res: ServerResponse, code: ErrorCode, message?: string): void {
+  const error = errorBody(code, message);
+  const body = JSON.stringify(error);
+  res.writeHead(error.statusCode, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+}
+
+/**
  * Builds the gitbridged HTTP server (DESIGN §3). Never listens: the caller
  * calls `listen` (main) or `inject` (tests).
  *
@@ -85,15 +95,25 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // A body that stalls is dropped by Node's request timeout (408) without
     // slowing other requests. Node checks it every connectionsCheckingInterval
     // (30 s by default), so the interval follows the timeout.
-    serverFactory: (handler) =>
-      createServer(
+    serverFactory: (handler) => {
+      const server = createServer(
         {
           requestTimeout: config.bodyTimeoutMs,
           headersTimeout: Math.min(config.bodyTimeoutMs, 60_000),
           connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.bodyTimeoutMs / 4))),
+          // Node would refuse an HTTP/1.1 request without Host with a bare 400; refused below with the common shape.
+          requireHostHeader: false,
         },
-        handler,
-      ),
+        (req, res) => {
+          // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
+          if (req.httpVersion === '1.1' && req.headers.host === undefined) return endWithError(res, 'GB_BAD_REQUEST', 'Missing Host header');
+          handler(req, res);
+        },
+      );
+      // An Expect other than 100-continue: Node would answer a bare 417.
+      server.on('checkExpectation', (_req, res: ServerResponse) => endWithError(res, 'GB_EXPECTATION_FAILED'));
+      return server;
+    },
     // Draining is answered by the routes themselves (503 with Retry-After and the error shape).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
