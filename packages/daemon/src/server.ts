@@ -49,6 +49,9 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'GB_WEBHOOK_INVALID_PAYLOAD',
 };
 
+/** Longest path parameter the router matches, characters after decoding (longer: 400 `GB_BAD_REQUEST`). */
+const MAX_PARAM_LENGTH = 1024;
+
 /**
  * Answers with the common error shape from below fastify (Node's HTTP server
  * events), closing the connection: the request body is not read.
@@ -92,6 +95,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       socket.end(`HTTP/1.1 ${error.statusCode} ${error.error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
     bodyLimit: config.maxPayloadBytes,
+    // A path parameter is a delivery id: up to 128 characters, and a replay id
+    // adds `:replay:<n>` per replay. The router's default limit (100) would
+    // refuse those with a 400 before the admin route sees them.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // A body that stalls is dropped by Node's request timeout (408) without
     // slowing other requests. Node checks it every connectionsCheckingInterval
     // (30 s by default), so the interval follows the timeout.
