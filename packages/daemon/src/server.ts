@@ -145,6 +145,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (isGitBridgeError(err)) return sendGitBridgeError(reply, err);
     const mapped = err.code ? FASTIFY_CODES[err.code] : undefined;
     if (mapped === 'GB_WEBHOOK_PAYLOAD_TOO_LARGE' && req.routeOptions.url === '/webhook') return sendGitBridgeError(reply, deps.ingest.tooLarge(webhookRequest(req)));
+    if (mapped === 'GB_WEBHOOK_UNSUPPORTED_CONTENT_TYPE' && req.routeOptions.url !== '/webhook') {
+      // Only the webhook route has content-type advice of its own; elsewhere it is a plain bad request.
+      return sendError(reply, 'GB_BAD_REQUEST', 'Content-Type must be application/json');
+    }
     if (mapped) return sendError(reply, mapped);
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, 'GB_BAD_REQUEST', err.message);
     log.error({ err, deliveryId: req.gbDeliveryId, url: req.url }, 'unhandled error');
