@@ -136,9 +136,17 @@ function webhookHeaders(ctx, deliveryId) {
   return { ...ctx.baseHeaders, 'x-github-delivery': deliveryId };
 }
 
-/** POSTs one delivery; resolves with its status and the time its response head arrived. */
+let sent = 0;
+
+/**
+ * POSTs one delivery, cycling through `ctx.variants` (pull requests of their
+ * own, so that tasks spread over entities as real traffic does); resolves with
+ * its status and the time its response head arrived.
+ */
 async function postDelivery(ctx, pool, deliveryId) {
-  const res = await pool.request({ method: 'POST', path: '/webhook', headers: webhookHeaders(ctx, deliveryId), body: ctx.body, headersTimeout: 30_000, bodyTimeout: 30_000 });
+  const v = ctx.variants[sent++ % ctx.variants.length];
+  const headers = { ...webhookHeaders(ctx, deliveryId), 'x-hub-signature-256': v.signature };
+  const res = await pool.request({ method: 'POST', path: '/webhook', headers, body: v.body, headersTimeout: 30_000, bodyTimeout: 30_000 });
   const t = now();
   await res.body.dump();
   return { status: res.statusCode, t };
@@ -376,10 +384,16 @@ async function defaultMasConcurrency(ctx) {
   return Number(CONFIG_SCHEMA.find((o) => o.env === 'GITBRIDGE_MAS_CONCURRENCY')?.default);
 }
 
-export async function runDrain(ctx, { masConcurrency } = {}) {
-  const { count, concurrency, timeoutS, masCallbacks } = ctx.opts.drain;
-  const daemonEnv = masConcurrency ? { GITBRIDGE_MAS_CONCURRENCY: String(masConcurrency) } : {};
-  const flow = await startFlow(ctx, { masDown: true, daemonEnv, masCallbacks, label: 'drain' });
+/**
+ * The drain of a backlog: `count` deliveries posted while the MAS is down,
+ * processed into queued tasks, then the MAS comes up. `settings` defaults to
+ * `ctx.opts.drain` (the `drain` part); the `backlog` part passes its own
+ * (150,000 deliveries).
+ */
+export async function runDrain(ctx, { masConcurrency, settings = ctx.opts.drain, label = 'drain' } = {}) {
+  const { count, concurrency, timeoutS, masCallbacks } = settings;
+  const daemonEnv = { ...(masConcurrency ? { GITBRIDGE_MAS_CONCURRENCY: String(masConcurrency) } : {}), ...(ctx.opts.daemonEnv ?? {}) };
+  const flow = await startFlow(ctx, { masDown: true, daemonEnv, masCallbacks, label });
   const { mas, daemon } = flow;
   try {
     ctx.say(`  MAS down; posting ${count.toLocaleString('en-US')} deliveries (${concurrency} in flight) …`);
@@ -461,6 +475,7 @@ export async function runDrain(ctx, { masConcurrency } = {}) {
       steadyTasksPerS: s.lastAt !== null && s.firstAt !== null && accepted > 1 ? ((accepted - 1) / (s.lastAt - s.firstAt)) * 1000 : null,
       peakSecond: perSecond.length ? Math.max(...perSecond.filter(Boolean)) : null,
       perSecond: perSecond.map((x) => x ?? 0),
+      perTenSeconds: perWindow(entries.map(([, , at]) => at - upAt), 10_000, drainMs),
       queuedZeroMs,
       meanSubmitMs,
       // Little's law: with `conc` submissions in flight, each taking meanSubmitMs, at most this many per second.
@@ -512,6 +527,39 @@ export function printE2e(r, log = console.log) {
 
 export function drainGoal(r) {
   return r.complete && r.tasksPerS !== null && r.tasksPerS >= DRAIN_GOAL_TASKS_PER_S;
+}
+
+/**
+ * Acceptances per second in consecutive windows of `windowMs` after the MAS
+ * came up, until the last acceptance (`endMs`): `{fromS, toS, perS}` each; the
+ * last window is as long as what is left of the drain.
+ */
+function perWindow(offsetsMs, windowMs, endMs) {
+  if (endMs === null || endMs <= 0) return [];
+  const windows = [];
+  for (let from = 0; from < endMs; from += windowMs) {
+    const to = Math.min(endMs, from + windowMs);
+    const n = offsetsMs.filter((t) => t >= from && (t < to || (to === endMs && t <= to))).length;
+    windows.push({ fromS: from / 1000, toS: to / 1000, perS: (n / Math.max(1, to - from)) * 1000 });
+  }
+  return windows;
+}
+
+/**
+ * The large-backlog goal (issue: a drain that slows as the backlog grows): every
+ * 10-s window of the drain, from the first to the last, at or above the drain
+ * goal. The first window includes the time to the first acceptance; the last
+ * one is as long as what is left.
+ */
+export function backlogGoal(r) {
+  return r.complete && r.perTenSeconds.length > 0 && r.perTenSeconds.every((w) => w.perS >= DRAIN_GOAL_TASKS_PER_S);
+}
+
+export function printBacklog(r, log = console.log) {
+  printDrain(r, log);
+  log(`  per 10 s after MAS up (tasks/s): ${r.perTenSeconds.map((w) => `${w.fromS}-${f1(w.toS)} s: ${fInt(w.perS)}`).join(', ')}`);
+  const slowest = r.perTenSeconds.reduce((m, w) => (m === null || w.perS < m.perS ? w : m), null);
+  if (slowest) log(`  slowest window ${slowest.fromS}-${f1(slowest.toS)} s: ${fInt(slowest.perS)} tasks/s`);
 }
 
 export function printDrain(r, log = console.log) {

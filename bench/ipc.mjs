@@ -3,7 +3,7 @@
 //   → {type:'mark'}    start of the measured window: reset CPU / event-loop counters
 //   ← {type:'marked'}
 //   → {type:'report'}  end of the measured window
-//   ← {type:'report', cpuMs, wallMs, elu, loopDelay: {p50Ms, p99Ms, maxMs}, extra}
+//   ← {type:'report', cpuMs, wallMs, elu, loopDelay: {p50Ms, p99Ms, maxMs}, window: {startUs, endUs}, extra}
 //   → {type:'stop'}    close gracefully
 //   ← {type:'stopped', extra}   then the child exits
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -21,13 +21,20 @@ export function serveTarget(t) {
   let cpu = process.cpuUsage();
   let elu = performance.eventLoopUtilization();
   let wall = performance.now();
-  const delay = monitorEventLoopDelay({ resolution: 5 });
+  // The measured window on CLOCK_MONOTONIC in µs, the clock of V8's CPU profiles (to cut a --cpu-prof profile to it).
+  const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+  let windowStartUs = monoUs();
+  // BENCH_NO_LOOP_DELAY=1 (experiments only): no event-loop delay histogram, to measure what it costs.
+  const delay = process.env.BENCH_NO_LOOP_DELAY
+    ? { reset() {}, enable() {}, disable() {}, percentile: () => NaN, max: NaN }
+    : monitorEventLoopDelay({ resolution: 5 });
   process.on('message', async (msg) => {
     try {
       if (msg?.type === 'mark') {
         cpu = process.cpuUsage();
         elu = performance.eventLoopUtilization();
         wall = performance.now();
+        windowStartUs = monoUs();
         delay.reset();
         delay.enable();
         process.send({ type: 'marked' });
@@ -37,7 +44,8 @@ export function serveTarget(t) {
         delay.disable();
         const loopDelay = { p50Ms: delay.percentile(50) / 1e6, p99Ms: delay.percentile(99) / 1e6, maxMs: delay.max / 1e6 };
         const extra = t.report ? await t.report() : undefined;
-        process.send({ type: 'report', cpuMs: (c.user + c.system) / 1000, wallMs: performance.now() - wall, elu: e.utilization, loopDelay, extra });
+        const window = { startUs: windowStartUs, endUs: monoUs() };
+        process.send({ type: 'report', cpuMs: (c.user + c.system) / 1000, wallMs: performance.now() - wall, elu: e.utilization, loopDelay, window, extra });
       } else if (msg?.type === 'stop') {
         const extra = await t.stop();
         process.send({ type: 'stopped', extra }, () => process.exit(0));

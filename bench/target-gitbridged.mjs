@@ -74,6 +74,6 @@ serveTarget({
   stop: async () => {
     const before = await snapshot();
     await daemon.stop();
-    return { ...before, storePath: daemon.store.location };
+    return { ...before, storePath: daemon.store.location ?? daemon.store.path };
   },
 });

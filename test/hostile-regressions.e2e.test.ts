@@ -5,7 +5,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, sign } from '@gitbridge/core';
 import type { Daemon } from '@gitbridge/daemon';
-import { CALLBACK_SECRET, postDelivery, scrape, startTestDaemon, tempDir, waitFor } from './helpers/index.js';
+import { CALLBACK_SECRET, SECRET, postDelivery, scrape, startTestDaemon, tempDir, waitFor } from './helpers/index.js';
 
 // Regressions for what an adversarial review of the ingress found.
 const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
@@ -103,6 +103,23 @@ describe('adversarial regressions', () => {
     expect(url).toMatch(/^HTTP\/1.1 400/);
     expect(url).toContain('"code":"GB_BAD_REQUEST"');
     expect(url).not.toContain('%E0');
+  });
+
+  it('requests that Node itself refuses (HTTP/1.1 without Host, an Expect other than 100-continue) get the common error shape', async () => {
+    const body = JSON.stringify(seed);
+    const headers = `Content-Type: application/json\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: ${randomUUID()}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`;
+    const noHost = await raw(daemon.url, `POST /webhook HTTP/1.1\r\n${headers}\r\n${body}`);
+    expect(noHost).toMatch(/^HTTP\/1.1 400/);
+    expect(JSON.parse(noHost.slice(noHost.indexOf('\r\n\r\n') + 4))).toEqual({ statusCode: 400, code: 'GB_BAD_REQUEST', error: 'Bad Request', message: 'Missing Host header' });
+    const expectation = await raw(daemon.url, `POST /webhook HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n${headers}\r\n${body}`);
+    expect(expectation).toMatch(/^HTTP\/1.1 417/);
+    expect(JSON.parse(expectation.slice(expectation.indexOf('\r\n\r\n') + 4))).toMatchObject({ statusCode: 417, code: 'GB_EXPECTATION_FAILED', error: 'Expectation Failed' });
+    // HTTP/1.0 needs no Host, and 100-continue is still honoured.
+    const http10 = await raw(daemon.url, `GET /healthz HTTP/1.0\r\n\r\n`);
+    expect(http10).toMatch(/^HTTP\/1.1 200/);
+    const signed = `X-Hub-Signature-256: ${sign(SECRET, body)}\r\nX-Forwarded-For: 140.82.112.5\r\n`;
+    const proceed = await raw(daemon.url, `POST /webhook HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n${signed}${headers}\r\n${body}`);
+    expect(proceed).toMatch(/^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 202/);
   });
 
   it('refuses proxy-trust settings that would trust forged X-Forwarded-For, at start-up', () => {

@@ -1,20 +1,25 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '@gitbridge/core';
 import type { Daemon } from '@gitbridge/daemon';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
+import { advanceBy, advanceUntil, realDelay } from './helpers/clock.js';
 import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, startRecorder, tempDir, waitFor } from './helpers/index.js';
 
 const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
 const delivery = (n: number) => JSON.stringify({ ...seed, number: n, pull_request: { ...seed.pull_request, number: n } });
 
+// Outages run on a ManualClock: the daemon's retries, backoff and breaker wait
+// in the test's time, so 30 s of refusal take no real 30 s.
 describe('task delivery to a MAS that fails', () => {
   let mas: ReferenceMas;
   let daemon: Daemon;
+  const clock = new ManualClock();
   const tmp = tempDir();
 
   beforeAll(async () => {
     mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
-    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url }));
+    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url }, { clock }));
   });
   afterEach(() => mas.failureModes.reset());
   afterAll(async () => {
@@ -24,15 +29,18 @@ describe('task delivery to a MAS that fails', () => {
   });
 
   it('MAS refusing connections for 30 s while 100 deliveries arrive: all 202 at once, then every task submitted exactly once', async () => {
-    const refusing = mas.failureModes.refuseConnections(30_000);
+    void mas.failureModes.refuseConnections(3_600_000);
     const started = Date.now();
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => postDelivery(daemon.url, 'pull_request', delivery(10_000 + i))));
     expect(results.map((r) => r.status)).toEqual(Array(100).fill(202));
     expect(Date.now() - started).toBeLessThan(5_000);
     const ids = new Set(results.map((r) => r.deliveryId));
 
-    await refusing;
-    await waitFor(async () => (await daemon.store.listTasks({ limit: 1000 })).filter((t) => ids.has(t.deliveryId) && t.taskId !== null).length === 100, 30_000, '100 tasks accepted');
+    // 30 s of the daemon's time with the MAS refusing, then it listens again.
+    await advanceBy(clock, 30_000, 1000);
+    expect(mas.tasks.filter((t) => t.delivery_id !== null && ids.has(t.delivery_id))).toHaveLength(0);
+    mas.failureModes.reset();
+    await advanceUntil(clock, async () => (await daemon.store.listTasks({ limit: 1000 })).filter((t) => ids.has(t.deliveryId) && t.taskId !== null).length === 100, { maxMs: 120_000, stepMs: 1000, what: '100 tasks accepted' });
     const ours = mas.tasks.filter((t) => t.delivery_id !== null && ids.has(t.delivery_id));
     expect(new Set(ours.map((t) => t.idempotency_key)).size).toBe(100);
     expect(ours).toHaveLength(100);
@@ -50,13 +58,13 @@ describe('task delivery to a MAS that fails', () => {
     mas.failureModes.failNext(1, 503, { retryAfterS: 2 });
     const res = await postDelivery(daemon.url, 'pull_request', delivery(20_001));
     const key = `${res.deliveryId}:review_pull_request`;
-    const attempts = await waitFor(() => {
-      const s = mas.submissions.filter((x) => x.idempotency_key === key);
-      return s.length >= 2 ? s : null;
-    }, 15_000, 'second attempt');
+    const ours = () => mas.submissions.filter((x) => x.idempotency_key === key);
+    await waitFor(() => ours().length === 1, 5_000, 'first attempt');
+    const waited = await advanceUntil(clock, () => ours().length >= 2, { maxMs: 10_000, stepMs: 100, what: 'second attempt' });
+    const attempts = ours();
     expect(attempts[0]!.status_code).toBe(503);
     expect(attempts[1]!.status_code).toBe(201);
-    expect(Date.parse(attempts[1]!.at) - Date.parse(attempts[0]!.at)).toBeGreaterThanOrEqual(2000);
+    expect(waited).toBeGreaterThanOrEqual(2000);
   });
 
   it('MAS answering 400: the task is failed with the reason and not retried', async () => {
@@ -64,7 +72,8 @@ describe('task delivery to a MAS that fails', () => {
     const res = await postDelivery(daemon.url, 'pull_request', delivery(20_002));
     const task = await waitFor(async () => (await daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'failed'), 10_000, 'failed task');
     expect(task.lastError).toMatch(/400/);
-    await new Promise((r) => setTimeout(r, 1500));
+    await clock.advance(60_000);
+    await realDelay(50);
     expect(mas.submissions.filter((s) => s.idempotency_key === `${res.deliveryId}:review_pull_request`)).toHaveLength(1);
     expect((await daemon.store.taskHistory(task.id)).at(-1)).toMatchObject({ from: 'queued', to: 'failed', source: 'mas' });
     expect(await scrape(daemon.url)).toMatch(/gitbridge_mas_submissions_total\{outcome="rejected"\} 1/);
@@ -77,11 +86,12 @@ describe('a chat service that is down', () => {
     const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
     const chat = await startRecorder();
     chat.status = 500;
-    const { daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_NOTIFY_URL: chat.url });
+    const clock = new ManualClock();
+    const { daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_NOTIFY_URL: chat.url }, { clock });
     try {
       const res = await postDelivery(daemon.url, 'pull_request', delivery(30_001));
       await waitFor(async () => (await daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'completed'), 10_000, 'completed task');
-      await waitFor(async () => (await daemon.store.notificationsForDelivery(res.deliveryId))[0]?.status === 'failed', 20_000, 'notification given up');
+      await advanceUntil(clock, async () => (await daemon.store.notificationsForDelivery(res.deliveryId))[0]?.status === 'failed', { maxMs: 120_000, stepMs: 500, what: 'notification given up' });
       expect(chat.requests.length).toBe(4);
       const text = await scrape(daemon.url);
       expect(text).toMatch(/gitbridge_notifications_total\{outcome="retried"\} 3/);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '@gitbridge/daemon';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
@@ -61,6 +62,21 @@ describe('gitbridge replay', () => {
     const unknown = await cli(['replay', 'no-such-delivery', '--url', daemon.url, '--admin-token', 'admin-token']);
     expect(unknown.exitCode).toBe(1);
     expect(unknown.stdout).toContain('GB_DELIVERY_NOT_FOUND');
+  });
+
+  it('replays a delivery whose id is as long as a delivery id may be (128 characters), and replays its replay', async () => {
+    const long = `r${'a:b-c_d.'.repeat(15)}${'e'.repeat(7)}`;
+    expect(long).toHaveLength(128);
+    expect((await postDelivery(daemon.url, 'push', '{}', { deliveryId: long })).status).toBe(202);
+    let id = long;
+    for (const n of [1, 2]) {
+      const res = await request(`${daemon.url}/admin/replay/${encodeURIComponent(id)}`, { method: 'POST', headers: { authorization: 'Bearer admin-token' } });
+      const body = (await res.body.json()) as { delivery_id: string; replay_of: string };
+      expect(res.statusCode, JSON.stringify(body)).toBe(202);
+      expect(body).toMatchObject({ delivery_id: `${id}:replay:1`, replay_of: id });
+      expect((await daemon.store.getDelivery(body.delivery_id))?.replayOf, `replay ${n}`).toBe(id);
+      id = body.delivery_id;
+    }
   });
 
   it('--to re-sends the exact bytes with the original headers, signed for the target and marked as a replay', async () => {

@@ -57,12 +57,14 @@ export function testEnv(dir: string, extra: Record<string, string> = {}): Record
     GITBRIDGE_META_REFRESH_S: '0',
     GITBRIDGE_LOG_STDOUT: 'false',
     GITBRIDGE_MAS_URL: 'http://127.0.0.1:9',
+    // Stopping a test daemon drains for a quarter of this (100 ms), not the second a load balancer needs.
+    GITBRIDGE_SHUTDOWN_GRACE_MS: '400',
     ...extra,
   };
 }
 
 /** Starts an in-process daemon on a real port with a real SQLite file. */
-export async function startTestDaemon(dir: string, extra: Record<string, string> = {}, options: Pick<StartOptions, 'redisPrefix' | 'clock'> = {}): Promise<{ daemon: Daemon; config: Config }> {
+export async function startTestDaemon(dir: string, extra: Record<string, string> = {}, options: Omit<StartOptions, 'syncLogs'> = {}): Promise<{ daemon: Daemon; config: Config }> {
   const config = loadConfig({ env: testEnv(dir, extra) });
   const daemon = await startDaemon(config, { syncLogs: true, ...options });
   return { daemon, config };
@@ -159,7 +161,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts a test daemon whose GITBRIDGE_PUBLIC_URL points at itself, so MAS callbacks reach it. */
-export async function startCallbackDaemon(dir: string, extra: Record<string, string> = {}, options: Pick<StartOptions, 'clock'> = {}): Promise<{ daemon: Daemon; config: Config }> {
+export async function startCallbackDaemon(dir: string, extra: Record<string, string> = {}, options: Omit<StartOptions, 'syncLogs'> = {}): Promise<{ daemon: Daemon; config: Config }> {
   const port = await freePort();
   return startTestDaemon(dir, { GITBRIDGE_PORT: String(port), GITBRIDGE_PUBLIC_URL: `http://127.0.0.1:${port}`, ...extra }, options);
 }

@@ -10,6 +10,8 @@ export { IpAllowlist, clientAddress, normalizeAddress, parseCidr, readHooksSnaps
 export type { HooksSnapshot } from './webhook/ip-allowlist.js';
 export { MemoryRateLimiter, RedisRateLimiter, FailOpenRateLimiter } from './webhook/rate-limit.js';
 export type { RateLimiter, RateLimitDecision } from './webhook/rate-limit.js';
+export { entityKey, eventTime, eventOrder } from './routing/ordering.js';
+export type { EventOrder } from './routing/ordering.js';
 export { PRIORITIES, PROTOCOL_VERSION, DEFAULT_RULES_FILE, defaultRules, compileRules, mapDelivery, journalEntry, getPath, renderTemplate } from './routing/rules.js';
 export type { Priority, RuleSpec, ConditionSpec, TaskPayload, TaskDraft, NotificationDraft, JournalEntry } from './routing/rules.js';
 export { openStore, DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal } from './store/index.js';

@@ -26,6 +26,10 @@ export interface Metrics {
   readonly notifications: Counter<'outcome'>;
   readonly processing: Counter<'outcome'>;
   readonly rateLimiterErrors: Counter;
+  /** Tasks that ended `dead`, by reason: `retries_exhausted`, `max_age`, `stale` (held back by its rule). */
+  readonly tasksDead: Counter<'reason'>;
+  /** Submissions marked `stale: true` (a newer event of the entity was already accepted). */
+  readonly staleSubmissions: Counter;
   readonly ipRangesRefresh: Counter<'outcome'>;
   readonly recoveryPasses: Counter<'outcome'>;
   readonly recoveryDeliveriesListed: Counter;
@@ -75,6 +79,14 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
     },
   });
   new Gauge({
+    name: 'gitbridge_tasks_held_for_order',
+    help: 'Queued tasks waiting for an earlier task of the same entity to reach the MAS',
+    registers: [registry],
+    async collect() {
+      if (store) this.set((await store.counts()).tasksHeld);
+    },
+  });
+  new Gauge({
     name: 'gitbridge_deliveries',
     help: 'Deliveries in the store, by queue state (queued, processed, ignored, dead)',
     labelNames: ['state'],
@@ -98,6 +110,8 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
     callbacks: new Counter({ name: 'gitbridge_mas_callbacks_total', help: 'MAS callbacks by outcome', labelNames: ['outcome'], registers: [registry] }),
     notifications: new Counter({ name: 'gitbridge_notifications_total', help: 'Chat notification attempts by outcome', labelNames: ['outcome'], registers: [registry] }),
     processing: new Counter({ name: 'gitbridge_delivery_processing_total', help: 'Deliveries processed into tasks by outcome', labelNames: ['outcome'], registers: [registry] }),
+    tasksDead: new Counter({ name: 'gitbridge_tasks_dead_total', help: 'Tasks that ended dead, by reason (retries_exhausted, max_age, stale)', labelNames: ['reason'], registers: [registry] }),
+    staleSubmissions: new Counter({ name: 'gitbridge_mas_stale_submissions_total', help: 'Tasks submitted marked stale: a newer event of the same entity had already been accepted', registers: [registry] }),
     rateLimiterErrors: new Counter({ name: 'gitbridge_rate_limiter_errors_total', help: 'Rate limiter backend failures (the limiter then fails open)', registers: [registry] }),
     ipRangesRefresh: new Counter({ name: 'gitbridge_ip_ranges_refresh_total', help: 'Refreshes of GitHub hook ranges by outcome', labelNames: ['outcome'], registers: [registry] }),
     recoveryPasses: new Counter({ name: 'gitbridge_recovery_passes_total', help: 'Recovery passes by outcome (success, failure, skipped: another node held the lock)', labelNames: ['outcome'], registers: [registry] }),

@@ -337,6 +337,89 @@ export function describeStoreContract(engine: string, open: () => Promise<StoreH
       });
     });
 
+    describe('per-entity order of tasks', () => {
+      const order = (entity: string, eventAt: string, event = 'pull_request.opened') => ({ entity, eventAt, event });
+      const complete = async (id: string, entity: string, eventAt: string, drafts: TaskDraft[] = [draft('review', false)]) => {
+        await store.ingest(newDelivery(id));
+        const c = (await store.claimDeliveries(100, LEASE)).find((x) => x.item.deliveryId === id)!;
+        return store.completeDelivery(c, { drafts, journal, repo: 'o/r', order: order(entity, eventAt) });
+      };
+      const claimedIds = async () => (await store.claimTasks(50, LEASE)).map((c) => c.item.deliveryId);
+
+      it('only the earliest queued task of an entity is claimed; the next goes when it is accepted, failed or dead', async () => {
+        await complete('e1', 'repo:1/pull/1', '2026-01-01T00:00:01.000Z');
+        await complete('e2', 'repo:1/pull/1', '2026-01-01T00:00:02.000Z');
+        await complete('e3', 'repo:1/pull/1', '2026-01-01T00:00:03.000Z');
+        await complete('f1', 'repo:1/pull/2', '2026-01-01T00:00:01.000Z');
+        const [e2] = await store.tasksForDelivery('e2');
+        expect(e2).toMatchObject({ held: true, entity: 'repo:1/pull/1', event: 'pull_request.opened', eventAt: '2026-01-01T00:00:02.000Z' });
+        expect((await store.counts()).tasksHeld).toBe(2);
+        const first = await store.claimTasks(50, LEASE);
+        expect(first.map((c) => c.item.deliveryId).sort()).toEqual(['e1', 'f1']);
+        // A retry later keeps the entity's place: e2 still waits.
+        const e1 = first.find((c) => c.item.deliveryId === 'e1')!;
+        await store.retryTaskLater(e1, 'MAS answered 503', 0);
+        const again = await store.claimTasks(50, LEASE);
+        expect(again.map((c) => c.item.deliveryId)).toEqual(['e1']);
+        await store.markTaskSubmitted(again[0]!, 'mas-e1');
+        const second = await store.claimTasks(50, LEASE);
+        expect(second.map((c) => c.item.deliveryId)).toEqual(['e2']);
+        await store.endTask(second[0]!, 'failed', 'rejected', 'mas');
+        expect(await claimedIds()).toEqual(['e3']);
+        expect((await store.counts()).tasksHeld).toBe(0);
+      });
+
+      it('two tasks of one delivery for one entity go one after the other', async () => {
+        await complete('two', 'repo:1/issue/9', '2026-01-01T00:00:00.000Z', [draft('a', false), draft('b', false)]);
+        const [c] = await store.claimTasks(50, LEASE);
+        expect(await store.claimTasks(50, LEASE)).toEqual([]);
+        await store.markTaskSubmitted(c!, 'mas-a');
+        expect((await store.claimTasks(50, LEASE)).map((x) => x.item.taskType)).toEqual(['b']);
+      });
+
+      it('an event older than one the MAS already accepted for its entity is claimed marked stale; a newer one is not', async () => {
+        await complete('new', 'repo:1/pull/3', '2026-01-01T00:00:05.000Z');
+        const [n] = await store.claimTasks(50, LEASE);
+        expect(n!.item.stale).toBe(false);
+        await store.markTaskSubmitted(n!, 'mas-new');
+        await complete('old', 'repo:1/pull/3', '2026-01-01T00:00:01.000Z');
+        await complete('newer', 'repo:1/pull/3', '2026-01-01T00:00:09.000Z');
+        const [o] = await store.claimTasks(50, LEASE);
+        expect(o!.item).toMatchObject({ deliveryId: 'old', stale: true, eventAt: '2026-01-01T00:00:01.000Z' });
+        await store.markTaskSubmitted(o!, 'mas-old');
+        const [nn] = await store.claimTasks(50, LEASE);
+        expect(nn!.item).toMatchObject({ deliveryId: 'newer', stale: false });
+      });
+
+      it('an operator retry of an older task waits behind the entity\'s queued head', async () => {
+        await complete('r1', 'repo:1/pull/4', '2026-01-01T00:00:01.000Z');
+        const [r1] = await store.claimTasks(50, LEASE);
+        await store.endTask(r1!, 'dead', 'retries exhausted', 'gitbridge');
+        await complete('r2', 'repo:1/pull/4', '2026-01-01T00:00:02.000Z');
+        expect((await store.retryTask(r1!.item.id)).outcome).toBe('retried');
+        expect((await store.getTask(r1!.item.id))?.held).toBe(true);
+        const [head] = await store.claimTasks(50, LEASE);
+        expect(head!.item.deliveryId).toBe('r2');
+        await store.markTaskSubmitted(head!, 'mas-r2');
+        expect((await store.claimTasks(50, LEASE)).map((c) => c.item.deliveryId)).toEqual(['r1']);
+      });
+
+      it('expireTasks ends old queued tasks as dead with the reason, never one under a lease, and lets the entity go on', async () => {
+        await complete('y1', 'repo:1/pull/6', '2026-01-01T00:00:01.000Z');
+        const [leased] = await store.claimTasks(50, 60_000);
+        await complete('x1', 'repo:1/pull/5', '2026-01-01T00:00:01.000Z');
+        await complete('x2', 'repo:1/pull/5', '2026-01-01T00:00:02.000Z');
+        const dead = await store.expireTasks('2999-01-01T00:00:00.000Z', 'older than the maximum age', 100);
+        expect(dead.map((t) => t.deliveryId).sort()).toEqual(['x1', 'x2']);
+        expect(dead.every((t) => t.status === 'dead' && t.lastError === 'older than the maximum age')).toBe(true);
+        expect((await store.taskHistory(dead[0]!.id)).at(-1)).toMatchObject({ from: 'queued', to: 'dead', source: 'gitbridge', detail: 'older than the maximum age' });
+        expect((await store.getTask(leased!.item.id))?.status).toBe('queued');
+        expect(await store.expireTasks('2000-01-01T00:00:00.000Z', 'old', 100)).toEqual([]);
+        await complete('x3', 'repo:1/pull/5', '2026-01-01T00:00:03.000Z');
+        expect((await store.claimTasks(50, LEASE)).map((c) => c.item.deliveryId)).toEqual(['x3']);
+      });
+    });
+
     describe('the notification outbox', () => {
       it('claims pending notifications; settles them; retries after the delay; a stale claim is refused', async () => {
         await ingestAndComplete('n', [draft('a'), draft('b')]);

@@ -129,7 +129,7 @@ describe('the SQLite engine', () => {
     const db = new Database(join(dir, 'gitbridge.db'), { readonly: true });
     try {
       const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
-      for (const [table, where] of [['deliveries', "state = 'queued'"], ['tasks', "status = 'queued'"], ['notifications', "status = 'pending'"]] as const) {
+      for (const [table, where] of [['deliveries', "state = 'queued'"], ['tasks', "status = 'queued' AND blocked = 0"], ['notifications', "status = 'pending'"]] as const) {
         const index = `${table}_next`;
         const due = plan(`SELECT next_attempt_at FROM ${table} INDEXED BY ${index} WHERE ${where} ORDER BY next_attempt_at LIMIT 1`);
         // The index is in next_attempt_at order: LIMIT 1 reads its first entry, whatever the backlog.

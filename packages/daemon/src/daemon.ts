@@ -29,6 +29,13 @@ import { buildServer } from './server.js';
 import type { WorkerPolicy } from './workers/context.js';
 import { Workers } from './workers/workers.js';
 
+/**
+ * Deliveries a second above which ingest counts as busy (with a busy event
+ * loop): far above what most GitHub organisations send (tens a second), well
+ * below what one daemon ingests (thousands).
+ */
+const INGEST_BUSY_RATE = 500;
+
 /** A running daemon. */
 export interface Daemon {
   readonly app: FastifyInstance;
@@ -162,17 +169,21 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   stops.push(startHeartbeat({ store, clock, log, stopping }));
   if (github) stops.push(startRecovery({ store, client: github, clock, log, security, metrics, config, lastAlive, stopping }));
 
-  // Ingest is busy when deliveries are arriving AND the event loop is nearly
-  // saturated: only then do the workers yield to it. At ordinary rates (a few
-  // hundred deliveries/s) the loop has room, and throttling the workers would
-  // only add latency between the 202 and the MAS.
-  let lastAcceptedAt = -Infinity;
+  // Ingest is busy when deliveries arrive fast (INGEST_BUSY_RATE or more a
+  // second over the last 100 ms) AND the event loop is mostly busy: only then
+  // do the workers yield to it, and the queue absorbs the burst. At ordinary
+  // rates the loop has room, and throttling the workers would only add
+  // latency between the 202 and the MAS.
+  let acceptedInWindow = 0;
+  let ingestRate = 0;
   let loopUtilization = 0;
   let elu = performance.eventLoopUtilization();
   const eluTimer = setInterval(() => {
     const now = performance.eventLoopUtilization();
     loopUtilization = performance.eventLoopUtilization(now, elu).utilization;
     elu = now;
+    ingestRate = acceptedInWindow * 10;
+    acceptedInWindow = 0;
   }, 100);
   eluTimer.unref();
   let callbackUrl = config.publicUrl ? `${config.publicUrl}/mas/callback` : '';
@@ -180,7 +191,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     config, store, rules, metrics, log, clock,
     ...(options.random ? { random: options.random } : {}),
     ...(options.policy ? { policy: options.policy } : {}),
-    ingestBusy: () => loopUtilization > 0.95 && performance.now() - lastAcceptedAt < 100,
+    ingestBusy: () => ingestRate >= INGEST_BUSY_RATE && loopUtilization > 0.8,
     callbackUrl: () => callbackUrl,
   });
   const ingest = createIngest({
@@ -189,7 +200,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     githubRanges: () => githubRanges,
     draining: stopping,
     onAccepted: () => {
-      lastAcceptedAt = performance.now();
+      acceptedInWindow++;
     },
   });
   const app = buildServer({

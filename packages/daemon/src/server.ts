@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
   IpAllowlist,
@@ -49,6 +49,19 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'GB_WEBHOOK_INVALID_PAYLOAD',
 };
 
+/** Longest path parameter the router matches, characters after decoding (longer: 400 `GB_BAD_REQUEST`). */
+const MAX_PARAM_LENGTH = 1024;
+
+/**
+ * Answers with the common error shape from below fastify (Node's HTTP server
+ * events), closing the connection: the request body is not read.
+ */
+function endWithError(res: ServerResponse, code: ErrorCode, message?: string): void {
+  const error = errorBody(code, message);
+  const body = JSON.stringify(error);
+  res.writeHead(error.statusCode, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+}
+
 /**
  * Builds the gitbridged HTTP server (DESIGN §3). Never listens: the caller
  * calls `listen` (main) or `inject` (tests).
@@ -82,18 +95,32 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       socket.end(`HTTP/1.1 ${error.statusCode} ${error.error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
     bodyLimit: config.maxPayloadBytes,
+    // A path parameter is a delivery id: up to 128 characters, and a replay id
+    // adds `:replay:<n>` per replay. The router's default limit (100) would
+    // refuse those with a 400 before the admin route sees them.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // A body that stalls is dropped by Node's request timeout (408) without
     // slowing other requests. Node checks it every connectionsCheckingInterval
     // (30 s by default), so the interval follows the timeout.
-    serverFactory: (handler) =>
-      createServer(
+    serverFactory: (handler) => {
+      const server = createServer(
         {
           requestTimeout: config.bodyTimeoutMs,
           headersTimeout: Math.min(config.bodyTimeoutMs, 60_000),
           connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.bodyTimeoutMs / 4))),
+          // Node would refuse an HTTP/1.1 request without Host with a bare 400; refused below with the common shape.
+          requireHostHeader: false,
         },
-        handler,
-      ),
+        (req, res) => {
+          // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
+          if (req.httpVersion === '1.1' && req.headers.host === undefined) return endWithError(res, 'GB_BAD_REQUEST', 'Missing Host header');
+          handler(req, res);
+        },
+      );
+      // An Expect other than 100-continue: Node would answer a bare 417.
+      server.on('checkExpectation', (_req, res: ServerResponse) => endWithError(res, 'GB_EXPECTATION_FAILED'));
+      return server;
+    },
     // Draining is answered by the routes themselves (503 with Retry-After and the error shape).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
@@ -118,6 +145,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (isGitBridgeError(err)) return sendGitBridgeError(reply, err);
     const mapped = err.code ? FASTIFY_CODES[err.code] : undefined;
     if (mapped === 'GB_WEBHOOK_PAYLOAD_TOO_LARGE' && req.routeOptions.url === '/webhook') return sendGitBridgeError(reply, deps.ingest.tooLarge(webhookRequest(req)));
+    if (mapped === 'GB_WEBHOOK_UNSUPPORTED_CONTENT_TYPE' && req.routeOptions.url !== '/webhook') {
+      // Only the webhook route has content-type advice of its own; elsewhere it is a plain bad request.
+      return sendError(reply, 'GB_BAD_REQUEST', 'Content-Type must be application/json');
+    }
     if (mapped) return sendError(reply, mapped);
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, 'GB_BAD_REQUEST', err.message);
     log.error({ err, deliveryId: req.gbDeliveryId, url: req.url }, 'unhandled error');

@@ -15,5 +15,6 @@ export type {
   ReferenceMasOptions,
   ReferenceMasTask,
   Submission,
+  SubmissionOrdering,
   TaskStatus,
 } from './types.js';

@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Emit } from './events.js';
 import { singleHeader } from './http.js';
 import { nowIso } from './timers.js';
-import type { Submission } from './types.js';
+import type { Submission, SubmissionOrdering } from './types.js';
 
 /** The headers of a `POST /tasks` that identify it; `null` when absent or blank. */
 export interface SubmissionHeaders {
@@ -29,10 +29,21 @@ export interface SubmissionOutcome {
 /** The outcome of a rejected `POST /tasks`. */
 export const REJECTED: SubmissionOutcome = { taskId: null, taskType: null, created: false };
 
+/**
+ * The ordering fields of a submission body (protocol 2.1: `event`, `event_at`,
+ * `entity`, `stale`), or null when the body has none of them.
+ */
+export function orderingOf(body: Readonly<Record<string, unknown>> | null): SubmissionOrdering | null {
+  if (body === null || (body.event === undefined && body.event_at === undefined && body.entity === undefined && body.stale === undefined)) return null;
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  return { event: str(body.event), event_at: str(body.event_at), entity: str(body.entity), stale: body.stale === true };
+}
+
 /** A logged submission whose `status_code` can still be filled in (see `acceptThenHang`). */
 export interface MutableSubmission {
   idempotency_key: string | null;
   delivery_id: string | null;
+  ordering: SubmissionOrdering | null;
   status_code: number | null;
   task_id: string | null;
   at: string;
@@ -61,10 +72,11 @@ export class SubmissionLog {
    * @param statusCode the status answered; `null` while the answer is withheld
    * @returns the logged entry, whose `status_code` the caller may fill in later
    */
-  record(headers: SubmissionHeaders, statusCode: number | null, outcome: SubmissionOutcome): MutableSubmission {
+  record(headers: SubmissionHeaders, statusCode: number | null, outcome: SubmissionOutcome, ordering: SubmissionOrdering | null = null): MutableSubmission {
     const sub: MutableSubmission = {
       idempotency_key: headers.idempotencyKey,
       delivery_id: headers.deliveryId,
+      ordering,
       status_code: statusCode,
       task_id: outcome.taskId,
       at: nowIso(),

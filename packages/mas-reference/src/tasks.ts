@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { nowIso } from './timers.js';
 import type { RunState, Timers } from './timers.js';
-import type { CallbackStatus, ReferenceMasTask, TaskStatus } from './types.js';
+import type { CallbackStatus, ReferenceMasTask, SubmissionOrdering, TaskStatus } from './types.js';
 
 /** A task as held by the registry (mutable: status, `updated_at` and `result` change). */
 export interface TaskRecord {
@@ -15,6 +15,7 @@ export interface TaskRecord {
   callback_url: string;
   idempotency_key: string;
   delivery_id: string | null;
+  ordering: SubmissionOrdering | null;
   created_at: string;
   updated_at: string;
   status: TaskStatus;
@@ -22,7 +23,7 @@ export interface TaskRecord {
 }
 
 /** What a new task is made of: the validated fields of its `POST /tasks`. */
-export type NewTask = Pick<TaskRecord, 'task_type' | 'payload' | 'callback_url' | 'idempotency_key' | 'delivery_id'>;
+export type NewTask = Pick<TaskRecord, 'task_type' | 'payload' | 'callback_url' | 'idempotency_key' | 'delivery_id' | 'ordering'>;
 
 /** One status change of a task, exactly as its callback body carries it. */
 export interface StatusChange {
@@ -57,6 +58,7 @@ export function snapshotTask(t: TaskRecord): ReferenceMasTask {
     callback_url: t.callback_url,
     idempotency_key: t.idempotency_key,
     delivery_id: t.delivery_id,
+    ordering: t.ordering,
     created_at: t.created_at,
     updated_at: t.updated_at,
     status: t.status,
@@ -104,6 +106,7 @@ export class TaskRegistry {
       callback_url: fields.callback_url,
       idempotency_key: fields.idempotency_key,
       delivery_id: fields.delivery_id,
+      ordering: fields.ordering,
       created_at: at,
       updated_at: at,
       status: 'pending',

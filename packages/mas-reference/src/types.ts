@@ -69,6 +69,8 @@ export interface ReferenceMasTask {
   readonly idempotency_key: string;
   /** The `X-GitHub-Delivery` header of the creating request, `null` when absent. */
   readonly delivery_id: string | null;
+  /** The ordering fields of the creating request (protocol 2.1), `null` when it had none. */
+  readonly ordering: SubmissionOrdering | null;
   /** Creation time, ISO-8601. */
   readonly created_at: string;
   /** Time of the last status change, ISO-8601. */
@@ -79,12 +81,26 @@ export interface ReferenceMasTask {
   readonly result?: Readonly<Record<string, unknown>>;
 }
 
+/** The ordering fields GitBridge sends with a task (MAS protocol 2.1): the event, its own time, its entity, whether it is stale. */
+export interface SubmissionOrdering {
+  /** `pull_request.opened`, or null when absent. */
+  readonly event: string | null;
+  /** ISO-8601, or null when absent. */
+  readonly event_at: string | null;
+  /** `repo:1296269/pull/1`, or null when absent. */
+  readonly entity: string | null;
+  /** True when GitBridge marked the task stale. */
+  readonly stale: boolean;
+}
+
 /** One `POST /tasks` request as received (repeats and rejections included). */
 export interface Submission {
   /** The `Idempotency-Key` header, `null` when absent. */
   readonly idempotency_key: string | null;
   /** The `X-GitHub-Delivery` header, `null` when absent. */
   readonly delivery_id: string | null;
+  /** The body's ordering fields, `null` when the body was not a JSON object or had none. */
+  readonly ordering: SubmissionOrdering | null;
   /**
    * HTTP status answered. `null` while the response is withheld by
    * `acceptThenHang` (filled in if a `reset()` later releases it; stays

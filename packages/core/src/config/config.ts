@@ -62,6 +62,8 @@ export interface Config {
   readonly masTimeoutMs: number;
   /** Attempts before a task is `dead`. */
   readonly masMaxAttempts: number;
+  /** Age after which a task that has not reached the MAS is `dead`, whatever the circuit breaker says, seconds. */
+  readonly taskMaxAgeS: number;
   /** Concurrent MAS submissions. */
   readonly masConcurrency: number;
   /** Attempts to process a delivery into tasks before it is `dead`. */
@@ -150,6 +152,10 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'bodyTimeoutMs', env: 'GITBRIDGE_BODY_TIMEOUT_MS', flag: '--body-timeout-ms', kind: 'int', default: '10000', doc: 'Time allowed for a request body to arrive, ms.' },
   { key: 'masTimeoutMs', env: 'GITBRIDGE_MAS_TIMEOUT_MS', flag: '--mas-timeout-ms', kind: 'int', default: '10000', doc: 'Per-attempt timeout of a MAS submission, ms.' },
   { key: 'masMaxAttempts', env: 'GITBRIDGE_MAS_MAX_ATTEMPTS', flag: '--mas-max-attempts', kind: 'int', default: '12', doc: 'Submission attempts before a task is dead.' },
+  {
+    key: 'taskMaxAgeS', env: 'GITBRIDGE_TASK_MAX_AGE_S', flag: '--task-max-age-s', kind: 'int', default: '259200',
+    doc: 'A task not accepted by the MAS after this many seconds is dead (reason max_age), even through a MAS outage that spends no attempts. Default 3 days, GitHub\'s redelivery window.',
+  },
   { key: 'masConcurrency', env: 'GITBRIDGE_MAS_CONCURRENCY', flag: '--mas-concurrency', kind: 'int', default: '16', doc: 'Concurrent MAS submissions.' },
   { key: 'processMaxAttempts', env: 'GITBRIDGE_PROCESS_MAX_ATTEMPTS', flag: '--process-max-attempts', kind: 'int', default: '5', doc: 'Attempts to turn a delivery into tasks before it is dead.' },
   { key: 'leaseMs', env: 'GITBRIDGE_LEASE_MS', flag: '--lease-ms', kind: 'int', default: '30000', doc: 'Lease on a claimed queue item, ms.' },
@@ -357,6 +363,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (out.maxPayloadBytes === 0) problems.push('GITBRIDGE_MAX_PAYLOAD_BYTES must be positive');
   if (out.rateLimitWindowS === 0) problems.push('GITBRIDGE_RATE_LIMIT_WINDOW_S must be positive');
   if (out.masConcurrency === 0) problems.push('GITBRIDGE_MAS_CONCURRENCY must be positive');
+  if (out.taskMaxAgeS === 0) problems.push('GITBRIDGE_TASK_MAX_AGE_S must be positive');
   out.storeSynchronous = String(out.storeSynchronous).toUpperCase();
   if (out.storeSynchronous !== 'NORMAL' && out.storeSynchronous !== 'FULL') problems.push(`GITBRIDGE_STORE_SYNCHRONOUS must be NORMAL or FULL, got "${String(out.storeSynchronous)}"`);
   if (typeof out.logLevel === 'string' && !LOG_LEVELS.includes(out.logLevel)) problems.push(`GITBRIDGE_LOG_LEVEL (--log-level) must be one of ${LOG_LEVELS.join(', ')}, got "${out.logLevel}"`);

@@ -34,6 +34,7 @@ export const ERROR_CATALOGUE = {
   GB_NOT_FOUND: { status: 404, message: 'Route not found' },
   GB_BAD_REQUEST: { status: 400, message: 'Bad request' },
   GB_REQUEST_TIMEOUT: { status: 408, message: 'The request body did not arrive in time' },
+  GB_EXPECTATION_FAILED: { status: 417, message: 'The Expect header asks for something other than 100-continue' },
   GB_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
   GB_INTERNAL: { status: 500, message: 'Internal error' },
   // ---- configuration and start-up
@@ -116,6 +117,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, ExitCode>> = {
   GB_NOT_FOUND: EXIT.failed,
   GB_BAD_REQUEST: EXIT.failed,
   GB_REQUEST_TIMEOUT: EXIT.failed,
+  GB_EXPECTATION_FAILED: EXIT.failed,
   GB_HEADERS_TOO_LARGE: EXIT.failed,
   GB_INTERNAL: EXIT.failed,
   GB_CONFIG_INVALID: EXIT.usage,
@@ -201,6 +203,7 @@ const REASONS: Record<number, string> = {
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  417: 'Expectation Failed',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',

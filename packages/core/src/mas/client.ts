@@ -24,6 +24,14 @@ export interface MasSubmission {
   /** `<delivery id>:<task type>`: the same on every attempt, so the MAS holds one task. */
   readonly idempotencyKey: string;
   readonly deliveryId: string;
+  /** `pull_request.opened` (null for a task stored before protocol 2.1's ordering fields). */
+  readonly event: string | null;
+  /** The event's own time, ISO-8601. */
+  readonly eventAt: string;
+  /** The entity the event concerns, e.g. `repo:1296269/pull/1`. */
+  readonly entity: string;
+  /** True when the MAS has already accepted a newer event of the same entity. */
+  readonly stale: boolean;
 }
 
 /**
@@ -46,15 +54,24 @@ export class MasError extends GitBridgeError {
 
 /**
  * Submits one task to the MAS (protocol 2.1, DESIGN §5):
- * `POST <masUrl>/tasks` `{task_type, payload, callback_url}` with
- * `Idempotency-Key` and `X-GitHub-Delivery`.
+ * `POST <masUrl>/tasks` `{task_type, payload, callback_url, delivery_id,
+ * event, event_at, entity, stale}` with `Idempotency-Key` and `X-GitHub-Delivery`.
  *
  * @returns the MAS's `task_id`
  * @throws MasError `GB_MAS_REJECTED` (permanent: 4xx other than 408/429, or a 2xx without task_id),
  *   `GB_MAS_RETRYABLE` (429, 408, 5xx), `GB_MAS_UNREACHABLE` (connection error or timeout)
  */
 export async function submitTask(options: MasClientOptions, task: MasSubmission): Promise<{ taskId: string; status: number }> {
-  const body = JSON.stringify({ task_type: task.taskType, payload: task.payload, callback_url: options.callbackUrl });
+  const body = JSON.stringify({
+    task_type: task.taskType,
+    payload: task.payload,
+    callback_url: options.callbackUrl,
+    delivery_id: task.deliveryId,
+    event: task.event,
+    event_at: task.eventAt,
+    entity: task.entity,
+    stale: task.stale,
+  });
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'idempotency-key': task.idempotencyKey,

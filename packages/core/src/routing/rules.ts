@@ -39,6 +39,12 @@ export interface RuleSpec {
   readonly metadata: Readonly<Record<string, string>>;
   /** Chat notification: channel and `{{path}}` templates for text and url. */
   readonly notify?: { readonly channel: string; readonly text: string; readonly url?: string };
+  /**
+   * What to do with a task whose event is older than one already submitted
+   * for the same entity: `submit` it marked `stale: true` and let the MAS
+   * decide (default), or `hold` it back (the task ends `dead`, reason `stale`).
+   */
+  readonly on_stale?: 'submit' | 'hold';
 }
 
 /** The task object sent to the MAS as `payload` (DESIGN §4). */
@@ -63,6 +69,8 @@ export interface TaskDraft {
   readonly priority: Priority;
   readonly payload: TaskPayload;
   readonly notify: NotificationDraft | null;
+  /** The rule's `on_stale`; absent means `submit`. */
+  readonly onStale?: 'submit' | 'hold';
 }
 
 /** Path of the shipped default rules. */
@@ -134,6 +142,7 @@ export function compileRules(specs: readonly RuleSpec[]): readonly RuleSpec[] {
     if (r.metadata === null || typeof r.metadata !== 'object' || !Object.values(r.metadata).every((p) => typeof p === 'string')) problems.push(`${at}: "metadata" must map keys to payload paths`);
     if (r.when !== undefined && (!Array.isArray(r.when) || !r.when.every((c) => c && typeof c.path === 'string'))) problems.push(`${at}: "when" must be an array of {path, in|equals|exists}`);
     if (r.notify !== undefined && (typeof r.notify?.channel !== 'string' || typeof r.notify?.text !== 'string')) problems.push(`${at}: "notify" needs "channel" and "text"`);
+    if (r.on_stale !== undefined && r.on_stale !== 'submit' && r.on_stale !== 'hold') problems.push(`${at}: "on_stale" must be "submit" or "hold"`);
   });
   if (problems.length > 0) {
     throw new GitBridgeError('GB_RULES_INVALID', { message: `Invalid routing rules:\n  - ${problems.join('\n  - ')}` });
@@ -178,6 +187,7 @@ export function mapDelivery(rules: readonly RuleSpec[], d: Pick<ParsedDelivery, 
       priority: rule.priority,
       payload: { type: rule.task_type, priority: rule.priority, metadata, protocol_version: PROTOCOL_VERSION },
       notify,
+      onStale: rule.on_stale ?? 'submit',
     });
   }
   return drafts;

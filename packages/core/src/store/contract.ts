@@ -16,6 +16,7 @@
  *   error is the `cause`).
  */
 import type { WebhookContentType } from '../webhook/delivery.js';
+import type { EventOrder } from '../routing/ordering.js';
 import type { JournalEntry, Priority, TaskDraft, TaskPayload } from '../routing/rules.js';
 
 /** ISO-8601 UTC time with milliseconds, e.g. `2026-12-01T08:00:00.000Z`. */
@@ -126,6 +127,18 @@ export interface Task {
   readonly result: unknown;
   readonly createdAt: IsoTime;
   readonly updatedAt: IsoTime;
+  /** The entity its event concerns (`repo:1296269/pull/1`); tasks of one entity are submitted in the order they were created. */
+  readonly entity: string;
+  /** `pull_request.opened`, or null for a task stored before ordering existed. */
+  readonly event: string | null;
+  /** The event's own time (ISO-8601). */
+  readonly eventAt: IsoTime;
+  /** True while it waits for an earlier queued task of its entity (it is not claimed until that one leaves the queue). */
+  readonly held: boolean;
+  /** True when the MAS has already accepted a task of the same entity with a newer event time. */
+  readonly stale: boolean;
+  /** Its rule's `on_stale`: `submit` (marked stale) or `hold` (ends dead instead). */
+  readonly onStale: 'submit' | 'hold';
 }
 
 /** Who moved a task: GitBridge itself, the MAS's answer, a MAS callback, or an operator. */
@@ -180,6 +193,8 @@ export interface DeliveryResult {
   readonly journal: JournalEntry;
   /** Repository (or organization) the tasks belong to. */
   readonly repo: string | null;
+  /** The event, its entity and its own time; absent: the tasks are ordered only among themselves (`delivery:<id>`). */
+  readonly order?: EventOrder;
 }
 
 /** What {@link Store.applyCallback} did. */
@@ -229,6 +244,8 @@ export interface JournalFilter {
 export interface StoreCounts {
   readonly deliveries: Readonly<Record<DeliveryState, number>>;
   readonly tasks: Readonly<Record<TaskStatus, number>>;
+  /** Queued tasks held for order (an earlier task of their entity is still queued). */
+  readonly tasksHeld: number;
 }
 
 /** Readiness of the store. */
@@ -353,7 +370,13 @@ export interface Store {
 
   // ---- the task queue ---------------------------------------------------
 
-  /** Claims up to `limit` due queued tasks for `leaseMs`; each claim counts as an attempt. */
+  /**
+   * Claims up to `limit` due queued tasks for `leaseMs`; each claim counts as
+   * an attempt. Only the earliest queued task of each entity is ever due: the
+   * others are held until it leaves the queue (accepted, failed or dead), so
+   * tasks of one entity reach the MAS in the order they were created, and
+   * tasks of different entities never wait on each other.
+   */
   claimTasks(limit: number, leaseMs: number): Promise<Claim<Task>[]>;
   /** The MAS accepted the task: record its task id, status `pending`. @throws GitBridgeError `GB_STORE_CLAIM_LOST` */
   markTaskSubmitted(claim: Claim<Task>, masTaskId: string): Promise<void>;
@@ -370,6 +393,13 @@ export interface Store {
   renewTask(claim: Claim<Task>, leaseMs: number): Promise<void>;
   /** Makes every queued task that waits out a backoff due now (the MAS is back). @returns how many */
   releaseTaskBackoff(): Promise<number>;
+  /**
+   * Ends as `dead` (with `reason`) up to `limit` queued tasks created before
+   * `createdBefore` that are not under a lease: the bound on a task's age,
+   * whatever the circuit breaker says.
+   * @returns the tasks that died
+   */
+  expireTasks(createdBefore: IsoTime, reason: string, limit: number): Promise<Task[]>;
   /**
    * Puts a `failed` or `dead` task (by GitBridge id or MAS task id) back in
    * the queue with its attempts reset; a task the MAS had accepted gets a new

@@ -22,9 +22,17 @@ export interface WorkerPolicy {
   /** First retry delay of a task, ms; doubles per attempt (full jitter) up to `masBackoffCapMs`. */
   readonly masBackoffMs: number;
   readonly masBackoffCapMs: number;
-  /** The circuit breaker's first hold and cap, ms. */
+  /** The circuit breaker's first hold and longest hold between probes, ms. */
   readonly breakerBaseMs: number;
   readonly breakerCapMs: number;
+  /** Consecutive failures of different tasks that open the breaker even when each may be the task's own problem. */
+  readonly breakerDistinctTasks: number;
+  /** The longest hold as a share of the outage so far (0.1: a 1-minute outage is noticed over within about 6 s). */
+  readonly breakerOutageShare: number;
+  /** A task not accepted by the MAS after this long is dead, ms (GITBRIDGE_TASK_MAX_AGE_S). */
+  readonly taskMaxAgeMs: number;
+  /** How often queued tasks past the maximum age are swept, ms. */
+  readonly expireEveryMs: number;
   /** Attempts of a chat notification before it is given up. */
   readonly notifyMaxAttempts: number;
   /** First retry delay of a notification, ms; doubles up to 30 s. */
@@ -41,7 +49,10 @@ export const DEFAULT_POLICY = {
   masBackoffMs: 500,
   masBackoffCapMs: 60_000,
   breakerBaseMs: 250,
-  breakerCapMs: 30_000,
+  breakerCapMs: 60_000,
+  breakerDistinctTasks: 3,
+  breakerOutageShare: 0.1,
+  expireEveryMs: 60_000,
   notifyMaxAttempts: 4,
   notifyBackoffMs: 1000,
   notifyTimeoutMs: 5000,
@@ -60,6 +71,7 @@ export function policyFrom(config: Config, overrides: Partial<WorkerPolicy> = {}
     masMaxAttempts: config.masMaxAttempts,
     masConcurrency: config.masConcurrency,
     masTimeoutMs: config.masTimeoutMs,
+    taskMaxAgeMs: config.taskMaxAgeS * 1000,
     ...overrides,
   };
   for (const [k, v] of Object.entries(policy)) {

@@ -1,6 +1,7 @@
 import {
   backoffDelay,
   decodePayload,
+  eventOrder,
   identifyDelivery,
   isGitBridgeError,
   journalEntry,
@@ -44,7 +45,7 @@ export class DeliveryProcessor {
       const d = identifyDelivery({ deliveryId: row.deliveryId, event: row.event, hookId: row.hookId }, decodePayload(row.body, row.contentType));
       const drafts = mapDelivery(rules, d);
       const journal = journalEntry(d, row.receivedAt);
-      await store.completeDelivery(claim, { drafts, journal, repo: d.repo ?? d.org });
+      await store.completeDelivery(claim, { drafts, journal, repo: d.repo ?? d.org, order: eventOrder(d, row.receivedAt) });
       metrics.processing.inc({ outcome: drafts.length > 0 ? 'tasks' : 'ignored' });
       if (drafts.length === 0) {
         metrics.events.inc({ type: labelValue(row.event, 'unknown'), action: labelValue(row.action), status: 'ignored' });

@@ -31,7 +31,7 @@ export interface WorkerDeps {
 }
 
 /** Share of the event loop the delivery processor may use while ingest is busy. */
-const BUSY_SHARE = 0.2;
+const BUSY_SHARE = 0.05;
 
 /**
  * The asynchronous half of the flow (DESIGN §1 stages 5–8), three loops over

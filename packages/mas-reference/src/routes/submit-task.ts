@@ -7,7 +7,8 @@ import type { Authorizer } from '../auth.js';
 import type { FailureModeControl } from '../failure-modes.js';
 import { dropConnection, isPlainObject, parseJsonObject, sendError } from '../http.js';
 import type { ErrorReply } from '../http.js';
-import { REJECTED, submissionHeaders } from '../submissions.js';
+import type { SubmissionOrdering } from '../types.js';
+import { REJECTED, orderingOf, submissionHeaders } from '../submissions.js';
 import type { SubmissionHeaders, SubmissionLog } from '../submissions.js';
 import type { TaskRecord, TaskRegistry } from '../tasks.js';
 import type { RunState, Timers } from '../timers.js';
@@ -29,9 +30,10 @@ export interface SubmitTaskDeps {
 }
 
 /** How one `POST /tasks` is answered. */
-type Decision =
+type Decision = (
   | { readonly accepted: false; readonly error: ErrorReply }
-  | { readonly accepted: true; readonly status: 200 | 201; readonly task: TaskRecord; readonly created: boolean };
+  | { readonly accepted: true; readonly status: 200 | 201; readonly task: TaskRecord; readonly created: boolean }
+) & { readonly ordering?: SubmissionOrdering | null };
 
 /**
  * Decides a `POST /tasks`, checking in this order: an injected failure
@@ -52,6 +54,7 @@ function decide(request: FastifyRequest, headers: SubmissionHeaders, deps: Submi
   }
   const parsed = parseJsonObject(request.body);
   if (!parsed.ok) return reject(parsed.error);
+  const ordering = orderingOf(parsed.value);
   const { task_type: taskType, payload, callback_url: callbackUrl } = parsed.value;
   if (typeof taskType !== 'string' || taskType.trim() === '') return invalid('task_type must be a non-empty string');
   if (!isPlainObject(payload)) return invalid('payload must be a JSON object');
@@ -65,15 +68,16 @@ function decide(request: FastifyRequest, headers: SubmissionHeaders, deps: Submi
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return invalid('callback_url must use http or https');
 
   const existing = deps.tasks.findByIdempotencyKey(idempotencyKey);
-  if (existing) return { accepted: true, status: 200, task: existing, created: false };
+  if (existing) return { accepted: true, status: 200, task: existing, created: false, ordering };
   const task = deps.tasks.create({
     task_type: taskType,
     payload,
     callback_url: callbackUrl,
     idempotency_key: idempotencyKey,
     delivery_id: deliveryId,
+    ordering,
   });
-  return { accepted: true, status: 201, task, created: true };
+  return { accepted: true, status: 201, task, created: true, ordering };
 }
 
 /**
@@ -99,12 +103,12 @@ export function registerSubmitTask(app: FastifyInstance, deps: SubmitTaskDeps): 
       ? { taskId: decision.task.task_id, taskType: decision.task.task_type, created: decision.created }
       : REJECTED;
     if (modes.acceptThenHang) {
-      const sub = submissions.record(headers, null, outcome);
+      const sub = submissions.record(headers, null, outcome, decision.ordering ?? null);
       const release = await modes.hold();
       if (!release || run.closed) return dropConnection(reply);
       sub.status_code = status;
     } else {
-      submissions.record(headers, status, outcome);
+      submissions.record(headers, status, outcome, decision.ordering ?? null);
     }
     if (!decision.accepted) return sendError(reply, decision.error);
     return reply.code(status).send({ task_id: decision.task.task_id, status: 'pending' });

@@ -4,10 +4,9 @@
  * migration that has shipped, add a new one.
  *
  * Versions increase but need not be contiguous: the runner applies every
- * version a store has not recorded, in this order. Version 6 is reserved for
- * a change made in parallel; when it lands it goes before 7 in this list and
- * a store that already has 7 gets 6 at its next start (the two touch
- * different tables).
+ * version a store has not recorded, in this order. Versions 6 (task
+ * order) and 7 (recovery) were made in parallel: a store that got 7 first
+ * gets 6 at its next start (the two touch different tables).
  */
 export const MIGRATIONS: readonly { readonly version: number; readonly name: string; readonly sql: string }[] = [
   {
@@ -176,6 +175,34 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
         name    TEXT PRIMARY KEY,
         holder  TEXT NOT NULL,
         until   INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
+    version: 6,
+    name: 'per-entity order of tasks',
+    // Tasks of one entity (a pull request, an issue, a workflow job) are
+    // submitted in the order they were created: only the earliest queued task
+    // of an entity is unblocked, and only unblocked tasks are in the due
+    // index, so a claim never waits on a held task and never reads them.
+    // `entities` keeps the newest event time the MAS accepted per entity, so
+    // that an older event is submitted marked stale. Tasks stored before this
+    // version are ordered only among their own delivery's.
+    sql: `
+      ALTER TABLE tasks ADD COLUMN entity TEXT NOT NULL DEFAULT '';
+      ALTER TABLE tasks ADD COLUMN event TEXT;
+      ALTER TABLE tasks ADD COLUMN event_at TEXT NOT NULL DEFAULT '';
+      ALTER TABLE tasks ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE tasks ADD COLUMN on_stale TEXT NOT NULL DEFAULT 'submit';
+      UPDATE tasks SET entity = 'delivery:' || delivery_id, event_at = created_at;
+      DROP INDEX tasks_next;
+      CREATE INDEX tasks_next ON tasks (next_attempt_at) WHERE status = 'queued' AND blocked = 0;
+      CREATE INDEX tasks_entity_queue ON tasks (entity) WHERE status = 'queued';
+      CREATE INDEX tasks_held ON tasks (blocked) WHERE status = 'queued' AND blocked = 1;
+      CREATE INDEX tasks_queued_created ON tasks (created_at) WHERE status = 'queued';
+      CREATE TABLE entities (
+        entity         TEXT PRIMARY KEY,
+        last_event_at  TEXT NOT NULL
       ) STRICT;
     `,
   },

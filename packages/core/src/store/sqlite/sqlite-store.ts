@@ -161,6 +161,11 @@ interface TaskRow {
   result: string | null;
   created_at: string;
   updated_at: string;
+  entity: string;
+  event: string | null;
+  event_at: string;
+  blocked: number;
+  on_stale: string;
 }
 
 function toDelivery(r: DeliveryRow): Delivery {
@@ -188,7 +193,8 @@ function toDelivery(r: DeliveryRow): Delivery {
   };
 }
 
-function toTask(r: TaskRow): Task {
+/** A task row as a domain task; `stale` comes from the entity's newest accepted event. */
+function toTask(r: TaskRow, stale: boolean): Task {
   return {
     id: r.id,
     taskId: r.task_id,
@@ -206,6 +212,12 @@ function toTask(r: TaskRow): Task {
     result: parseJson(r.result),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    entity: r.entity,
+    event: r.event,
+    eventAt: r.event_at,
+    held: r.status === 'queued' && r.blocked === 1,
+    stale,
+    onStale: r.on_stale === 'hold' ? 'hold' : 'submit',
   };
 }
 
@@ -619,12 +631,17 @@ export class SqliteStore implements Store {
       const now = iso(nowMs);
       const ids: string[] = [];
       let notify = false;
+      const order = result.order ?? { event: claim.item.action ? `${claim.item.event}.${claim.item.action}` : claim.item.event, entity: `delivery:${deliveryId}`, eventAt: claim.item.receivedAt };
       for (const draft of result.drafts) {
         const id = `gbt_${randomUUID()}`;
         const key = `${deliveryId}:${draft.taskType}`;
+        // Held behind any queued task of the same entity (one inserted just before in this loop included).
+        const blocked = this.#stmt(`SELECT 1 FROM tasks INDEXED BY tasks_entity_queue WHERE entity = ? AND status = 'queued' LIMIT 1`).get(order.entity) ? 1 : 0;
         const r = this.#stmt(`INSERT INTO tasks (id, delivery_id, idempotency_key, task_type, priority, rule, repo, payload, status,
-          next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`)
-          .run(id, deliveryId, key, draft.taskType, draft.priority, draft.rule, result.repo, JSON.stringify(draft.payload), nowMs, now, now);
+          next_attempt_at, created_at, updated_at, entity, event, event_at, blocked, on_stale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT (idempotency_key) DO NOTHING`)
+          .run(id, deliveryId, key, draft.taskType, draft.priority, draft.rule, result.repo, JSON.stringify(draft.payload), nowMs, now, now,
+            order.entity, order.event, order.eventAt, blocked, draft.onStale ?? 'submit');
         if (r.changes !== 1) continue;
         ids.push(id);
         this.#history(id, null, 'queued', now, 'gitbridge', `rule ${draft.rule}`);
@@ -687,26 +704,43 @@ export class SqliteStore implements Store {
       const now = this.#now();
       const token = randomUUID();
       const rows = this.#stmt(`UPDATE tasks SET lease_until = @lease, next_attempt_at = @lease, attempts = attempts + 1, claim_token = @token
-        WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_next WHERE status = 'queued' AND next_attempt_at <= @now
+        WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_next WHERE status = 'queued' AND blocked = 0 AND next_attempt_at <= @now
           ORDER BY next_attempt_at LIMIT @limit)
         RETURNING *`).all({ lease: now + leaseMs, now, limit, token }) as TaskRow[];
-      return rows.map((r) => ({ item: toTask(r), token }));
+      return rows.map((r) => ({ item: this.#toTask(r), token }));
     });
   }
 
-  /** The claimed task's current status; fails unless it is still queued under this claim's token. */
+  /** A task row as a domain task, with its stale flag. */
+  #toTask(r: TaskRow): Task {
+    const e = this.#stmt('SELECT last_event_at FROM entities WHERE entity = ?').get(r.entity) as { last_event_at: string } | undefined;
+    return toTask(r, e !== undefined && e.last_event_at > r.event_at);
+  }
+
+  /** Fails unless the claimed task is still queued under this claim's token. */
   #ownTask(claim: Claim<Task>): void {
     const row = this.#stmt(`SELECT 1 FROM tasks WHERE id = ? AND claim_token = ? AND status = 'queued'`).get(claim.item.id, claim.token);
     if (!row) throw claimLost(`task ${claim.item.id}`);
   }
 
+  /** A task of `entity` left the queue: the next one (in creation order) may go. */
+  #unblockNext(entity: string, nowMs: number): void {
+    this.#stmt(`UPDATE tasks SET blocked = 0, next_attempt_at = MAX(next_attempt_at, ?)
+      WHERE rowid = (SELECT rowid FROM tasks INDEXED BY tasks_entity_queue WHERE entity = ? AND status = 'queued' ORDER BY rowid LIMIT 1) AND blocked = 1`)
+      .run(nowMs, entity);
+  }
+
   markTaskSubmitted(claim: Claim<Task>, masTaskId: string): Promise<void> {
     return this.#write(() => {
       this.#ownTask(claim);
-      const now = iso(this.#now());
+      const nowMs = this.#now();
+      const now = iso(nowMs);
       this.#stmt(`UPDATE tasks SET task_id = ?, status = 'pending', lease_until = NULL, claim_token = NULL, last_error = NULL, updated_at = ? WHERE id = ?`)
         .run(masTaskId, now, claim.item.id);
       this.#history(claim.item.id, 'queued', 'pending', now, 'mas', `task_id ${masTaskId}`);
+      this.#stmt(`INSERT INTO entities (entity, last_event_at) VALUES (?, ?)
+        ON CONFLICT (entity) DO UPDATE SET last_event_at = MAX(last_event_at, excluded.last_event_at)`).run(claim.item.entity, claim.item.eventAt);
+      this.#unblockNext(claim.item.entity, nowMs);
     });
   }
 
@@ -722,9 +756,11 @@ export class SqliteStore implements Store {
   endTask(claim: Claim<Task>, status: 'failed' | 'dead', reason: string, source: TransitionSource): Promise<void> {
     return this.#write(() => {
       this.#ownTask(claim);
-      const now = iso(this.#now());
+      const nowMs = this.#now();
+      const now = iso(nowMs);
       this.#stmt('UPDATE tasks SET status = ?, lease_until = NULL, claim_token = NULL, last_error = ?, updated_at = ? WHERE id = ?').run(status, reason, now, claim.item.id);
       this.#history(claim.item.id, 'queued', status, now, source, reason);
+      this.#unblockNext(claim.item.entity, nowMs);
     });
   }
 
@@ -740,17 +776,33 @@ export class SqliteStore implements Store {
     const n = await this.#write(() => {
       const now = this.#now();
       // Not the tasks under a lease: their next_attempt_at is the lease's end.
-      return this.#stmt(`UPDATE tasks SET next_attempt_at = @now WHERE status = 'queued' AND next_attempt_at > @now AND (lease_until IS NULL OR lease_until <= @now)`).run({ now }).changes;
+      return this.#stmt(`UPDATE tasks INDEXED BY tasks_next SET next_attempt_at = @now
+        WHERE status = 'queued' AND blocked = 0 AND next_attempt_at > @now AND (lease_until IS NULL OR lease_until <= @now)`).run({ now }).changes;
     });
     if (n > 0) this.#emit('tasks');
     return n;
+  }
+
+  expireTasks(createdBefore: string, reason: string, limit: number): Promise<Task[]> {
+    return this.#write(() => {
+      const nowMs = this.#now();
+      const now = iso(nowMs);
+      const rows = this.#stmt(`SELECT * FROM tasks INDEXED BY tasks_queued_created WHERE status = 'queued' AND created_at < ?
+        AND (lease_until IS NULL OR lease_until <= ?) ORDER BY created_at LIMIT ?`).all(createdBefore, nowMs, limit) as TaskRow[];
+      for (const r of rows) {
+        this.#stmt(`UPDATE tasks SET status = 'dead', lease_until = NULL, claim_token = NULL, blocked = 0, last_error = ?, updated_at = ? WHERE id = ?`).run(reason, now, r.id);
+        this.#history(r.id, 'queued', 'dead', now, 'gitbridge', reason);
+      }
+      for (const entity of new Set(rows.map((r) => r.entity))) this.#unblockNext(entity, nowMs);
+      return rows.map((r) => this.#toTask({ ...r, status: 'dead', last_error: reason, updated_at: now }));
+    });
   }
 
   async retryTask(ref: string): Promise<RetryOutcome> {
     const out = await this.#write((): RetryOutcome => {
       const row = this.#stmt('SELECT * FROM tasks WHERE id = ? OR task_id = ?').get(ref, ref) as TaskRow | undefined;
       if (!row) return { outcome: 'unknown' };
-      if (row.status !== 'dead' && row.status !== 'failed') return { outcome: 'refused', task: toTask(row) };
+      if (row.status !== 'dead' && row.status !== 'failed') return { outcome: 'refused', task: this.#toTask(row) };
       const nowMs = this.#now();
       const now = iso(nowMs);
       // A task the MAS accepted (and then failed) needs a new idempotency key,
@@ -760,10 +812,12 @@ export class SqliteStore implements Store {
         const n = (this.#stmt(`SELECT COUNT(*) AS n FROM task_history WHERE task_ref = ? AND source = 'operator'`).get(row.id) as { n: number }).n + 1;
         key = `${key.split(':retry:')[0]}:retry:${n}`;
       }
-      this.#stmt(`UPDATE tasks SET status = 'queued', task_id = NULL, idempotency_key = ?, attempts = 0, next_attempt_at = ?, lease_until = NULL, claim_token = NULL, updated_at = ? WHERE id = ?`)
-        .run(key, nowMs, now, row.id);
+      // Behind any task of its entity that is still queued.
+      const blocked = this.#stmt(`SELECT 1 FROM tasks INDEXED BY tasks_entity_queue WHERE entity = ? AND status = 'queued' LIMIT 1`).get(row.entity) ? 1 : 0;
+      this.#stmt(`UPDATE tasks SET status = 'queued', task_id = NULL, idempotency_key = ?, attempts = 0, next_attempt_at = ?, lease_until = NULL, claim_token = NULL, blocked = ?, updated_at = ? WHERE id = ?`)
+        .run(key, nowMs, blocked, now, row.id);
       this.#history(row.id, row.status, 'queued', now, 'operator', 'retry');
-      return { outcome: 'retried', task: toTask(this.#stmt('SELECT * FROM tasks WHERE id = ?').get(row.id) as TaskRow) };
+      return { outcome: 'retried', task: this.#toTask(this.#stmt('SELECT * FROM tasks WHERE id = ?').get(row.id) as TaskRow) };
     });
     if (out.outcome === 'retried') this.#emit('tasks');
     return out;
@@ -773,13 +827,13 @@ export class SqliteStore implements Store {
     return this.#write((): CallbackOutcome => {
       const row = this.#stmt('SELECT * FROM tasks WHERE task_id = ?').get(masTaskId) as TaskRow | undefined;
       if (!row) return { outcome: 'unknown' };
-      if (isTerminal(row.status) || STATUS_RANK[status] <= STATUS_RANK[row.status]) return { outcome: 'ignored', task: toTask(row) };
+      if (isTerminal(row.status) || STATUS_RANK[status] <= STATUS_RANK[row.status]) return { outcome: 'ignored', task: this.#toTask(row) };
       const now = iso(this.#now());
       const result = detail.result === undefined ? row.result : JSON.stringify(detail.result);
       const error = detail.error === undefined ? row.last_error : typeof detail.error === 'string' ? detail.error : JSON.stringify(detail.error);
       this.#stmt('UPDATE tasks SET status = ?, result = ?, last_error = ?, updated_at = ? WHERE id = ?').run(status, result, error, now, row.id);
       this.#history(row.id, row.status, status, now, 'mas-callback', status === 'failed' ? error : null);
-      return { outcome: 'applied', task: toTask({ ...row, status, result, last_error: error, updated_at: now }) };
+      return { outcome: 'applied', task: this.#toTask({ ...row, status, result, last_error: error, updated_at: now }) };
     });
   }
 
@@ -812,7 +866,7 @@ export class SqliteStore implements Store {
   msUntilDue(queue: QueueName): Promise<number | null> {
     const sql = {
       deliveries: `SELECT next_attempt_at AS t FROM deliveries INDEXED BY deliveries_next WHERE state = 'queued' ORDER BY next_attempt_at LIMIT 1`,
-      tasks: `SELECT next_attempt_at AS t FROM tasks INDEXED BY tasks_next WHERE status = 'queued' ORDER BY next_attempt_at LIMIT 1`,
+      tasks: `SELECT next_attempt_at AS t FROM tasks INDEXED BY tasks_next WHERE status = 'queued' AND blocked = 0 ORDER BY next_attempt_at LIMIT 1`,
       notifications: `SELECT next_attempt_at AS t FROM notifications INDEXED BY notifications_next WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1`,
     }[queue];
     return this.#read(() => {
@@ -848,13 +902,13 @@ export class SqliteStore implements Store {
 
   listTasks(filter: TaskFilter = {}): Promise<Task[]> {
     const { where, args } = whereOf(filter, { status: 'status = @status', repo: 'repo = @repo', type: 'task_type = @type', since: 'created_at >= @since' });
-    return this.#read(() => (this.#stmt(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, rowid DESC LIMIT @limit`).all(args) as TaskRow[]).map(toTask));
+    return this.#read(() => (this.#stmt(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, rowid DESC LIMIT @limit`).all(args) as TaskRow[]).map((r) => this.#toTask(r)));
   }
 
   getTask(ref: string): Promise<Task | undefined> {
     return this.#read(() => {
       const r = this.#stmt('SELECT * FROM tasks WHERE id = ? OR task_id = ?').get(ref, ref) as TaskRow | undefined;
-      return r && toTask(r);
+      return r && this.#toTask(r);
     });
   }
 
@@ -866,7 +920,7 @@ export class SqliteStore implements Store {
   }
 
   tasksForDelivery(deliveryId: string): Promise<Task[]> {
-    return this.#read(() => (this.#stmt('SELECT * FROM tasks WHERE delivery_id = ? ORDER BY created_at, rowid').all(deliveryId) as TaskRow[]).map(toTask));
+    return this.#read(() => (this.#stmt('SELECT * FROM tasks WHERE delivery_id = ? ORDER BY created_at, rowid').all(deliveryId) as TaskRow[]).map((r) => this.#toTask(r)));
   }
 
   notificationsForDelivery(deliveryId: string): Promise<Notification[]> {
@@ -888,7 +942,8 @@ export class SqliteStore implements Store {
       for (const r of this.#stmt('SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state').all() as { state: DeliveryState; n: number }[]) deliveries[r.state] = r.n;
       const tasks = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
       for (const r of this.#stmt('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as { status: TaskStatus; n: number }[]) tasks[r.status] = r.n;
-      return { deliveries, tasks };
+      const tasksHeld = (this.#stmt(`SELECT COUNT(*) AS n FROM tasks INDEXED BY tasks_held WHERE status = 'queued' AND blocked = 1`).get() as { n: number }).n;
+      return { deliveries, tasks, tasksHeld };
     });
   }
 

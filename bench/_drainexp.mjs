@@ -1,0 +1,32 @@
+import { startDaemon } from '/work/main/packages/daemon/dist/index.js';
+import { loadConfig, sign } from '/work/main/packages/core/dist/index.js';
+import { startReferenceMas } from '/work/main/packages/mas-reference/dist/index.js';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { request, Pool } from 'undici';
+import { randomUUID } from 'node:crypto';
+const N = Number(process.argv[2] ?? 5000);
+const dir = mkdtempSync('/tmp/de-');
+const mas = await startReferenceMas({ callbackSecret: 'cb', callbackDelayMs: 100, completeAfterMs: 100 });
+void mas.failureModes.refuseConnections(3_600_000);
+const config = loadConfig({ env: { GITBRIDGE_PORT: '0', GITBRIDGE_HOST: '127.0.0.1', GITBRIDGE_WEBHOOK_SECRET: 's', GITBRIDGE_MAS_CALLBACK_SECRET: 'cb', GITBRIDGE_DATA_DIR: `${dir}/data`, GITBRIDGE_LOG_DIR: `${dir}/logs`, GITBRIDGE_LOG_STDOUT: 'false', GITBRIDGE_LOG_LEVEL: 'warn', GITBRIDGE_META_REFRESH_S: '0', GITBRIDGE_MAS_URL: mas.url } });
+const daemon = await startDaemon(config);
+const seed = JSON.parse(readFileSync('/work/main/docs/examples/webhook_post_example.json', 'utf8'));
+const bodies = Array.from({ length: 1000 }, (_, i) => { const b = Buffer.from(JSON.stringify({ ...seed, number: i + 1, pull_request: { ...seed.pull_request, number: i + 1 } })); return { b, sig: sign('s', b) }; });
+const pool = new Pool(daemon.url, { connections: 16 });
+let next = 0;
+await Promise.all(Array.from({ length: 16 }, async () => { while (next++ < N) { const { b: body, sig } = bodies[next % 1000]; const r = await pool.request({ method: 'POST', path: '/webhook', headers: { 'content-type': 'application/json', 'x-github-event': 'pull_request', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': sig }, body }); await r.body.dump(); } }));
+for (;;) { const c = await daemon.store.counts(); if (c.deliveries.queued === 0 && c.tasks.queued >= N) break; await new Promise((r) => setTimeout(r, 200)); }
+console.log('backlog ready');
+const st = daemon.store; const orig = st.claimTasks.bind(st); let claims = 0, claimed = 0, claimMs = 0;
+const asked = new Map(); st.claimTasks = async (n, l) => { asked.set(n, (asked.get(n) ?? 0) + 1); const t = performance.now(); const r = await orig(n, l); claimMs += performance.now() - t; claims++; claimed += r.length; return r; };
+const origMark = st.markTaskSubmitted.bind(st); let markMs = 0, marks = 0;
+st.markTaskSubmitted = async (c, id) => { const t = performance.now(); await origMark(c, id); markMs += performance.now() - t; marks++; };
+mas.failureModes.reset();
+const t0 = performance.now();
+let last = 0;
+const iv = setInterval(async () => { const c = await daemon.store.counts(); const done = N - c.tasks.queued; console.log(((performance.now() - t0) / 1000).toFixed(1), 's', done, 'submitted', ((done - last) * 2), '/s', 'masTasks', mas.tasks.length); last = done; }, 500);
+for (;;) { const c = await daemon.store.counts(); if (c.tasks.queued === 0) break; await new Promise((r) => setTimeout(r, 100)); }
+clearInterval(iv);
+console.log('asked', [...asked]); console.log('claims', claims, 'claimed', claimed, 'avg claim ms', (claimMs/claims).toFixed(2), 'avg mark ms', (markMs/marks).toFixed(2));
+console.log('drain', ((performance.now() - t0) / 1000).toFixed(1), 's', (N / ((performance.now() - t0) / 1000)).toFixed(0), '/s');
+await daemon.stop(500); await mas.close(); await pool.close();
