@@ -8,6 +8,8 @@ export { webhookContentType, readDeliveryHeaders, decodePayload, identifyDeliver
 export type { ParsedDelivery, Payload, HeaderGetter, WebhookContentType } from './webhook/delivery.js';
 export { IpAllowlist, clientAddress, normalizeAddress, parseCidr, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT } from './webhook/ip-allowlist.js';
 export type { HooksSnapshot } from './webhook/ip-allowlist.js';
+export { FORWARDING_HEADERS, ProxyGuard, forwardingProblem, proxyUntrusted } from './webhook/proxy-guard.js';
+export type { ForwardingHeader, ForwardingProblem, TrustProxySetting } from './webhook/proxy-guard.js';
 export { MemoryRateLimiter, RedisRateLimiter, FailOpenRateLimiter } from './webhook/rate-limit.js';
 export type { RateLimiter, RateLimitDecision } from './webhook/rate-limit.js';
 export { entityKey, eventTime, eventOrder } from './routing/ordering.js';

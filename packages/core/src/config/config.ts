@@ -70,6 +70,14 @@ export interface Config {
   readonly leaseMs: number;
   /** Token for admin endpoints (replay); undefined disables them. */
   readonly adminToken: string | undefined;
+  /**
+   * Port of the management listener, which alone serves `/metrics` and
+   * `/admin/*` (the webhook port answers 404 for them); undefined: they are
+   * served on the webhook port.
+   */
+  readonly adminPort: number | undefined;
+  /** Address the management listener binds. */
+  readonly adminHost: string;
   /** Grace period for shutdown, ms. */
   readonly shutdownGraceMs: number;
   /** SQLite `synchronous` mode of the store: `NORMAL` survives a process crash, `FULL` also power loss. */
@@ -136,6 +144,11 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'processMaxAttempts', env: 'GITBRIDGE_PROCESS_MAX_ATTEMPTS', flag: '--process-max-attempts', kind: 'int', default: '5', doc: 'Attempts to turn a delivery into tasks before it is dead.' },
   { key: 'leaseMs', env: 'GITBRIDGE_LEASE_MS', flag: '--lease-ms', kind: 'int', default: '30000', doc: 'Lease on a claimed queue item, ms.' },
   { key: 'adminToken', env: 'GITBRIDGE_ADMIN_TOKEN', flag: '--admin-token', kind: 'string', default: undefined, doc: 'Bearer token for admin endpoints (replay); unset disables them.' },
+  {
+    key: 'adminPort', env: 'GITBRIDGE_ADMIN_PORT', flag: '--admin-port', kind: 'int', default: undefined,
+    doc: 'Port of a separate management listener that alone serves /metrics and /admin/* (the webhook port then answers 404 for them). Unset: they are served on the webhook port. Recommended.',
+  },
+  { key: 'adminHost', env: 'GITBRIDGE_ADMIN_HOST', flag: '--admin-host', kind: 'string', default: '127.0.0.1', doc: 'Address the management listener binds (with GITBRIDGE_ADMIN_PORT).' },
   { key: 'storeSynchronous', env: 'GITBRIDGE_STORE_SYNCHRONOUS', flag: '--store-synchronous', kind: 'string', default: 'NORMAL', doc: 'SQLite synchronous mode: NORMAL (no committed delivery lost on a process crash) or FULL (also on power loss; one fsync per group commit).' },
   { key: 'retentionDays', env: 'GITBRIDGE_RETENTION_DAYS', flag: '--retention-days', kind: 'int', default: '30', doc: 'Days to keep finished deliveries (raw bodies for replay, tasks, history); 0 keeps them forever. The journal is kept.' },
   { key: 'metaUrl', env: 'GITBRIDGE_META_URL', flag: '--meta-url', kind: 'url', default: 'https://api.github.com/meta', doc: "GitHub's meta API, source of the hook ranges (GHES: https://HOST/api/v3/meta)." },
@@ -271,6 +284,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     }
   }
   if (typeof out.port === 'number' && (out.port < 0 || out.port > 65535)) problems.push(`GITBRIDGE_PORT must be 0-65535, got ${out.port}`);
+  if (typeof out.adminPort === 'number' && out.adminPort > 65535) problems.push(`GITBRIDGE_ADMIN_PORT must be 0-65535, got ${out.adminPort}`);
+  if (typeof out.adminPort === 'number' && out.adminPort !== 0 && out.adminPort === out.port) problems.push(`GITBRIDGE_ADMIN_PORT must differ from GITBRIDGE_PORT (${out.port}): the management listener is a second one`);
   if (out.maxPayloadBytes === 0) problems.push('GITBRIDGE_MAX_PAYLOAD_BYTES must be positive');
   if (out.rateLimitWindowS === 0) problems.push('GITBRIDGE_RATE_LIMIT_WINDOW_S must be positive');
   if (out.masConcurrency === 0) problems.push('GITBRIDGE_MAS_CONCURRENCY must be positive');

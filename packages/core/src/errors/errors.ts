@@ -15,6 +15,10 @@ export const ERROR_CATALOGUE = {
   GB_WEBHOOK_SIGNATURE_MISSING: { status: 401, message: 'The X-Hub-Signature-256 header is missing' },
   GB_WEBHOOK_SIGNATURE_MISMATCH: { status: 401, message: 'The X-Hub-Signature-256 signature does not match the payload' },
   GB_WEBHOOK_FORBIDDEN_ADDRESS: { status: 403, message: 'The source address is not in the allowed hook ranges' },
+  // 403 like the allowlist it protects: the request is well-formed (400 would
+  // blame the sender, who can change nothing), and 421 is about a connection
+  // reused for another authority, which clients retry elsewhere.
+  GB_PROXY_UNTRUSTED: { status: 403, message: 'Forwarding headers from a peer that is not a trusted proxy: set GITBRIDGE_TRUST_PROXY' },
   GB_WEBHOOK_PAYLOAD_TOO_LARGE: { status: 413, message: 'The payload is larger than the configured limit' },
   GB_WEBHOOK_UNSUPPORTED_CONTENT_TYPE: { status: 415, message: 'Unsupported content type: set the hook content type to application/json' },
   GB_WEBHOOK_RATE_LIMITED: { status: 429, message: 'Rate limit exceeded' },
@@ -92,6 +96,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, ExitCode>> = {
   GB_WEBHOOK_SIGNATURE_MISSING: EXIT.failed,
   GB_WEBHOOK_SIGNATURE_MISMATCH: EXIT.failed,
   GB_WEBHOOK_FORBIDDEN_ADDRESS: EXIT.failed,
+  GB_PROXY_UNTRUSTED: EXIT.failed,
   GB_WEBHOOK_PAYLOAD_TOO_LARGE: EXIT.failed,
   GB_WEBHOOK_UNSUPPORTED_CONTENT_TYPE: EXIT.failed,
   GB_WEBHOOK_RATE_LIMITED: EXIT.failed,
