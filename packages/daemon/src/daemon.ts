@@ -7,6 +7,7 @@ import {
   ProxyGuard,
   RedisRateLimiter,
   compileRules,
+  configWarnings,
   createIngest,
   createLoggers,
   createMetrics,
@@ -225,6 +226,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   workers.start();
   log.info({ port, host: config.host, mas: config.masUrl, callbackUrl, store: store.engine, redis: Boolean(config.redisUrl), rules: rules.length }, 'gitbridged listening');
   if (admin) log.info({ adminPort: admin.port, adminHost: config.adminHost }, 'management listener: /metrics and /admin/* are served here only');
+  for (const warning of configWarnings(config)) log.warn({ kind: 'config_warning' }, warning);
 
   let stopped: Promise<void> | undefined;
   return {

@@ -103,6 +103,8 @@ export interface OptionSpec {
   readonly default: string | undefined;
   readonly doc: string;
   readonly required?: boolean;
+  /** A credential: never printed (`gitbridged config check` shows it redacted). URL options hide their password whatever this says. */
+  readonly secret?: boolean;
 }
 
 /** The configuration schema; `docs/configuration.md` documents each entry. */
@@ -110,7 +112,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'port', env: 'GITBRIDGE_PORT', flag: '--port', kind: 'int', default: '3000', doc: 'TCP port to listen on.' },
   { key: 'host', env: 'GITBRIDGE_HOST', flag: '--host', kind: 'string', default: '0.0.0.0', doc: 'Address to bind.' },
   {
-    key: 'webhookSecrets', env: 'GITBRIDGE_WEBHOOK_SECRET', flag: '--webhook-secret', kind: 'secret-list', default: undefined, required: true,
+    key: 'webhookSecrets', env: 'GITBRIDGE_WEBHOOK_SECRET', flag: '--webhook-secret', secret: true, kind: 'secret-list', default: undefined, required: true,
     doc: 'Webhook secret(s), comma-separated: the first signs, all verify (rotation). Or GITBRIDGE_WEBHOOK_SECRET_FILE: a file with one secret per line (trailing newline trimmed).',
   },
   { key: 'dataDir', env: 'GITBRIDGE_DATA_DIR', flag: '--data-dir', kind: 'string', default: './data', doc: 'Directory of the SQLite store.' },
@@ -118,14 +120,14 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'logLevel', env: 'GITBRIDGE_LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', doc: 'Minimum log level (trace, debug, info, warn, error, fatal, silent).' },
   { key: 'logStdout', env: 'GITBRIDGE_LOG_STDOUT', flag: '--log-stdout', kind: 'bool', default: 'true', doc: 'Also write the webhook log to standard output.' },
   { key: 'masUrl', env: 'GITBRIDGE_MAS_URL', flag: '--mas-url', kind: 'url', default: 'http://127.0.0.1:8081', doc: 'Base URL of the MAS; tasks are POSTed to <url>/tasks.' },
-  { key: 'masToken', env: 'GITBRIDGE_MAS_TOKEN', flag: '--mas-token', kind: 'string', default: undefined, doc: 'Bearer token sent to the MAS.' },
+  { key: 'masToken', env: 'GITBRIDGE_MAS_TOKEN', flag: '--mas-token', secret: true, kind: 'string', default: undefined, doc: 'Bearer token sent to the MAS.' },
   {
-    key: 'masCallbackSecret', env: 'GITBRIDGE_MAS_CALLBACK_SECRET', flag: '--mas-callback-secret', kind: 'string', default: undefined, required: true,
+    key: 'masCallbackSecret', env: 'GITBRIDGE_MAS_CALLBACK_SECRET', flag: '--mas-callback-secret', secret: true, kind: 'string', default: undefined, required: true,
     doc: 'Secret the MAS signs callbacks with (X-MAS-Signature-256).',
   },
   { key: 'publicUrl', env: 'GITBRIDGE_PUBLIC_URL', flag: '--public-url', kind: 'url', default: undefined, doc: 'Public base URL of this daemon (the load balancer\'s, with several); callback_url is <url>/mas/callback. Default http://127.0.0.1:<the port it bound>.' },
   { key: 'redisUrl', env: 'GITBRIDGE_REDIS_URL', flag: '--redis-url', kind: 'url', default: undefined, doc: 'Redis URL; when set, rate-limit counters live in Redis and are shared by several daemons.' },
-  { key: 'notifyUrl', env: 'GITBRIDGE_NOTIFY_URL', flag: '--notify-url', kind: 'url', default: undefined, doc: 'Slack-compatible incoming-webhook URL for chat notifications.' },
+  { key: 'notifyUrl', env: 'GITBRIDGE_NOTIFY_URL', flag: '--notify-url', secret: true, kind: 'url', default: undefined, doc: 'Slack-compatible incoming-webhook URL for chat notifications.' },
   { key: 'ipAllowlist', env: 'GITBRIDGE_IP_ALLOWLIST', flag: '--ip-allowlist', kind: 'list', default: 'github,loopback', doc: 'Allowed source addresses, comma-separated: CIDRs, addresses, "github" (GitHub hook ranges), "loopback", or "any".' },
   { key: 'trustProxy', env: 'GITBRIDGE_TRUST_PROXY', flag: '--trust-proxy', kind: 'trust-proxy', default: 'false', doc: 'Proxy trust: false, a hop count, or comma-separated proxy addresses/CIDRs. Off: X-Forwarded-For is ignored.' },
   { key: 'configFile', env: 'GITBRIDGE_CONFIG', flag: '--config', kind: 'string', default: undefined, doc: 'JSON config file (options by key, and "rules").' },
@@ -143,7 +145,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'masConcurrency', env: 'GITBRIDGE_MAS_CONCURRENCY', flag: '--mas-concurrency', kind: 'int', default: '16', doc: 'Concurrent MAS submissions.' },
   { key: 'processMaxAttempts', env: 'GITBRIDGE_PROCESS_MAX_ATTEMPTS', flag: '--process-max-attempts', kind: 'int', default: '5', doc: 'Attempts to turn a delivery into tasks before it is dead.' },
   { key: 'leaseMs', env: 'GITBRIDGE_LEASE_MS', flag: '--lease-ms', kind: 'int', default: '30000', doc: 'Lease on a claimed queue item, ms.' },
-  { key: 'adminToken', env: 'GITBRIDGE_ADMIN_TOKEN', flag: '--admin-token', kind: 'string', default: undefined, doc: 'Bearer token for admin endpoints (replay); unset disables them.' },
+  { key: 'adminToken', env: 'GITBRIDGE_ADMIN_TOKEN', flag: '--admin-token', secret: true, kind: 'string', default: undefined, doc: 'Bearer token for admin endpoints (replay); unset disables them.' },
   {
     key: 'adminPort', env: 'GITBRIDGE_ADMIN_PORT', flag: '--admin-port', kind: 'int', default: undefined,
     doc: 'Port of a separate management listener that alone serves /metrics and /admin/* (the webhook port then answers 404 for them). Unset: they are served on the webhook port. Recommended.',
@@ -189,13 +191,36 @@ function parseTrustProxy(raw: string): false | number | string[] | Error {
   return entries;
 }
 
+/** Where an option's value came from. */
+export type OptionSource = 'flag' | 'env' | 'file' | 'default' | 'unset';
+
+/** One option as resolved: its value (after parsing) and where it came from. */
+export interface ResolvedOption {
+  readonly spec: OptionSpec;
+  /** The parsed value (as in {@link Config}); undefined when unset or invalid. */
+  readonly value: unknown;
+  readonly source: OptionSource;
+  /** The flag, environment variable or file the value came from (`--port`, `GITBRIDGE_WEBHOOK_SECRET_FILE`, a path); empty for defaults. */
+  readonly origin: string;
+}
+
+/** What {@link resolveConfig} found: every option with its source, and every problem. */
+export interface ResolvedConfig {
+  /** The configuration; trustworthy only when `problems` is empty (frozen). */
+  readonly config: Config;
+  /** Every option of {@link CONFIG_SCHEMA}, in its order. */
+  readonly options: readonly ResolvedOption[];
+  /** Every problem, one sentence each; empty when the configuration is valid. */
+  readonly problems: readonly string[];
+}
+
 /**
- * Builds the configuration from flags > environment > config file > defaults
- * and validates it once. Every problem is reported at once.
- *
- * @throws GitBridgeError `GB_CONFIG_INVALID` listing every problem (message has one per line)
+ * Resolves the configuration from flags > environment > config file >
+ * defaults and validates it, without throwing: the values, where each came
+ * from, and every problem at once. {@link loadConfig} and
+ * `gitbridged config check` both use it.
  */
-export function loadConfig(sources: ConfigSources = {}): Config {
+export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
   const env = sources.env ?? process.env;
   const flags = sources.flags ?? {};
   const cwd = sources.cwd ?? process.cwd();
@@ -212,18 +237,30 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       problems.push(`${configFile}: cannot be read as JSON (${(err as Error).message})`);
     }
   }
+  const filePath = configFile ? resolve(cwd, configFile) : '';
 
   const out: Record<string, unknown> = {};
+  const from: Record<string, { source: OptionSource; origin: string }> = {};
   for (const spec of CONFIG_SCHEMA) {
     if (spec.key === 'configFile') {
-      out.configFile = configFile ? resolve(cwd, configFile) : undefined;
+      out.configFile = configFile ? filePath : undefined;
+      from.configFile = flags.configFile !== undefined ? { source: 'flag', origin: spec.flag } : configFile ? { source: 'env', origin: spec.env } : { source: 'unset', origin: '' };
       continue;
     }
-    let raw: string | undefined = flags[spec.key] ?? env[spec.env];
+    let raw: string | undefined;
+    let origin: { source: OptionSource; origin: string } = { source: 'unset', origin: '' };
+    if (flags[spec.key] !== undefined) {
+      raw = flags[spec.key];
+      origin = { source: 'flag', origin: spec.flag };
+    } else if (env[spec.env] !== undefined) {
+      raw = env[spec.env];
+      origin = { source: 'env', origin: spec.env };
+    }
     let fromFile: unknown = raw === undefined ? file[spec.key] : undefined;
     if (spec.key === 'webhookSecrets' && raw === undefined && fromFile === undefined) {
       const secretFile = env.GITBRIDGE_WEBHOOK_SECRET_FILE;
       if (secretFile) {
+        origin = { source: 'env', origin: 'GITBRIDGE_WEBHOOK_SECRET_FILE' };
         try {
           // Trailing newlines (and CR) are trimmed: `echo secret > file` must work.
           raw = readFileSync(resolve(cwd, secretFile), 'utf8').replace(/[\r\n]+$/, '').split(/\r?\n/).join(',');
@@ -234,8 +271,13 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     }
     if (fromFile !== undefined && raw === undefined) {
       raw = Array.isArray(fromFile) ? fromFile.join(',') : String(fromFile);
+      origin = { source: 'file', origin: filePath };
     }
-    raw ??= spec.default;
+    if (raw === undefined && spec.default !== undefined) {
+      raw = spec.default;
+      origin = { source: 'default', origin: '' };
+    }
+    from[spec.key] = origin;
     if (raw === undefined || raw === '') {
       if (spec.required && sources.scope !== 'cli') problems.push(`${spec.env} (${spec.flag}) is required: ${spec.doc}`);
       out[spec.key] = spec.kind === 'secret-list' ? [] : undefined;
@@ -298,11 +340,82 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (file.rules !== undefined && !Array.isArray(file.rules)) problems.push(`${String(configFile)}: "rules" must be an array`);
   out.rules = Array.isArray(file.rules) ? (file.rules as RuleSpec[]) : undefined;
 
+
+  const options = CONFIG_SCHEMA.map((spec) => ({ spec, value: out[spec.key], ...(from[spec.key] ?? { source: 'unset' as const, origin: '' }) }));
+  return { config: Object.freeze(out) as unknown as Config, options, problems };
+}
+
+/**
+ * Builds the configuration from flags > environment > config file > defaults
+ * and validates it once. Every problem is reported at once.
+ *
+ * @throws GitBridgeError `GB_CONFIG_INVALID` listing every problem (message has one per line)
+ */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const { config, problems } = resolveConfig(sources);
   if (problems.length > 0) {
     throw new GitBridgeError('GB_CONFIG_INVALID', {
       message: `Invalid configuration:\n  - ${problems.join('\n  - ')}`,
-      hint: 'See docs/configuration.md',
+      hint: 'See docs/configuration.md; `gitbridged config check` shows every value and where it came from',
     });
   }
-  return Object.freeze(out) as unknown as Config;
+  return config;
+}
+
+/** True for the addresses that bind every interface. */
+const wildcardHost = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '';
+
+/**
+ * Settings that are valid but are probably not what an operator wants in
+ * production: the reverse-proxy trap, a proxy that can be bypassed, the admin
+ * API on the webhook port. The daemon logs them at start-up and
+ * `gitbridged config check` prints them; they never stop the daemon.
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.publicUrl?.startsWith('https:') && config.trustProxy === false) {
+    warnings.push('GITBRIDGE_PUBLIC_URL is https but GITBRIDGE_TRUST_PROXY is off: if TLS ends in a reverse proxy, every request through it is refused (GB_PROXY_UNTRUSTED); set GITBRIDGE_TRUST_PROXY to the proxy\'s address (127.0.0.1 for one on this host)');
+  }
+  if (config.trustProxy !== false && wildcardHost(config.host)) {
+    warnings.push(typeof config.trustProxy === 'number'
+      ? `GITBRIDGE_TRUST_PROXY is a hop count and gitbridged binds ${config.host || 'every address'}: a client that reaches the port without the proxy can forge X-Forwarded-For; bind 127.0.0.1 (GITBRIDGE_HOST) or name the proxies' addresses`
+      : `GITBRIDGE_TRUST_PROXY is set and gitbridged binds ${config.host || 'every address'}: clients can reach it without the proxy; behind a proxy on this host, bind 127.0.0.1 (GITBRIDGE_HOST)`);
+  }
+  if (config.adminToken !== undefined && config.adminPort === undefined) {
+    warnings.push('GITBRIDGE_ADMIN_TOKEN turns on the admin API on the webhook port: set GITBRIDGE_ADMIN_PORT to serve /admin/* and /metrics on a separate listener (127.0.0.1 by default)');
+  }
+  if (config.adminPort !== undefined && wildcardHost(config.adminHost)) {
+    warnings.push(`GITBRIDGE_ADMIN_HOST=${config.adminHost} serves /metrics and /admin/* on every interface: give an internal address`);
+  }
+  return warnings;
+}
+
+/** What a redacted credential prints as. */
+export const REDACTED = '[redacted]';
+
+/** A URL without its password (`redis://user:[redacted]@host`); other text unchanged. */
+export function withoutPassword(url: string): string {
+  if (!URL.canParse(url)) return url;
+  const u = new URL(url);
+  if (u.password === '') return url;
+  u.password = REDACTED;
+  return u.toString().replace(encodeURIComponent(REDACTED), REDACTED).replace(/\/$/, url.endsWith('/') ? '/' : '');
+}
+
+/**
+ * An option's value as it may be printed: credentials redacted (a secret
+ * list says how many secrets it holds; a secret URL keeps only its origin,
+ * since a chat webhook's path is its credential), every URL without its
+ * password, lists comma-separated, `-` when unset.
+ */
+export function displayValue(spec: OptionSpec, value: unknown): string {
+  if (value === undefined || value === null) return '-';
+  if (spec.secret) {
+    if (Array.isArray(value)) return value.length === 0 ? '-' : `${REDACTED} (${value.length} secret${value.length === 1 ? '' : 's'})`;
+    if (spec.kind === 'url' && typeof value === 'string' && URL.canParse(value)) return `${new URL(value).origin}/${REDACTED}`;
+    return REDACTED;
+  }
+  if (Array.isArray(value)) return value.join(',');
+  if (spec.kind === 'url' && typeof value === 'string') return withoutPassword(value);
+  return String(value);
 }

@@ -121,12 +121,8 @@ export function renderTemplate(template: string, payload: Payload): string {
   });
 }
 
-/**
- * Validates rules and returns them frozen.
- *
- * @throws GitBridgeError `GB_RULES_INVALID` listing every problem
- */
-export function compileRules(specs: readonly RuleSpec[]): readonly RuleSpec[] {
+/** Every problem of a set of rules, one sentence each (empty when they are valid); {@link compileRules} throws them. */
+export function ruleProblems(specs: readonly RuleSpec[]): string[] {
   const problems: string[] = [];
   const names = new Set<string>();
   specs.forEach((r, i) => {
@@ -144,6 +140,16 @@ export function compileRules(specs: readonly RuleSpec[]): readonly RuleSpec[] {
     if (r.notify !== undefined && (typeof r.notify?.channel !== 'string' || typeof r.notify?.text !== 'string')) problems.push(`${at}: "notify" needs "channel" and "text"`);
     if (r.on_stale !== undefined && r.on_stale !== 'submit' && r.on_stale !== 'hold') problems.push(`${at}: "on_stale" must be "submit" or "hold"`);
   });
+  return problems;
+}
+
+/**
+ * Validates rules and returns them frozen.
+ *
+ * @throws GitBridgeError `GB_RULES_INVALID` listing every problem
+ */
+export function compileRules(specs: readonly RuleSpec[]): readonly RuleSpec[] {
+  const problems = ruleProblems(specs);
   if (problems.length > 0) {
     throw new GitBridgeError('GB_RULES_INVALID', { message: `Invalid routing rules:\n  - ${problems.join('\n  - ')}` });
   }
