@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, SqliteStore } from '@gitbridge/core';
+import { ManualClock, SCHEMA_VERSION, SqliteStore } from '@gitbridge/core';
 import type { Claim, ClaimedDelivery, JournalEntry, NewDelivery, Store, TaskDraft } from '@gitbridge/core';
 import { withRawDb, type RawDb } from '../../../test/helpers/sqlite.js';
 import { runCli, tempDir } from './helpers.js';
@@ -315,7 +315,7 @@ describe('a missing or unreadable store', () => {
     });
     const older = await runCli(['deliveries', 'ls', '--data-dir', old]);
     expect(older.exitCode).toBe(4);
-    expect(older.stderr).toContain(`has schema version ${olderVersion}; this GitBridge needs ${olderVersion + 1}`);
+    expect(older.stderr).toContain(`has schema version ${olderVersion}; this GitBridge needs ${SCHEMA_VERSION}`);
     expect(older.stderr).toContain('start gitbridged of this version once');
 
     withRawDb(old, (db) => db.exec(`INSERT INTO schema_migrations VALUES (${newerVersion}, 'from the future', 'x')`));

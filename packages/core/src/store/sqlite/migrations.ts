@@ -2,6 +2,11 @@
  * Schema migrations of the SQLite store, applied in order at open. Each runs
  * in a transaction and is recorded in `schema_migrations`; never edit a
  * migration that has shipped, add a new one.
+ *
+ * Versions may have holes: work done in parallel reserves its numbers, and a
+ * store is current when every version listed here is applied (the runner
+ * applies the missing ones, whatever their number; a store with a version
+ * this list does not know is newer than this code).
  */
 export const MIGRATIONS: readonly { readonly version: number; readonly name: string; readonly sql: string }[] = [
   {
@@ -199,6 +204,22 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
         entity         TEXT PRIMARY KEY,
         last_event_at  TEXT NOT NULL
       ) STRICT;
+    `,
+  },
+  // 7 and 8 are reserved for changes made in parallel.
+  {
+    version: 9,
+    name: 'replays without chat notifications, replays marked in the journal, why a delivery was ignored',
+    // An operator's replay re-creates its tasks but notifies the chat only
+    // when asked (`notify`); its journal entry names the delivery it replays.
+    // An ignored delivery keeps why no rule made a task. Journal entries of
+    // earlier replays are marked from their delivery.
+    sql: `
+      ALTER TABLE deliveries ADD COLUMN notify INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE deliveries ADD COLUMN ignored_reason TEXT;
+      ALTER TABLE journal ADD COLUMN replay_of TEXT;
+      UPDATE journal SET replay_of = (SELECT d.replay_of FROM deliveries d WHERE d.delivery_id = journal.delivery_id)
+        WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE replay_of IS NOT NULL);
     `,
   },
 ];
