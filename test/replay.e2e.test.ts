@@ -48,6 +48,17 @@ describe('gitbridge replay', () => {
     expect(security).toMatch(new RegExp(`"kind":"replay","deliveryId":"${deliveryId}","replayId":"${deliveryId}:replay:1"`));
   });
 
+  it('takes the 8 characters of the delivery id the log view shows; the daemon resolves the prefix', async () => {
+    const r = await cli(['replay', deliveryId.slice(0, 8), '--url', daemon.url, '--json'], { GITBRIDGE_ADMIN_TOKEN: 'admin-token' });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { status: number; body: { delivery_id: string; replay_of: string } };
+    expect(out.status).toBe(202);
+    expect(out.body.replay_of).toBe(deliveryId);
+    expect(out.body.delivery_id).toMatch(new RegExp(`^${deliveryId}:replay:\\d+$`));
+    const tooShort = await cli(['replay', 'abc', '--url', daemon.url, '--json'], { GITBRIDGE_ADMIN_TOKEN: 'admin-token' });
+    expect(JSON.parse(tooShort.stdout)).toMatchObject({ status: 400, body: { code: 'GB_ID_PREFIX_TOO_SHORT' } });
+  });
+
   it('refuses without the admin token, and says when the daemon is not reachable', async () => {
     const bad = await cli(['replay', deliveryId, '--url', daemon.url, '--admin-token', 'wrong']);
     expect(bad.exitCode).toBe(1);
@@ -70,7 +81,8 @@ describe('gitbridge replay', () => {
     expect(dry.stdout).not.toMatch(/sha256=[0-9a-f]{64}/);
     expect(await target.store.getDelivery(deliveryId)).toBeUndefined();
 
-    const r = await cli(['replay', deliveryId, '--to', `${target.url}/webhook`, '--secret', 'target-secret', '--data-dir', `${tmp.dir}/data`]);
+    // The prefix the log view shows is enough here too: the CLI resolves it in the store.
+    const r = await cli(['replay', deliveryId.slice(0, 8), '--to', `${target.url}/webhook`, '--secret', 'target-secret', '--data-dir', `${tmp.dir}/data`]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const row = (await target.store.getDelivery(deliveryId))!;
     expect((await target.store.getDeliveryBody(deliveryId))!.equals(seed)).toBe(true);

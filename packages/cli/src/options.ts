@@ -50,3 +50,8 @@ export const TASK_STATUS_CHOICES: readonly TaskStatus[] = Object.keys(STATUS_SET
 export function dataDirOption(prefix = ''): Option {
   return new Option('--data-dir <dir>', `${prefix}gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)`);
 }
+
+/** `--wide`, shared by every command that prints a table. */
+export function wideOption(): Option {
+  return new Option('--wide', 'print every column and every value in full (ids too); otherwise tables fit 100 columns and show 8-character ids, which every command accepts back');
+}

@@ -151,7 +151,7 @@ export function buildServer(deps: ServerDeps, role: ServerRole = 'all'): Fastify
     callbackRoute(app, { callbackSecret: config.masCallbackSecret, store: deps.store, metrics, log, security });
   }
   if (role !== 'public') {
-    adminRoutes(app, { adminToken: config.adminToken, ingest: deps.ingest, security });
+    adminRoutes(app, { adminToken: config.adminToken, ingest: deps.ingest, store: deps.store, security });
     metricsRoute(app, metrics);
   }
   healthRoutes(app, { store: deps.store, draining: deps.draining, ...(deps.ready ? { ready: deps.ready } : {}) });

@@ -3,7 +3,7 @@ import { GitBridgeError } from '@gitbridge/core/errors';
 import type { Delivery } from '@gitbridge/core/store';
 import { cliConfig } from '../config.js';
 import { formatBytes, formatFields, formatTable, printJson, sanitize, shortTime } from '../format.js';
-import { parsePositiveInt, dataDirOption } from '../options.js';
+import { parsePositiveInt, dataDirOption, wideOption } from '../options.js';
 import { withStore } from '../store-access.js';
 import { taskJson, taskTable } from './tasks.js';
 
@@ -65,19 +65,26 @@ export function deliveriesCommand(): Command {
     .addHelpText('after', `
 Examples:
   $ gitbridge deliveries ls --limit 20
-  $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958`);
+  $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958
+  $ gitbridge deliveries show 72d3162e
+
+Delivery ids: in full, or a unique prefix of at least 4 characters (the 8
+that tables and the log view show); a replay as <id or prefix>:replay:<n>.
+An ambiguous prefix names the ids it matches.`);
 
   deliveries
     .command('ls')
     .description('List deliveries, newest first')
     .option('--json', 'print a JSON array')
     .option('--limit <n>', 'at most this many deliveries', parsePositiveInt, 100)
+    .addOption(wideOption())
     .addOption(dataDirOption())
     .addHelpText('after', `
 Examples:
   $ gitbridge deliveries ls
+  $ gitbridge deliveries ls --wide
   $ gitbridge deliveries ls --json --limit 500 | jq '.[] | select(.state == "dead")'`)
-    .action(async (opts: { json?: boolean; limit: number; dataDir?: string }) => {
+    .action(async (opts: { json?: boolean; wide?: boolean; limit: number; dataDir?: string }) => {
       const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listDeliveries({ limit: opts.limit }));
       if (opts.json) {
         printJson(rows.map(deliveryJson));
@@ -87,36 +94,36 @@ Examples:
         rows.length === 0
           ? 'No deliveries.\n'
           : formatTable(rows, [
-              { header: 'DELIVERY', value: (d) => d.deliveryId },
-              { header: 'EVENT', value: (d) => (d.action ? `${d.event}.${d.action}` : d.event) },
-              { header: 'REPO', value: (d) => d.repo },
+              { header: 'DELIVERY', value: (d) => d.deliveryId, id: true },
+              { header: 'EVENT', value: (d) => (d.action ? `${d.event}.${d.action}` : d.event), flex: true },
+              { header: 'REPO', value: (d) => d.repo, flex: true },
               { header: 'RECEIVED', value: (d) => shortTime(d.receivedAt) },
               { header: 'STATE', value: (d) => d.state },
-              { header: 'OUTCOME', value: (d) => d.outcome },
+              { header: 'OUTCOME', value: (d) => d.outcome, wideOnly: true },
               { header: 'SIZE', value: (d) => formatBytes(d.size), right: true },
-              { header: 'LAST ERROR', value: (d) => d.lastError, max: 50 },
-            ]),
+              { header: 'LAST ERROR', value: (d) => d.lastError, max: 50, flex: true },
+            ], opts),
       );
     });
 
   deliveries
     .command('show')
     .description('Show one delivery: event, state, stored headers (never signatures) and the tasks it produced')
-    .argument('<delivery id>', 'the X-GitHub-Delivery GUID')
+    .argument('<delivery id>', 'the X-GitHub-Delivery GUID, or a unique prefix of it')
     .option('--json', 'print a JSON object')
+    .addOption(wideOption())
     .addOption(dataDirOption())
     .addHelpText('after', `
 Examples:
   $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958
-  $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958 --json | jq .tasks`)
-    .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
-      const found = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
-        const delivery = await store.getDelivery(id);
-        if (!delivery) return undefined;
-        return { delivery, tasks: await store.tasksForDelivery(id), notifications: await store.notificationsForDelivery(id) };
+  $ gitbridge deliveries show 72d3162e
+  $ gitbridge deliveries show 72d3162e --json | jq .tasks`)
+    .action(async (ref: string, opts: { json?: boolean; wide?: boolean; dataDir?: string }) => {
+      const { delivery: d, tasks, notifications } = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
+        const { resolveDeliveryId } = await import('@gitbridge/core/store');
+        const id = await resolveDeliveryId(store, ref);
+        return { delivery: (await store.getDelivery(id))!, tasks: await store.tasksForDelivery(id), notifications: await store.notificationsForDelivery(id) };
       });
-      if (!found) throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `no delivery ${id}`, hint: 'see `gitbridge deliveries ls`' });
-      const { delivery: d, tasks, notifications } = found;
       const headers = safeHeaders(d.headers);
       if (opts.json) {
         printJson({
@@ -151,7 +158,7 @@ Examples:
         '\nHeaders (signatures are never shown)\n',
         Object.keys(headers).length === 0 ? '  (none stored)\n' : Object.entries(headers).map(([k, v]) => `  ${sanitize(k)}: ${sanitize(v)}\n`).join(''),
         `\nTasks (${tasks.length})\n`,
-        tasks.length === 0 ? '  (none)\n' : taskTable(tasks),
+        tasks.length === 0 ? '  (none)\n' : taskTable(tasks, opts),
       ];
       if (notifications.length > 0) {
         out.push(`\nNotifications (${notifications.length})\n`);
@@ -159,8 +166,8 @@ Examples:
           { header: 'CHANNEL', value: (n) => n.channel },
           { header: 'STATUS', value: (n) => n.status },
           { header: 'ATTEMPTS', value: (n) => n.attempts, right: true },
-          { header: 'TEXT', value: (n) => n.text, max: 60 },
-        ]));
+          { header: 'TEXT', value: (n) => n.text, max: 60, flex: true },
+        ], opts));
       }
       process.stdout.write(out.join(''));
     });
@@ -168,7 +175,7 @@ Examples:
   deliveries
     .command('retry')
     .description('Put a dead delivery (processing failed too often) back in the queue')
-    .argument('<delivery id>', 'the X-GitHub-Delivery GUID')
+    .argument('<delivery id>', 'the X-GitHub-Delivery GUID, or a unique prefix of it')
     .option('--json', 'print a JSON object {delivery_id, state}')
     .addOption(dataDirOption())
     .addHelpText('after', `
@@ -179,14 +186,15 @@ delivery that was processed normally, use "gitbridge replay". This writes to the
 
 Examples:
   $ gitbridge deliveries retry 72d3162e-cc78-11e3-81ab-4c9367dc0958`)
-    .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
+    .action(async (ref: string, opts: { json?: boolean; dataDir?: string }) => {
       const outcome = await withStore(await cliConfig({ dataDir: opts.dataDir }), { writable: true }, async (store) => {
-        const row = await store.getDelivery(id);
-        if (!row) return { kind: 'unknown' as const };
-        if (!(await store.requeueDelivery(id))) return { kind: 'refused' as const, state: row.state };
-        return { kind: 'retried' as const };
+        const { resolveDeliveryId } = await import('@gitbridge/core/store');
+        const id = await resolveDeliveryId(store, ref);
+        const row = (await store.getDelivery(id))!;
+        if (!(await store.requeueDelivery(id))) return { kind: 'refused' as const, id, state: row.state };
+        return { kind: 'retried' as const, id };
       });
-      if (outcome.kind === 'unknown') throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `no stored delivery ${id}`, hint: 'see `gitbridge deliveries ls`' });
+      const { id } = outcome;
       if (outcome.kind === 'refused') {
         throw new GitBridgeError('GB_DELIVERY_NOT_RETRIABLE', { message: `delivery ${id} is ${outcome.state}: only dead deliveries can be retried`, hint: 'to run it again anyway, use `gitbridge replay`' });
       }

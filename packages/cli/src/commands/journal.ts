@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { cliConfig } from '../config.js';
 import { formatTable, printJson, shortTime } from '../format.js';
-import { parsePositiveInt, dataDirOption } from '../options.js';
+import { parsePositiveInt, dataDirOption, wideOption } from '../options.js';
 import { withStore } from '../store-access.js';
 
 /** The `journal` command: `ls`. */
@@ -18,6 +18,7 @@ Examples:
     .description('List journal entries, newest first')
     .option('--json', 'print a JSON array')
     .option('--limit <n>', 'at most this many entries', parsePositiveInt, 100)
+    .addOption(wideOption())
     .addOption(dataDirOption())
     .addHelpText('after', `
 "timestamp" is the event's own time from the payload; "recorded_at" is when GitBridge wrote the entry.
@@ -25,7 +26,7 @@ Examples:
 Examples:
   $ gitbridge journal ls --limit 20
   $ gitbridge journal ls --json | jq '.[] | select(.type == "pull_request")'`)
-    .action(async (opts: { json?: boolean; limit: number; dataDir?: string }) => {
+    .action(async (opts: { json?: boolean; wide?: boolean; limit: number; dataDir?: string }) => {
       const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listJournal({ limit: opts.limit }));
       if (opts.json) {
         printJson(rows.map((j) => ({ delivery_id: j.deliveryId, type: j.type, action: j.action, repo: j.repo, number: j.number, timestamp: j.timestamp, recorded_at: j.recordedAt })));
@@ -36,12 +37,12 @@ Examples:
           ? 'No journal entries.\n'
           : formatTable(rows, [
               { header: 'TIMESTAMP', value: (j) => shortTime(j.timestamp) },
-              { header: 'TYPE', value: (j) => (j.action ? `${j.type}.${j.action}` : j.type) },
-              { header: 'REPO', value: (j) => j.repo },
+              { header: 'TYPE', value: (j) => (j.action ? `${j.type}.${j.action}` : j.type), flex: true },
+              { header: 'REPO', value: (j) => j.repo, flex: true },
               { header: 'NUMBER', value: (j) => j.number, right: true },
-              { header: 'DELIVERY', value: (j) => j.deliveryId },
+              { header: 'DELIVERY', value: (j) => j.deliveryId, id: true },
               { header: 'RECORDED', value: (j) => shortTime(j.recordedAt) },
-            ]),
+            ], opts),
       );
     });
 

@@ -72,10 +72,10 @@ async function replayTo(id: string, opts: ReplayOptions & { to: string }, config
   checkHttpUrl(opts.to, '--to');
   const secret = resolveSecret(opts.secret, config);
   const found = await withStore(config, {}, async (store) => {
-    const delivery = await store.getDelivery(id);
-    return delivery && { ...delivery, body: (await store.getDeliveryBody(id)) ?? Buffer.alloc(0) };
+    const { resolveDeliveryId } = await import('@gitbridge/core/store');
+    const full = await resolveDeliveryId(store, id);
+    return { ...(await store.getDelivery(full))!, body: (await store.getDeliveryBody(full)) ?? Buffer.alloc(0) };
   });
-  if (!found) throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `no stored delivery ${id}`, hint: 'list them with `gitbridge deliveries ls`' });
   const row = { delivery_id: found.deliveryId, body: found.body };
   const headers: Record<string, string> = {};
   for (const h of KEPT_HEADERS) if (found.headers[h] !== undefined) headers[h] = found.headers[h];
@@ -103,7 +103,7 @@ async function replayTo(id: string, opts: ReplayOptions & { to: string }, config
 export function replayCommand(): Command {
   return new Command('replay')
     .description('Re-run a stored delivery through the pipeline, or re-send it to another GitBridge')
-    .argument('<delivery-id>', 'the X-GitHub-Delivery of a stored delivery')
+    .argument('<delivery-id>', 'the X-GitHub-Delivery of a stored delivery, or a unique prefix of it (at least 4 characters)')
     .option('--url <url>', 'base URL of the running gitbridged (default http://127.0.0.1:$GITBRIDGE_PORT or :3000)')
     .option('--admin-token <token>', "the daemon's admin token (default $GITBRIDGE_ADMIN_TOKEN)")
     .option('--to <url>', 'instead, re-send the stored delivery to this webhook URL (another GitBridge)')

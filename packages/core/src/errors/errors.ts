@@ -34,6 +34,9 @@ export const ERROR_CATALOGUE = {
   GB_DELIVERY_NOT_RETRIABLE: { status: 409, message: 'Only a dead delivery can be queued again' },
   GB_TASK_NOT_FOUND: { status: 404, message: 'No task with this id' },
   GB_TASK_NOT_RETRIABLE: { status: 409, message: 'Only a failed or dead task can be retried' },
+  // 400, not 404: something matched; the request must name one of them.
+  GB_ID_AMBIGUOUS: { status: 400, message: 'The id prefix matches more than one id' },
+  GB_ID_PREFIX_TOO_SHORT: { status: 400, message: 'An id prefix needs at least 4 characters' },
   // ---- any route
   GB_NOT_FOUND: { status: 404, message: 'Route not found' },
   GB_BAD_REQUEST: { status: 400, message: 'Bad request' },
@@ -110,6 +113,8 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, ExitCode>> = {
   GB_DELIVERY_NOT_RETRIABLE: EXIT.failed,
   GB_TASK_NOT_FOUND: EXIT.failed,
   GB_TASK_NOT_RETRIABLE: EXIT.failed,
+  GB_ID_AMBIGUOUS: EXIT.failed,
+  GB_ID_PREFIX_TOO_SHORT: EXIT.usage,
   GB_NOT_FOUND: EXIT.failed,
   GB_BAD_REQUEST: EXIT.failed,
   GB_REQUEST_TIMEOUT: EXIT.failed,

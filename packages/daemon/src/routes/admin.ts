@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { isGitBridgeError, type Ingest } from '@gitbridge/core';
+import { isGitBridgeError, resolveDeliveryId, type Ingest, type Store } from '@gitbridge/core';
 import { sendError, sendGitBridgeError } from '../http.js';
 
 /** What the admin routes need. */
@@ -9,13 +9,16 @@ export interface AdminRouteDeps {
   /** The bearer token; undefined disables the admin API. */
   readonly adminToken: string | undefined;
   readonly ingest: Pick<Ingest, 'replay'>;
+  /** Resolves a delivery id prefix to the delivery. */
+  readonly store: Pick<Store, 'getDelivery' | 'findDeliveryIds'>;
   readonly security: Logger;
 }
 
 /**
  * The admin API (`/admin/*`), behind the bearer token `GITBRIDGE_ADMIN_TOKEN`
  * (compared in constant time); off when no token is configured.
- * `POST /admin/replay/:deliveryId` replays a stored delivery through the ingest module.
+ * `POST /admin/replay/:deliveryId` replays a stored delivery through the
+ * ingest module; the id may be a unique prefix (as the CLI takes it).
  */
 export function adminRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
   const { security } = deps;
@@ -31,8 +34,8 @@ export function adminRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
   };
 
   app.post<{ Params: { deliveryId: string } }>('/admin/replay/:deliveryId', { onRequest: admin, bodyLimit: 1024 }, async (req, reply) => {
-    const original = req.params.deliveryId;
     try {
+      const original = await resolveDeliveryId(deps.store, req.params.deliveryId);
       const replayId = await deps.ingest.replay(original, req.gbClientIp);
       return reply.code(202).send({ delivery_id: replayId, replay_of: original, status: 'accepted' });
     } catch (err) {
