@@ -27,6 +27,8 @@ export interface DeliveryJson {
   readonly processed_at: string | null;
   /** The delivery this one replays, if any. */
   readonly replay_of: string | null;
+  /** Whether processing it sends chat notifications (false for a replay without --notify). */
+  readonly notify: boolean;
 }
 
 /** Maps a stored delivery to its JSON form. */
@@ -46,6 +48,7 @@ export function deliveryJson(d: Delivery): DeliveryJson {
     last_error: d.lastError,
     processed_at: d.processedAt,
     replay_of: d.replayOf,
+    notify: d.notify,
   };
 }
 
@@ -154,6 +157,7 @@ Examples:
           ['processed', d.processedAt],
           ['last error', d.lastError],
           ['replay of', d.replayOf],
+          ['notify', d.notify ? 'yes' : 'no (a replay without --notify: tasks only)'],
         ]),
         '\nHeaders (signatures are never shown)\n',
         Object.keys(headers).length === 0 ? '  (none stored)\n' : Object.entries(headers).map(([k, v]) => `  ${sanitize(k)}: ${sanitize(v)}\n`).join(''),

@@ -21,7 +21,8 @@ Examples:
     .addOption(wideOption())
     .addOption(dataDirOption())
     .addHelpText('after', `
-"timestamp" is the event's own time from the payload; "recorded_at" is when GitBridge wrote the entry.
+"timestamp" is the event's own time from the payload; "recorded_at" is when GitBridge wrote the entry;
+"replay_of" (REPLAY OF) names the delivery an operator's replay (gitbridge replay) re-ran, else null.
 
 Examples:
   $ gitbridge journal ls --limit 20
@@ -29,7 +30,7 @@ Examples:
     .action(async (opts: { json?: boolean; wide?: boolean; limit: number; dataDir?: string }) => {
       const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listJournal({ limit: opts.limit }));
       if (opts.json) {
-        printJson(rows.map((j) => ({ delivery_id: j.deliveryId, type: j.type, action: j.action, repo: j.repo, number: j.number, timestamp: j.timestamp, recorded_at: j.recordedAt })));
+        printJson(rows.map((j) => ({ delivery_id: j.deliveryId, type: j.type, action: j.action, repo: j.repo, number: j.number, timestamp: j.timestamp, recorded_at: j.recordedAt, replay_of: j.replayOf })));
         return;
       }
       process.stdout.write(
@@ -41,6 +42,7 @@ Examples:
               { header: 'REPO', value: (j) => j.repo, flex: true },
               { header: 'NUMBER', value: (j) => j.number, right: true },
               { header: 'DELIVERY', value: (j) => j.deliveryId, id: true },
+              { header: 'REPLAY OF', value: (j) => j.replayOf, id: true },
               { header: 'RECORDED', value: (j) => shortTime(j.recordedAt) },
             ], opts),
       );

@@ -30,6 +30,8 @@ export const ERROR_CATALOGUE = {
   GB_CALLBACK_UNKNOWN_TASK: { status: 404, message: 'No task with this task_id is tracked' },
   // ---- admin API and read model
   GB_ADMIN_UNAUTHORIZED: { status: 401, message: 'Admin token missing or wrong' },
+  // 403, not 401 or 404: no token would be accepted, and the route exists.
+  GB_ADMIN_DISABLED: { status: 403, message: 'The admin API is off: gitbridged runs without GITBRIDGE_ADMIN_TOKEN' },
   GB_DELIVERY_NOT_FOUND: { status: 404, message: 'No stored delivery with this delivery id' },
   GB_DELIVERY_NOT_RETRIABLE: { status: 409, message: 'Only a dead delivery can be queued again' },
   GB_TASK_NOT_FOUND: { status: 404, message: 'No task with this id' },
@@ -109,6 +111,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, ExitCode>> = {
   GB_CALLBACK_INVALID: EXIT.failed,
   GB_CALLBACK_UNKNOWN_TASK: EXIT.failed,
   GB_ADMIN_UNAUTHORIZED: EXIT.failed,
+  GB_ADMIN_DISABLED: EXIT.failed,
   GB_DELIVERY_NOT_FOUND: EXIT.failed,
   GB_DELIVERY_NOT_RETRIABLE: EXIT.failed,
   GB_TASK_NOT_FOUND: EXIT.failed,

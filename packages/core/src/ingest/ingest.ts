@@ -69,11 +69,13 @@ export interface Ingest {
   tooLarge(req: WebhookRequest): GitBridgeError;
   /**
    * An operator's replay of a stored delivery: stored as `<id>:replay:<n>`
-   * with the original bytes, queued past de-duplication.
+   * with the original bytes, queued past de-duplication. Its tasks are made
+   * again; its chat notifications only with `notify` (default false), so
+   * that a replay does not announce an old event as a new one.
    *
    * @throws GitBridgeError `GB_DELIVERY_NOT_FOUND`, `GB_WEBHOOK_STORE_UNAVAILABLE`
    */
-  replay(originalId: string, sourceIp: string | undefined): Promise<string>;
+  replay(originalId: string, sourceIp: string | undefined, options?: { readonly notify?: boolean }): Promise<string>;
 }
 
 /** A header value made safe for a log line: at most 128 plain characters. */
@@ -231,17 +233,18 @@ export function createIngest(deps: IngestDeps): Ingest {
       return rejection('size', 'too_large', 'GB_WEBHOOK_PAYLOAD_TOO_LARGE', `Payload is larger than the limit of ${config.maxPayloadBytes} bytes`);
     },
 
-    async replay(originalId, sourceIp) {
+    async replay(originalId, sourceIp, options = {}) {
+      const notify = options.notify ?? false;
       let replayId: string | null;
       try {
-        replayId = await deps.store.insertReplay(originalId, (original, id) => replayDelivery(original, id, new Date(clock.now()).toISOString()));
+        replayId = await deps.store.insertReplay(originalId, (original, id) => replayDelivery(original, id, new Date(clock.now()).toISOString(), notify));
       } catch (err) {
         log.error({ deliveryId: originalId, err: { message: (err as Error).message } }, 'replay could not be stored');
         throw new GitBridgeError('GB_WEBHOOK_STORE_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } });
       }
       if (replayId === null) throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `No stored delivery ${originalId.slice(0, 128)}` });
-      security.info({ kind: 'replay', deliveryId: originalId, replayId, ip: sourceIp }, 'delivery replayed by an operator');
-      log.info({ deliveryId: replayId, replayOf: originalId }, 'replay accepted');
+      security.info({ kind: 'replay', deliveryId: originalId, replayId, ip: sourceIp, notify }, 'delivery replayed by an operator');
+      log.info({ deliveryId: replayId, replayOf: originalId, notify }, 'replay accepted');
       deps.onAccepted?.(replayId);
       return replayId;
     },
