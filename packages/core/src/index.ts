@@ -14,7 +14,7 @@ export { MemoryRateLimiter, RedisRateLimiter, FailOpenRateLimiter } from './webh
 export type { RateLimiter, RateLimitDecision } from './webhook/rate-limit.js';
 export { entityKey, eventTime, eventOrder } from './routing/ordering.js';
 export type { EventOrder } from './routing/ordering.js';
-export { PRIORITIES, PROTOCOL_VERSION, DEFAULT_RULES_FILE, defaultRules, compileRules, ruleProblems, mapDelivery, journalEntry, getPath, renderTemplate } from './routing/rules.js';
+export { PRIORITIES, PROTOCOL_VERSION, DEFAULT_RULES_FILE, defaultRules, compileRules, ruleProblems, mapDelivery, explainIgnored, journalEntry, getPath, renderTemplate } from './routing/rules.js';
 export type { Priority, RuleSpec, ConditionSpec, TaskPayload, TaskDraft, NotificationDraft, JournalEntry } from './routing/rules.js';
 export { openStore, DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal, MIN_ID_PREFIX, resolveDeliveryId, resolveTaskId } from './store/index.js';
 export type {

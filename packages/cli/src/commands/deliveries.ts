@@ -1,9 +1,9 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { GitBridgeError } from '@gitbridge/core/errors';
 import type { Delivery } from '@gitbridge/core/store';
 import { cliConfig } from '../config.js';
 import { formatBytes, formatFields, formatTable, printJson, sanitize, shortTime } from '../format.js';
-import { parsePositiveInt, dataDirOption, wideOption } from '../options.js';
+import { dataDirOption, DELIVERY_STATE_CHOICES, filterOf, lsCommand, wideOption, type ListFilterOptions } from '../options.js';
 import { withStore } from '../store-access.js';
 import { taskJson, taskTable } from './tasks.js';
 
@@ -29,6 +29,8 @@ export interface DeliveryJson {
   readonly replay_of: string | null;
   /** Whether processing it sends chat notifications (false for a replay without --notify). */
   readonly notify: boolean;
+  /** Why no rule made a task, when it was ignored (`no rule for push`, `rule X: condition … failed (got …)`). */
+  readonly ignored_reason: string | null;
 }
 
 /** Maps a stored delivery to its JSON form. */
@@ -49,6 +51,7 @@ export function deliveryJson(d: Delivery): DeliveryJson {
     processed_at: d.processedAt,
     replay_of: d.replayOf,
     notify: d.notify,
+    ignored_reason: d.ignoredReason,
   };
 }
 
@@ -75,20 +78,18 @@ Delivery ids: in full, or a unique prefix of at least 4 characters (the 8
 that tables and the log view show); a replay as <id or prefix>:replay:<n>.
 An ambiguous prefix names the ids it matches.`);
 
-  deliveries
-    .command('ls')
-    .description('List deliveries, newest first')
-    .option('--json', 'print a JSON array')
-    .option('--limit <n>', 'at most this many deliveries', parsePositiveInt, 100)
-    .addOption(wideOption())
-    .addOption(dataDirOption())
+  lsCommand(deliveries, { noun: 'deliveries', when: 'received', description: 'List deliveries, newest first' }, (ls) => ls
+    .addOption(new Option('--state <state>', 'only deliveries in this state').choices(DELIVERY_STATE_CHOICES))
+    .option('--event <event>', 'only deliveries of this X-GitHub-Event, e.g. pull_request'))
     .addHelpText('after', `
 Examples:
   $ gitbridge deliveries ls
   $ gitbridge deliveries ls --wide
+  $ gitbridge deliveries ls --state ignored --since 24h
+  $ gitbridge deliveries ls --repo octocat/Hello-World --event pull_request --limit 20
   $ gitbridge deliveries ls --json --limit 500 | jq '.[] | select(.state == "dead")'`)
-    .action(async (opts: { json?: boolean; wide?: boolean; limit: number; dataDir?: string }) => {
-      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listDeliveries({ limit: opts.limit }));
+    .action(async (opts: ListFilterOptions & { json?: boolean; wide?: boolean; state?: Delivery['state']; event?: string; dataDir?: string }) => {
+      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listDeliveries(filterOf(opts, ['state', 'event', 'repo', 'since'])));
       if (opts.json) {
         printJson(rows.map(deliveryJson));
         return;
@@ -153,6 +154,7 @@ Examples:
           ['size', `${formatBytes(d.size)} (${d.size} bytes)`],
           ['state', d.state],
           ['outcome', d.outcome],
+          ...(d.ignoredReason !== null ? [['ignored because', d.ignoredReason] as const] : []),
           ['attempts', d.attempts],
           ['processed', d.processedAt],
           ['last error', d.lastError],

@@ -3,7 +3,7 @@ import { GitBridgeError } from '@gitbridge/core/errors';
 import type { Delivery, Task, TaskStatus, TaskTransition } from '@gitbridge/core/store';
 import { cliConfig } from '../config.js';
 import { formatFields, formatTable, printJson, shortTime, type TableOptions } from '../format.js';
-import { parsePositiveInt, parseSince, TASK_STATUS_CHOICES, dataDirOption, wideOption } from '../options.js';
+import { filterOf, lsCommand, TASK_STATUS_CHOICES, dataDirOption, wideOption, type ListFilterOptions } from '../options.js';
 import { withStore } from '../store-access.js';
 
 /** A task as `tasks ls --json` prints it. */
@@ -61,14 +61,11 @@ export function taskTable(tasks: readonly Task[], options: TableOptions = {}): s
 }
 
 
-interface LsOptions {
+interface LsOptions extends ListFilterOptions {
   readonly json?: boolean;
   readonly wide?: boolean;
   readonly status?: TaskStatus;
-  readonly repo?: string;
   readonly type?: string;
-  readonly since?: string;
-  readonly limit: number;
   readonly dataDir?: string;
 }
 
@@ -92,17 +89,9 @@ Task ids: GitBridge's (gbt_…) or the MAS's, in full or as a unique prefix of
 at least 4 characters (tables show gbt_ and 8 more); an ambiguous prefix
 names the ids it matches.`);
 
-  tasks
-    .command('ls')
-    .description('List tasks, newest first')
-    .option('--json', 'print a JSON array')
+  lsCommand(tasks, { noun: 'tasks', when: 'created', description: 'List tasks, newest first' }, (ls) => ls
     .addOption(new Option('--status <status>', 'only tasks in this state').choices(TASK_STATUS_CHOICES))
-    .option('--repo <owner/name>', 'only tasks of this repository')
-    .option('--type <task type>', 'only tasks of this type, e.g. review_pull_request')
-    .option('--since <time>', 'only tasks created at or after this ISO-8601 time, or within this age (30m, 2h, 7d)', (v: string) => parseSince(v))
-    .option('--limit <n>', 'at most this many tasks', parsePositiveInt, 100)
-    .addOption(wideOption())
-    .addOption(dataDirOption())
+    .option('--type <task type>', 'only tasks of this type, e.g. review_pull_request'))
     .addHelpText('after', `
 Examples:
   $ gitbridge tasks ls
@@ -111,13 +100,7 @@ Examples:
   $ gitbridge tasks ls --repo octocat/Hello-World --type review_pull_request --json
   $ gitbridge tasks ls --data-dir /var/lib/gitbridge --limit 20`)
     .action(async (opts: LsOptions) => {
-      const filter = {
-        limit: opts.limit,
-        ...(opts.status !== undefined && { status: opts.status }),
-        ...(opts.repo !== undefined && { repo: opts.repo }),
-        ...(opts.type !== undefined && { type: opts.type }),
-        ...(opts.since !== undefined && { since: opts.since }),
-      };
+      const filter = filterOf(opts, ['status', 'repo', 'type', 'since']);
       const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listTasks(filter));
       if (opts.json) printJson(rows.map(taskJson));
       else process.stdout.write(rows.length === 0 ? 'No tasks.\n' : taskTable(rows, opts));

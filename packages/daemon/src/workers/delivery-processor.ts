@@ -2,6 +2,7 @@ import {
   backoffDelay,
   decodePayload,
   eventOrder,
+  explainIgnored,
   identifyDelivery,
   isGitBridgeError,
   journalEntry,
@@ -55,11 +56,12 @@ export class DeliveryProcessor {
       const mapped = mapDelivery(rules, d);
       const drafts = row.replayOf === null ? mapped : markedAsReplay(mapped);
       const journal = journalEntry(d, row.receivedAt);
-      await store.completeDelivery(claim, { drafts, journal, repo: d.repo ?? d.org, order: eventOrder(d, row.receivedAt) });
+      const ignoredReason = drafts.length === 0 ? explainIgnored(rules, d) : null;
+      await store.completeDelivery(claim, { drafts, journal, repo: d.repo ?? d.org, order: eventOrder(d, row.receivedAt), ignoredReason });
       metrics.processing.inc({ outcome: drafts.length > 0 ? 'tasks' : 'ignored' });
       if (drafts.length === 0) {
         metrics.events.inc({ type: labelValue(row.event, 'unknown'), action: labelValue(row.action), status: 'ignored' });
-        log.info({ deliveryId: row.deliveryId, event: row.event, action: row.action, repo: row.repo }, 'no rule matched: recorded as ignored');
+        log.info({ deliveryId: row.deliveryId, event: row.event, action: row.action, repo: row.repo, reason: ignoredReason }, 'no rule matched: recorded as ignored');
       } else {
         log.info({ deliveryId: row.deliveryId, event: row.event, action: row.action, repo: row.repo, tasks: drafts.map((t) => t.taskType), hookId: row.hookId }, 'delivery turned into tasks');
       }
