@@ -9,28 +9,50 @@ import { CALLBACK_SECRET, freePort, postDelivery, startCallbackDaemon, startReco
 const seed = readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url));
 const cli = (args: string[], env: Record<string, string> = {}) => execa('node', ['bin/gitbridge', ...args], { reject: false, env: { GITBRIDGE_ADMIN_TOKEN: '', ...env } });
 
+/** What a group of replay tests runs against; `stop` ends every part and removes the directories. */
+interface ReplayScene {
+  readonly mas: ReferenceMas;
+  /** Has the admin token `admin-token` and has processed the seed's delivery. */
+  readonly daemon: Daemon;
+  readonly second: Daemon;
+  /** The daemon's directory (data/, logs/). */
+  readonly dir: string;
+  readonly deliveryId: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the reference MAS, a daemon (with `env`) that receives the seed's delivery, and a second daemon (with `secondEnv`); resolves once `processed` does. */
+async function startReplayScene(env: Record<string, string>, secondEnv: Record<string, string>, processed: (daemon: Daemon, deliveryId: string) => Promise<unknown>): Promise<ReplayScene> {
+  const dirs = [tempDir(), tempDir()] as const;
+  const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
+  const { daemon } = await startCallbackDaemon(dirs[0].dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_ADMIN_TOKEN: 'admin-token', ...env });
+  const { daemon: second } = await startTestDaemon(dirs[1].dir, secondEnv);
+  const deliveryId = (await postDelivery(daemon.url, 'pull_request', seed)).deliveryId;
+  await processed(daemon, deliveryId);
+  return {
+    mas, daemon, second, deliveryId, dir: dirs[0].dir,
+    async stop() {
+      await daemon.stop();
+      await second.stop();
+      await mas.close();
+      for (const d of dirs) d.cleanup();
+    },
+  };
+}
+
 describe('gitbridge replay', () => {
-  const tmp = tempDir();
-  const other = tempDir();
+  let scene: ReplayScene;
   let mas: ReferenceMas;
   let daemon: Daemon;
   let target: Daemon;
   let deliveryId: string;
 
   beforeAll(async () => {
-    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
-    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_ADMIN_TOKEN: 'admin-token' }));
-    ({ daemon: target } = await startTestDaemon(other.dir, { GITBRIDGE_WEBHOOK_SECRET: 'target-secret' }));
-    deliveryId = (await postDelivery(daemon.url, 'pull_request', seed)).deliveryId;
-    await waitFor(async () => (await daemon.store.tasksForDelivery(deliveryId))[0]?.status === 'completed', 10_000, 'first task completed');
+    scene = await startReplayScene({}, { GITBRIDGE_WEBHOOK_SECRET: 'target-secret' }, (d, id) =>
+      waitFor(async () => (await d.store.tasksForDelivery(id))[0]?.status === 'completed', 10_000, 'first task completed'));
+    ({ mas, daemon, second: target, deliveryId } = scene);
   });
-  afterAll(async () => {
-    await daemon.stop();
-    await target.stop();
-    await mas.close();
-    tmp.cleanup();
-    other.cleanup();
-  });
+  afterAll(() => scene.stop());
 
   it('re-runs a stored delivery through the daemon: new tasks, linked to the original, in the security log', async () => {
     const r = await cli(['replay', deliveryId, '--url', daemon.url, '--json'], { GITBRIDGE_ADMIN_TOKEN: 'admin-token' });
@@ -45,7 +67,7 @@ describe('gitbridge replay', () => {
     // The MAS now holds two tasks for the event: the original and the replay.
     expect(mas.tasks.filter((t) => t.delivery_id?.startsWith(deliveryId)).map((t) => t.task_id)).toContain(task);
     expect(mas.tasks.filter((t) => t.delivery_id?.startsWith(deliveryId))).toHaveLength(2);
-    const security = readFileSync(`${tmp.dir}/logs/security.log`, 'utf8');
+    const security = readFileSync(`${scene.dir}/logs/security.log`, 'utf8');
     expect(security).toMatch(new RegExp(`"kind":"replay","deliveryId":"${deliveryId}","replayId":"${deliveryId}:replay:1"`));
   });
 
@@ -77,14 +99,14 @@ describe('gitbridge replay', () => {
   });
 
   it('--to re-sends the exact bytes with the original headers, signed for the target and marked as a replay', async () => {
-    const dry = await cli(['replay', deliveryId, '--to', `${target.url}/webhook`, '--secret', 'target-secret', '--data-dir', `${tmp.dir}/data`, '--dry-run']);
+    const dry = await cli(['replay', deliveryId, '--to', `${target.url}/webhook`, '--secret', 'target-secret', '--data-dir', `${scene.dir}/data`, '--dry-run']);
     expect(dry.exitCode).toBe(0);
     expect(dry.stdout).toContain('x-github-event: pull_request');
     expect(dry.stdout).not.toMatch(/sha256=[0-9a-f]{64}/);
     expect(await target.store.getDelivery(deliveryId)).toBeUndefined();
 
     // The prefix the log view shows is enough here too: the CLI resolves it in the store.
-    const r = await cli(['replay', deliveryId.slice(0, 8), '--to', `${target.url}/webhook`, '--secret', 'target-secret', '--data-dir', `${tmp.dir}/data`]);
+    const r = await cli(['replay', deliveryId.slice(0, 8), '--to', `${target.url}/webhook`, '--secret', 'target-secret', '--data-dir', `${scene.dir}/data`]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const row = (await target.store.getDelivery(deliveryId))!;
     expect((await target.store.getDeliveryBody(deliveryId))!.equals(seed)).toBe(true);
@@ -93,31 +115,23 @@ describe('gitbridge replay', () => {
 });
 
 describe('replay without surprises', () => {
-  const tmp = tempDir();
-  const off = tempDir();
-  let mas: ReferenceMas;
+  let scene: ReplayScene;
   let chat: Recorder;
   let daemon: Daemon;
+  /** A daemon without an admin token. */
   let adminOff: Daemon;
   let deliveryId: string;
   const chatTexts = () => chat.requests.map((r) => (JSON.parse(r.body.toString()) as { text: string }).text);
 
   beforeAll(async () => {
-    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
     chat = await startRecorder();
-    const adminPort = await freePort();
-    ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_NOTIFY_URL: chat.url, GITBRIDGE_ADMIN_TOKEN: 'admin-token', GITBRIDGE_ADMIN_PORT: String(adminPort) }));
-    ({ daemon: adminOff } = await startTestDaemon(off.dir));
-    deliveryId = (await postDelivery(daemon.url, 'pull_request', seed)).deliveryId;
-    await waitFor(() => chat.requests.length === 1, 10_000, 'the chat message of the delivery');
+    scene = await startReplayScene({ GITBRIDGE_NOTIFY_URL: chat.url, GITBRIDGE_ADMIN_PORT: String(await freePort()) }, {}, () =>
+      waitFor(() => chat.requests.length === 1, 10_000, 'the chat message of the delivery'));
+    ({ daemon, second: adminOff, deliveryId } = scene);
   });
   afterAll(async () => {
-    await daemon.stop();
-    await adminOff.stop();
-    await mas.close();
+    await scene.stop();
     await chat.close();
-    tmp.cleanup();
-    off.cleanup();
   });
 
   it('makes the tasks again but sends no second chat message; its journal entry is marked as a replay', async () => {
@@ -131,15 +145,15 @@ describe('replay without surprises', () => {
     expect(await daemon.store.notificationsForDelivery(body.delivery_id)).toEqual([]);
     expect(chatTexts()).toEqual(['New PR: Amazing new feature']);
 
-    const journal = await cli(['journal', 'ls', '--json', '--data-dir', `${tmp.dir}/data`]);
+    const journal = await cli(['journal', 'ls', '--json', '--data-dir', `${scene.dir}/data`]);
     expect((JSON.parse(journal.stdout) as { delivery_id: string; replay_of: string | null }[]).map((j) => [j.delivery_id, j.replay_of])).toEqual([
       [body.delivery_id, deliveryId],
       [deliveryId, null],
     ]);
-    const table = await cli(['journal', 'ls', '--data-dir', `${tmp.dir}/data`]);
+    const table = await cli(['journal', 'ls', '--data-dir', `${scene.dir}/data`]);
     expect(table.stdout.split('\n')[0]).toContain('REPLAY OF');
     expect(table.stdout.split('\n')[1]).toContain(`${deliveryId.slice(0, 8)}:replay:1  ${deliveryId.slice(0, 8)} `);
-    const shown = await cli(['deliveries', 'show', `${deliveryId.slice(0, 8)}:replay:1`, '--json', '--data-dir', `${tmp.dir}/data`]);
+    const shown = await cli(['deliveries', 'show', `${deliveryId.slice(0, 8)}:replay:1`, '--json', '--data-dir', `${scene.dir}/data`]);
     expect(JSON.parse(shown.stdout)).toMatchObject({ replay_of: deliveryId, notify: false });
   });
 
