@@ -96,3 +96,78 @@ describe('gitbridged serve --port 0', () => {
     }
   }, 30_000);
 });
+
+describe('gitbridged config check and serve --check', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.cleanup());
+  const gitbridged = (args: string[], env: Record<string, string>) =>
+    execa(process.execPath, [GITBRIDGED, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, extendEnv: false, cwd: tmp.dir, reject: false, timeout: 15_000 });
+
+  it('prints every option with its value and source (flag, env, file, default), secrets redacted; exit 0 when valid', async () => {
+    const file = join(tmp.dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ masUrl: 'https://mas.internal', rateLimitPerRepo: 42 }));
+    const secretFile = join(tmp.dir, 'webhook-secret');
+    writeFileSync(secretFile, 'file-secret-value\n');
+    const env = {
+      GITBRIDGE_CONFIG: file,
+      GITBRIDGE_WEBHOOK_SECRET_FILE: secretFile,
+      GITBRIDGE_MAS_CALLBACK_SECRET: 'callback-secret-value',
+      GITBRIDGE_MAS_TOKEN: 'mas-token-value',
+      GITBRIDGE_ADMIN_TOKEN: 'admin-token-value',
+      GITBRIDGE_REDIS_URL: 'redis://user:redis-password-value@127.0.0.1:6379/0',
+      GITBRIDGE_NOTIFY_URL: 'https://hooks.slack.com/services/T0/B0/slack-path-secret',
+    };
+    const r = await gitbridged(['config', 'check', '--port', '8080'], env);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const out = String(r.stdout);
+    const row = (key: string) => out.split('\n').find((l) => l.startsWith(`${key} `))!.split(/\s{2,}/);
+    expect(row('port')).toEqual(['port', '8080', 'flag --port', 'GITBRIDGE_PORT']);
+    expect(row('masUrl')).toEqual(['masUrl', 'https://mas.internal', `file ${file}`, 'GITBRIDGE_MAS_URL']);
+    expect(row('rateLimitPerRepo')).toEqual(['rateLimitPerRepo', '42', `file ${file}`, 'GITBRIDGE_RATE_LIMIT']);
+    expect(row('host')).toEqual(['host', '0.0.0.0', 'default', 'GITBRIDGE_HOST']);
+    expect(row('webhookSecrets')).toEqual(['webhookSecrets', '[redacted] (1 secret)', 'env GITBRIDGE_WEBHOOK_SECRET_FILE', 'GITBRIDGE_WEBHOOK_SECRET']);
+    expect(row('masCallbackSecret').slice(0, 3)).toEqual(['masCallbackSecret', '[redacted]', 'env GITBRIDGE_MAS_CALLBACK_SECRET']);
+    expect(row('redisUrl')[1]).toBe('redis://user:[redacted]@127.0.0.1:6379/0');
+    expect(row('notifyUrl')[1]).toBe('https://hooks.slack.com/[redacted]');
+    expect(row('publicUrl').slice(0, 3)).toEqual(['publicUrl', '-', 'unset']);
+    for (const secret of ['file-secret-value', 'callback-secret-value', 'mas-token-value', 'admin-token-value', 'redis-password-value', 'slack-path-secret']) expect(out).not.toContain(secret);
+    // Valid, but an admin token without a management listener is worth a warning.
+    expect(out).toMatch(/Warnings \(1\)\n {2}- GITBRIDGE_ADMIN_TOKEN[^\n]*GITBRIDGE_ADMIN_PORT/);
+    expect(out).toContain('The configuration is valid.');
+
+    const json = await gitbridged(['config', 'check', '--json'], env);
+    const report = JSON.parse(String(json.stdout)) as { valid: boolean; options: { key: string; value: string; source: string }[] };
+    expect(report.valid).toBe(true);
+    expect(report.options.find((o) => o.key === 'masToken')).toMatchObject({ value: '[redacted]', source: 'env' });
+  });
+
+  it('lists every problem and exits 2 when not valid, for config check and serve --check alike, without starting anything', async () => {
+    const env = { GITBRIDGE_LOG_LEVEL: 'loud', GITBRIDGE_PORT: 'eighty', GITBRIDGE_DATA_DIR: join(tmp.dir, 'never') };
+    for (const args of [['config', 'check'], ['serve', '--check'], ['--check']]) {
+      const r = await gitbridged(args, env);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      const out = String(r.stdout);
+      expect(out).toMatch(/Problems \(4\)/);
+      for (const name of ['GITBRIDGE_LOG_LEVEL', 'GITBRIDGE_PORT', 'GITBRIDGE_WEBHOOK_SECRET', 'GITBRIDGE_MAS_CALLBACK_SECRET']) expect(out).toContain(`- ${name}`);
+      expect(out).toContain('gitbridged would not start');
+    }
+    expect(existsSync(join(tmp.dir, 'never'))).toBe(false);
+  });
+
+  it('--help shows each option with its default and environment name; a mistyped command suggests the right one', async () => {
+    const help = await gitbridged(['serve', '--help'], {});
+    expect(help.exitCode).toBe(0);
+    const text = String(help.stdout).replace(/\s+/g, ' ');
+    expect(text).toContain('--port <value> TCP port to listen on. (default: 3000; env: GITBRIDGE_PORT)');
+    expect(text).toContain('(default: none, required; env: GITBRIDGE_WEBHOOK_SECRET)');
+    expect(text).toContain('(default: unset; env: GITBRIDGE_ADMIN_PORT)');
+    expect(text).toContain('--check');
+    const typo = await gitbridged(['serv'], {});
+    expect(typo.exitCode).toBe(2);
+    expect(String(typo.stderr)).toContain("unknown command 'serv'");
+    expect(String(typo.stderr)).toContain('Did you mean serve?');
+    const checkTypo = await gitbridged(['config', 'chek'], {});
+    expect(checkTypo.exitCode).toBe(2);
+    expect(String(checkTypo.stderr)).toContain('Did you mean check?');
+  });
+});

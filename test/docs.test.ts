@@ -45,6 +45,26 @@ describe('docs match the code', () => {
 });
 
 describe('examples', () => {
+  it('examples/nginx/gitbridge.conf: TLS, /webhook and /mas/callback with limits and timeouts, nothing else proxied, and the gitbridged settings it needs', () => {
+    const conf = read('examples/nginx/gitbridge.conf');
+    const code = conf.split('\n').filter((l) => !l.trim().startsWith('#')).join('\n');
+    expect(code).toMatch(/listen 443 ssl;/);
+    expect(code).toMatch(/ssl_certificate\s+\S+;/);
+    expect(code).toMatch(/ssl_certificate_key\s+\S+;/);
+    for (const location of ['/webhook', '/mas/callback']) {
+      const block = new RegExp(`location = ${location.replace('/', '\\/')} \\{([^}]*)\\}`).exec(code)?.[1];
+      expect(block, location).toBeDefined();
+      expect(block).toContain('proxy_pass http://gitbridged;');
+      expect(block).toContain('proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;');
+      expect(block).toMatch(/client_max_body_size \d+m;/);
+      expect(block).toMatch(/proxy_read_timeout\s+10s;/);
+    }
+    expect(code).toMatch(/server 127\.0\.0\.1:3000;/);
+    expect([...code.matchAll(/proxy_pass/g)]).toHaveLength(2);
+    expect(code).toMatch(/location \/ \{\s*return 404;\s*\}/);
+    for (const setting of ['GITBRIDGE_HOST=127.0.0.1', 'GITBRIDGE_TRUST_PROXY=127.0.0.1', 'GITBRIDGE_ADMIN_PORT=']) expect(conf).toContain(setting);
+  });
+
   it('examples/gitbridge.config.json loads and holds the default rules', () => {
     const config = loadConfig({ env: { GITBRIDGE_CONFIG: 'examples/gitbridge.config.json', GITBRIDGE_WEBHOOK_SECRET: 's', GITBRIDGE_MAS_CALLBACK_SECRET: 'c' }, cwd: new URL('..', import.meta.url).pathname });
     expect(config.ipAllowlist).toEqual(['github', 'loopback']);

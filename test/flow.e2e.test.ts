@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import type { Daemon } from '@gitbridge/daemon';
-import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, startRecorder, tempDir, waitFor, type Recorder } from './helpers/index.js';
+import { CALLBACK_SECRET, githubExample, postDelivery, scrape, startCallbackDaemon, startRecorder, tempDir, waitFor, type Recorder } from './helpers/index.js';
 
 // The seed's example delivery, end to end through every stage of DESIGN §1,
 // with real parts: a real port, a real SQLite file, the reference MAS and a
@@ -111,5 +111,30 @@ describe("the seed's example, end to end", () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(await daemon.store.tasksForDelivery(deliveryId)).toHaveLength(1);
     expect(mas.tasks.filter((t) => t.delivery_id === deliveryId)).toHaveLength(1);
+  });
+
+  it('records why a delivery was ignored, and `gitbridge deliveries show` says it; `deliveries ls` and `journal ls` filter like `tasks ls`', async () => {
+    const cli = (...args: string[]) => execa('node', ['bin/gitbridge', ...args, '--data-dir', `${tmp.dir}/data`], { reject: false });
+    const green = JSON.stringify({ ...githubExample('check_run', 'completed'), check_run: { ...(githubExample('check_run', 'completed').check_run as object), conclusion: 'success' } });
+    const [push, check] = [await postDelivery(daemon.url, 'push', JSON.stringify(githubExample('push'))), await postDelivery(daemon.url, 'check_run', green)];
+    await waitFor(async () => (await daemon.store.getDelivery(check.deliveryId))?.state === 'ignored' && (await daemon.store.getDelivery(push.deliveryId))?.state === 'ignored', 10_000, 'both ignored');
+    const json = await cli('deliveries', 'show', check.deliveryId.slice(0, 8), '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      state: 'ignored',
+      ignored_reason: 'rule check-run-failed: condition check_run.conclusion in ["failure","timed_out","startup_failure"] failed (got "success")',
+    });
+    const text = await cli('deliveries', 'show', push.deliveryId);
+    expect(text.stdout).toMatch(/^ignored because:\s+no rule for push$/m);
+
+    const ls = async (...args: string[]) => (JSON.parse((await cli(...args, '--json')).stdout) as { delivery_id: string }[]).map((d) => d.delivery_id).sort();
+    expect(await ls('deliveries', 'ls', '--state', 'ignored')).toEqual([push.deliveryId, check.deliveryId].sort());
+    expect(await ls('deliveries', 'ls', '--event', 'push')).toEqual([push.deliveryId]);
+    expect(await ls('deliveries', 'ls', '--repo', 'octocat/Hello-World', '--event', 'pull_request')).toEqual([deliveryId]);
+    expect(await ls('deliveries', 'ls', '--since', '2099-01-01')).toEqual([]);
+    expect(await ls('deliveries', 'ls', '--limit', '1')).toHaveLength(1);
+    expect(await ls('journal', 'ls', '--type', 'pull_request')).toEqual([deliveryId]);
+    expect(await ls('journal', 'ls', '--since', '1h', '--type', 'push')).toEqual([push.deliveryId]);
+    expect(await ls('journal', 'ls', '--repo', 'no/such-repo')).toEqual([]);
+    expect((await cli('deliveries', 'ls', '--state', 'lost')).exitCode).toBe(2);
   });
 });

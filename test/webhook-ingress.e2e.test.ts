@@ -233,7 +233,9 @@ describe('source addresses', () => {
   it('X-Forwarded-For counts only with proxy trust, and then the right-most untrusted hop', async () => {
     const push = JSON.stringify(githubExample('push'));
     await withDaemon({ GITBRIDGE_IP_ALLOWLIST: 'github' }, async (daemon) => {
-      expect((await postDelivery(daemon.url, 'push', push, { headers: { 'x-forwarded-for': '140.82.112.5' } })).status).toBe(403);
+      const untrusted = await postDelivery(daemon.url, 'push', push, { headers: { 'x-forwarded-for': '140.82.112.5' } });
+      expect(untrusted.status).toBe(403);
+      expect(untrusted.body.code).toBe('GB_PROXY_UNTRUSTED');
     });
     await withDaemon({ GITBRIDGE_IP_ALLOWLIST: 'github', GITBRIDGE_TRUST_PROXY: '127.0.0.1' }, async (daemon) => {
       expect((await postDelivery(daemon.url, 'push', push, { headers: { 'x-forwarded-for': '140.82.112.5' } })).status).toBe(202);

@@ -13,6 +13,20 @@ export function defaultDaemonUrl(config: Pick<Config, 'port'>): string {
 }
 
 /**
+ * The base URL of the local daemon's admin API: its management listener
+ * (`http://<GITBRIDGE_ADMIN_HOST>:<GITBRIDGE_ADMIN_PORT>`) when the
+ * configuration has one, else the webhook port ({@link defaultDaemonUrl}).
+ *
+ * @throws GitBridgeError `GB_CLI_USAGE` when the port is 0 (chosen at start-up: pass --url)
+ */
+export function defaultAdminUrl(config: Pick<Config, 'port' | 'adminPort' | 'adminHost'>): string {
+  if (config.adminPort === undefined) return defaultDaemonUrl(config);
+  if (config.adminPort === 0) throw usageError('GITBRIDGE_ADMIN_PORT is 0: the daemon chose its port at start-up', 'pass --url');
+  const host = ['0.0.0.0', '::', ''].includes(config.adminHost) ? '127.0.0.1' : config.adminHost;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.adminPort}`;
+}
+
+/**
  * The secret that signs test deliveries: `--secret`, else the first of the
  * configured webhook secrets (GITBRIDGE_WEBHOOK_SECRET, its _FILE, or the
  * config file; the first signs, as in the daemon).

@@ -6,9 +6,34 @@ export interface Column<T> {
   readonly value: (row: T) => string | number | null | undefined;
   /** Right-align (numbers). */
   readonly right?: boolean;
-  /** Truncate longer cells to this many characters, ending with `…`. */
+  /** Truncate longer cells to this many characters, ending with `…` (not with `--wide`). */
   readonly max?: number;
+  /** A delivery or task id: shown as {@link shortId} (not with `--wide`). */
+  readonly id?: boolean;
+  /**
+   * May be truncated so that the table fits {@link TABLE_WIDTH} (not with
+   * `--wide`): `true` for free text, `'last'` for values that are narrowed
+   * only once the free text is as narrow as it gets (ids from elsewhere).
+   */
+  readonly flex?: boolean | 'last';
+  /** Shown only with `--wide`. */
+  readonly wideOnly?: boolean;
 }
+
+/** How {@link formatTable} renders. */
+export interface TableOptions {
+  /** Every column, every value in full (`--wide`); otherwise the table fits {@link TABLE_WIDTH} columns. */
+  readonly wide?: boolean;
+}
+
+/** The width tables fit unless `--wide`. */
+export const TABLE_WIDTH = 100;
+
+/** Characters of an id that tables show, as the log view does. */
+export const SHORT_ID_LENGTH = 8;
+
+/** Narrowest a flexible column gets when a table is made to fit. */
+const FLEX_MIN = 10;
 
 // C0/C1 control characters other than tab and newline: stored data (MAS errors,
 // payload fields) must not be able to drive the operator's terminal.
@@ -19,26 +44,72 @@ export function sanitize(text: string): string {
   return text.replace(CONTROL, '?');
 }
 
+/**
+ * An id as tables show it: its first {@link SHORT_ID_LENGTH} characters (of
+ * a GitBridge task id, those after `gbt_`, which every one shares), and a
+ * replay's `:replay:<n>`. Every command that takes an id accepts it back
+ * while it is unique.
+ */
+export function shortId(id: string): string {
+  const replay = /:replay:\d+$/.exec(id);
+  const base = replay ? id.slice(0, replay.index) : id;
+  const head = base.slice(0, (base.startsWith('gbt_') ? 4 : 0) + SHORT_ID_LENGTH);
+  return head + (replay?.[0] ?? '');
+}
+
+/** `text` cut to `width` characters, the last one `…` when cut. */
+function truncate(text: string, width: number | undefined): string {
+  return width !== undefined && text.length > width ? `${text.slice(0, Math.max(1, width - 1))}…` : text;
+}
+
 /** Makes a cell printable on one line: `-` for nothing, whitespace runs collapsed, truncated to `max`. */
 function cell(v: string | number | null | undefined, max: number | undefined): string {
   if (v === null || v === undefined || v === '') return '-';
-  const s = sanitize(String(v).replace(/\s+/g, ' '));
-  return max !== undefined && s.length > max ? `${s.slice(0, Math.max(1, max - 1))}…` : s;
+  return truncate(sanitize(String(v).replace(/\s+/g, ' ')), max);
+}
+
+/**
+ * Narrows the widest flexible column, one character at a time, until the
+ * table fits `limit`: free text first, `'last'` columns once the free text
+ * is at its narrowest; a table that still does not fit is left so.
+ */
+function fitWidths<T>(widths: number[], columns: readonly Column<T>[], limit: number): void {
+  const total = () => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
+  const narrowest = (i: number) => Math.max(FLEX_MIN, columns[i]!.header.length);
+  for (const rank of [true, 'last'] as const) {
+    while (total() > limit) {
+      let widest = -1;
+      widths.forEach((w, i) => {
+        if (columns[i]!.flex === rank && w > narrowest(i) && (widest < 0 || w > widths[widest]!)) widest = i;
+      });
+      if (widest < 0) break;
+      widths[widest]! -= 1;
+    }
+  }
 }
 
 /**
  * Renders rows as an aligned plain-text table, two spaces between columns,
  * with a header line. The last column is not padded (no trailing spaces).
+ * Unless `wide`, ids are shortened, `max` applies, `wideOnly` columns are
+ * left out and flexible columns are truncated so that lines fit
+ * {@link TABLE_WIDTH} columns.
  */
-export function formatTable<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
-  const cells = rows.map((r) => columns.map((c) => cell(c.value(r), c.max)));
+export function formatTable<T>(rows: readonly T[], allColumns: readonly Column<T>[], options: TableOptions = {}): string {
+  const wide = options.wide ?? false;
+  const columns = allColumns.filter((c) => wide || !c.wideOnly);
+  const cells = rows.map((r) => columns.map((c) => {
+    const v = c.value(r);
+    return cell(c.id && !wide && typeof v === 'string' ? shortId(v) : v, wide ? undefined : c.max);
+  }));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i]!.length)));
+  if (!wide) fitWidths(widths, columns, TABLE_WIDTH);
   const line = (values: readonly string[]): string =>
     values
-      .map((v, i) => {
-        const last = i === values.length - 1;
+      .map((raw, i) => {
+        const v = truncate(raw, widths[i]);
         if (columns[i]!.right) return v.padStart(widths[i]!);
-        return last ? v : v.padEnd(widths[i]!);
+        return i === values.length - 1 ? v : v.padEnd(widths[i]!);
       })
       .join('  ');
   return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';

@@ -39,10 +39,10 @@ Examples:
   $ gitbridge send-test --event pull_request --action opened
   $ gitbridge tasks ls --status dead
   $ gitbridge tasks retry gbt_5d1c2a8e-3f0b-4a55-9d59-0e3c1a0b7f21
-  $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958
+  $ gitbridge deliveries show 72d3162e       # ids: a unique prefix of 4+ characters is enough
   $ gitbridge journal ls --json
   $ gitbridge logs --level warn
-  $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958
+  $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958 [--notify]
   $ gitbridge meta sync
   $ gitbridge recover --dry-run
 

@@ -1,5 +1,5 @@
-import { InvalidArgumentError, Option } from 'commander';
-import type { TaskStatus } from '@gitbridge/core';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { DeliveryState, TaskStatus } from '@gitbridge/core';
 
 /**
  * Parses a positive integer option value (`--limit`, `--timeout`); commander
@@ -62,7 +62,48 @@ const STATUS_SET: Record<TaskStatus, true> = { queued: true, pending: true, runn
 /** The task states `--status` accepts (DESIGN §5), in lifecycle order. */
 export const TASK_STATUS_CHOICES: readonly TaskStatus[] = Object.keys(STATUS_SET) as TaskStatus[];
 
+const STATE_SET: Record<DeliveryState, true> = { queued: true, processed: true, ignored: true, dead: true };
+
+/** The delivery states `deliveries ls --state` accepts. */
+export const DELIVERY_STATE_CHOICES: readonly DeliveryState[] = Object.keys(STATE_SET) as DeliveryState[];
+
+/** The filters every `ls` command shares (`tasks`, `deliveries`, `journal`), as commander parses them. */
+export interface ListFilterOptions {
+  readonly repo?: string;
+  /** ISO-8601 UTC, from {@link parseSince}. */
+  readonly since?: string;
+  readonly limit: number;
+}
+
+/**
+ * The `ls` subcommand of `parent` (`tasks`, `deliveries`, `journal`):
+ * `--json`, the options `own` adds, then the filters every `ls` takes
+ * (`--repo`, `--since`, `--limit`), `--wide` and `--data-dir`. `noun` names
+ * what is listed (`tasks`), `when` what `--since` compares (`created`).
+ */
+export function lsCommand(parent: Command, what: { readonly noun: string; readonly when: string; readonly description: string }, own: (ls: Command) => Command): Command {
+  const { noun, when } = what;
+  return own(parent.command('ls').description(what.description).option('--json', 'print a JSON array'))
+    .option('--repo <owner/name>', `only ${noun} of this repository`)
+    .option('--since <time>', `only ${noun} ${when} at or after this ISO-8601 time, or within this age (30m, 2h, 7d)`, (v: string) => parseSince(v))
+    .option('--limit <n>', `at most this many ${noun}`, parsePositiveInt, 100)
+    .addOption(wideOption())
+    .addOption(dataDirOption());
+}
+
+/** A store filter from parsed options: the `keys` that were given, and the limit. */
+export function filterOf<O extends ListFilterOptions, K extends keyof O>(opts: O, keys: readonly K[]): Pick<O, K> & { limit: number } {
+  const filter: Record<string | number | symbol, unknown> = { limit: opts.limit };
+  for (const k of keys) if (opts[k] !== undefined) filter[k] = opts[k];
+  return filter as Pick<O, K> & { limit: number };
+}
+
 /** `--data-dir`, shared by every command that reads the store; `prefix` qualifies when it applies (replay: "with --to: "). */
 export function dataDirOption(prefix = ''): Option {
   return new Option('--data-dir <dir>', `${prefix}gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)`);
+}
+
+/** `--wide`, shared by every command that prints a table. */
+export function wideOption(): Option {
+  return new Option('--wide', 'print every column and every value in full (ids too); otherwise tables fit 100 columns and show 8-character ids, which every command accepts back');
 }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import type { GitBridgeError } from '@gitbridge/core/errors';
 import { usageError } from './exit.js';
+import { didYouMean } from './suggest.js';
 
 /** A JSON object payload. */
 export type JsonObject = Record<string, unknown>;
@@ -53,6 +55,12 @@ export function listExampleEvents(): ExampleEvent[] {
     .sort((a, b) => a.event.localeCompare(b.event));
 }
 
+/** The usage error for an event without examples, suggesting the closest one (`pull_requests` → `pull_request`). */
+export function unknownEvent(event: string): GitBridgeError {
+  const events = listExampleEvents().map((e) => e.event);
+  return usageError(`no example payload for event "${event}"${didYouMean(event, events)}`, 'run `gitbridge send-test --list` for the events, or send your own with --payload FILE');
+}
+
 /**
  * The first example payload of `event` (whose `action` is `action`, when
  * given). The object is a copy, safe to modify.
@@ -61,9 +69,7 @@ export function listExampleEvents(): ExampleEvent[] {
  */
 export function findExample(event: string, action?: string): JsonObject {
   const def = loadDefinitions().find((d) => d.name === event && d.examples.length > 0);
-  if (!def) {
-    throw usageError(`no example payload for event "${event}"`, 'run `gitbridge send-test --list` for the events, or send your own with --payload FILE');
-  }
+  if (!def) throw unknownEvent(event);
   const found = action === undefined ? def.examples[0] : def.examples.find((p) => actionOf(p) === action);
   if (found) return structuredClone(found);
   const actions = actionsOf(def.examples);
@@ -71,7 +77,7 @@ export function findExample(event: string, action?: string): JsonObject {
     throw usageError(`"${event}" payloads have no action; drop --action`);
   }
   throw usageError(
-    `no "${event}" example with action "${action}"; available actions: ${actions.join(', ')}`,
+    `no "${event}" example with action "${action}" (available actions: ${actions.join(', ')})${didYouMean(action!, actions)}`,
     `to send another action, pick one of these and add --set action=${action}`,
   );
 }

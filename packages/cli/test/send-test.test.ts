@@ -168,6 +168,20 @@ describe('send-test', () => {
     expect(req).toBeUndefined();
   });
 
+  it('a mistyped event or action suggests the closest one', async () => {
+    const runs = await Promise.all([
+      runCli(['send-test', '--event', 'pull_requests'], env),
+      runCli(['send-test', '--event', 'isues', '--list'], env),
+      runCli(['send-test', '--event', 'pull_request', '--action', 'opend'], env),
+      runCli(['send-test', '--event', 'pull_request', '--action', 'teleported'], env),
+    ]);
+    expect(runs.map((r) => r.exitCode)).toEqual([2, 2, 2, 2]);
+    expect(runs[0]!.stderr).toContain('gitbridge: no example payload for event "pull_requests"; did you mean pull_request?');
+    expect(runs[1]!.stderr).toContain('did you mean issues?');
+    expect(runs[2]!.stderr).toMatch(/no "pull_request" example with action "opend" \(available actions: opened, .*\); did you mean opened\?/);
+    expect(runs[3]!.stderr).not.toContain('did you mean');
+  });
+
   it('exits 2 for an unknown event, a missing --event, an unreadable payload file and a bad option', async () => {
     const runs = await Promise.all([
       runCli(['send-test', '--event', 'no_such_event'], env),

@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, SqliteStore } from '@gitbridge/core';
+import { ManualClock, SCHEMA_VERSION, SqliteStore } from '@gitbridge/core';
 import type { Claim, ClaimedDelivery, JournalEntry, NewDelivery, Store, TaskDraft } from '@gitbridge/core';
 import { withRawDb, type RawDb } from '../../../test/helpers/sqlite.js';
 import { runCli, tempDir } from './helpers.js';
@@ -135,15 +135,17 @@ describe('tasks ls', () => {
     expect(limited).toHaveLength(1);
   });
 
-  it('prints an aligned table by default', async () => {
-    const run = await inDir('tasks', 'ls');
+  it('prints an aligned table by default; --wide adds priority and attempts', async () => {
+    const [run, wide] = await Promise.all([inDir('tasks', 'ls'), inDir('tasks', 'ls', '--wide')]);
     expect(run.exitCode).toBe(0);
     const lines = run.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+STATUS\s+TYPE\s+PRIORITY\s+REPO\s+ATTEMPTS\s+CREATED\s+MAS TASK\s+LAST ERROR$/);
+    expect(lines[0]).toMatch(/^ID\s+STATUS\s+TYPE\s+REPO\s+CREATED\s+MAS TASK\s+LAST ERROR$/);
     expect(lines).toHaveLength(4);
     const statusCol = lines[0]!.indexOf('STATUS');
     for (const line of lines.slice(1)) expect(line.slice(statusCol)).toMatch(/^(queued|pending|dead)\s/);
     expect(run.stdout).toContain('mas_task_8842');
+    expect(wide.stdout.split('\n')[0]).toMatch(/^ID\s+STATUS\s+TYPE\s+PRIORITY\s+REPO\s+ATTEMPTS\s+CREATED\s+MAS TASK\s+LAST ERROR$/);
+    expect(wide.stdout).toContain(ids.reviewId);
   });
 
   it('rejects a bad --status, --since or --limit with exit 2', async () => {
@@ -248,7 +250,7 @@ describe('deliveries', () => {
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toMatch(/^event:\s+pull_request$/m);
     expect(run.stdout).toContain('x-github-delivery: ' + D1);
-    expect(run.stdout).toContain(ids.reviewId);
+    expect(run.stdout).toContain(ids.reviewId.slice(0, 12));
     expect(run.stdout).not.toMatch(/signature-256|deadbeef/);
     expect(missing.exitCode).toBe(1);
   });

@@ -2,19 +2,21 @@ export { sign, verifySignature, SIGNATURE_PREFIX } from './webhook/signature.js'
 export type { VerifyResult, SignatureFailure } from './webhook/signature.js';
 export { ERROR_CATALOGUE, EXIT, EXIT_CODES, GitBridgeError, errorBody, errorCodeOf, isGitBridgeError } from './errors/errors.js';
 export type { ErrorCode, ErrorBody, ExitCode, GitBridgeErrorOptions } from './errors/errors.js';
-export { CONFIG_SCHEMA, loadConfig } from './config/config.js';
-export type { Config, ConfigSources, OptionSpec } from './config/config.js';
+export { CONFIG_SCHEMA, REDACTED, configWarnings, displayValue, loadConfig, resolveConfig, withoutPassword } from './config/config.js';
+export type { Config, ConfigSources, OptionSource, OptionSpec, ResolvedConfig, ResolvedOption } from './config/config.js';
 export { webhookContentType, readDeliveryHeaders, decodePayload, identifyDelivery, rateLimitSubject, payloadInteger } from './webhook/delivery.js';
 export type { ParsedDelivery, Payload, HeaderGetter, WebhookContentType } from './webhook/delivery.js';
 export { IpAllowlist, clientAddress, normalizeAddress, parseCidr, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT } from './webhook/ip-allowlist.js';
 export type { HooksSnapshot } from './webhook/ip-allowlist.js';
+export { FORWARDING_HEADERS, ProxyGuard, forwardingProblem, proxyUntrusted } from './webhook/proxy-guard.js';
+export type { ForwardingHeader, ForwardingProblem, TrustProxySetting } from './webhook/proxy-guard.js';
 export { MemoryRateLimiter, RedisRateLimiter, FailOpenRateLimiter } from './webhook/rate-limit.js';
 export type { RateLimiter, RateLimitDecision } from './webhook/rate-limit.js';
 export { entityKey, eventTime, eventOrder } from './routing/ordering.js';
 export type { EventOrder } from './routing/ordering.js';
-export { PRIORITIES, PROTOCOL_VERSION, DEFAULT_RULES_FILE, defaultRules, compileRules, mapDelivery, journalEntry, getPath, renderTemplate } from './routing/rules.js';
+export { PRIORITIES, PROTOCOL_VERSION, DEFAULT_RULES_FILE, defaultRules, compileRules, ruleProblems, mapDelivery, explainIgnored, journalEntry, getPath, renderTemplate } from './routing/rules.js';
 export type { Priority, RuleSpec, ConditionSpec, TaskPayload, TaskDraft, NotificationDraft, JournalEntry } from './routing/rules.js';
-export { openStore, DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal } from './store/index.js';
+export { openStore, DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal, MIN_ID_PREFIX, resolveDeliveryId, resolveTaskId } from './store/index.js';
 export type {
   OpenStoreOptions, StoreAccess, Store, CallbackOutcome, Claim, ClaimedDelivery, Delivery, DeliveryFilter, DeliveryResult, DeliveryState,
   ExclusiveOutcome, IsoTime, JournalFilter, JournalRecord, NewDelivery, Notification, NotificationStatus, QueueName, RetryOutcome,

@@ -5,7 +5,7 @@ import { DELIVERY_STATES, TASK_STATUSES, type Store } from './store/contract.js'
 export type EventStatus = 'accepted' | 'duplicate' | 'ignored' | 'rate_limited' | 'unauthorized' | 'forbidden' | 'invalid' | 'error' | 'ping' | 'too_large' | 'unsupported_media_type' | 'unavailable';
 
 /** Rejection reasons of `gitbridge_webhook_rejections_total`. */
-export type RejectionReason = 'signature' | 'address' | 'rate_limit' | 'size' | 'content_type' | 'validation' | 'store' | 'shutting_down' | 'timeout';
+export type RejectionReason = 'signature' | 'address' | 'rate_limit' | 'size' | 'content_type' | 'validation' | 'store' | 'shutting_down' | 'timeout' | 'proxy';
 
 /**
  * GitBridge's metrics on their own registry (DESIGN §8). Label values are

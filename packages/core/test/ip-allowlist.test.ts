@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IpAllowlist, clientAddress, readHooksSnapshot } from '../src/index.js';
+import { IpAllowlist, clientAddress, forwardingProblem, proxyUntrusted, readHooksSnapshot } from '../src/index.js';
 
 describe('IpAllowlist', () => {
   const hooks = readHooksSnapshot().hooks;
@@ -65,5 +65,30 @@ describe('IpAllowlist answer cache', () => {
       expect(list.allows('2001:db9::5')).toBe(false);
       expect(list.allows('not an address')).toBe(false);
     }
+  });
+});
+
+describe('forwardingProblem', () => {
+  const headers = (h: Record<string, string>) => (name: string) => h[name];
+  it('none without forwarding headers, whatever the trust', () => {
+    expect(forwardingProblem('127.0.0.1', headers({}), false)).toBeNull();
+    expect(forwardingProblem('10.0.0.1', headers({}), ['127.0.0.1'])).toBeNull();
+  });
+  it('untrusted_peer for X-Forwarded-For, Forwarded or X-Real-IP from a peer that is not a trusted proxy', () => {
+    for (const h of ['x-forwarded-for', 'forwarded', 'x-real-ip']) {
+      expect(forwardingProblem('::ffff:127.0.0.1', headers({ [h]: '1.2.3.4' }), false), h).toEqual({ kind: 'untrusted_peer', header: h, peer: '127.0.0.1' });
+    }
+    expect(forwardingProblem('10.0.0.9', headers({ 'x-forwarded-for': '1.2.3.4' }), ['127.0.0.1', '10.0.0.0/30'])?.kind).toBe('untrusted_peer');
+    expect(forwardingProblem(undefined, headers({ 'x-forwarded-for': '1.2.3.4' }), 1)).toBeNull();
+  });
+  it('none from a trusted proxy that sends X-Forwarded-For; unread_header when it sends only Forwarded or X-Real-IP', () => {
+    expect(forwardingProblem('127.0.0.1', headers({ 'x-forwarded-for': '1.2.3.4', 'x-real-ip': '1.2.3.4' }), ['127.0.0.1'])).toBeNull();
+    expect(forwardingProblem('10.0.0.2', headers({ 'x-forwarded-for': '1.2.3.4' }), 1)).toBeNull();
+    expect(forwardingProblem('127.0.0.1', headers({ 'x-real-ip': '1.2.3.4' }), ['127.0.0.1'])).toEqual({ kind: 'unread_header', header: 'x-real-ip', peer: '127.0.0.1' });
+  });
+  it('the refusal names GITBRIDGE_TRUST_PROXY', () => {
+    const err = proxyUntrusted({ kind: 'untrusted_peer', header: 'forwarded', peer: '127.0.0.1' });
+    expect(err).toMatchObject({ code: 'GB_PROXY_UNTRUSTED', statusCode: 403, exitCode: 1 });
+    expect(err.message).toMatch(/carries Forwarded but came from 127\.0\.0\.1.*GITBRIDGE_TRUST_PROXY/);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileRules, defaultRules, identifyDelivery, journalEntry, mapDelivery, renderTemplate } from '../src/index.js';
+import { compileRules, defaultRules, explainIgnored, identifyDelivery, journalEntry, mapDelivery, renderTemplate } from '../src/index.js';
 import seed from '../../../docs/examples/webhook_post_example.json' with { type: 'json' };
 
 const rules = compileRules(defaultRules());
@@ -67,5 +67,28 @@ describe('compileRules', () => {
 describe('renderTemplate', () => {
   it('renders paths and leaves missing ones empty', () => {
     expect(renderTemplate('{{a.b}}-{{ c }}-{{missing.x}}', { a: { b: 1 }, c: 'z' })).toBe('1-z-');
+  });
+});
+
+describe('explainIgnored', () => {
+  const d = (event: string, action: string | null, payload: Record<string, unknown> = {}) => ({ event, action, payload: action ? { action, ...payload } : payload });
+  it('no rule for the event, or for its action', () => {
+    expect(explainIgnored(rules, d('push', null))).toBe('no rule for push');
+    expect(explainIgnored(rules, d('pull_request', 'labeled'))).toBe('no rule for pull_request.labeled');
+  });
+  it("names the rule whose condition failed, the condition, and the value it met", () => {
+    const passed = d('check_run', 'completed', { check_run: { conclusion: 'success' } });
+    expect(mapDelivery(rules, passed)).toEqual([]);
+    expect(explainIgnored(rules, passed)).toBe('rule check-run-failed: condition check_run.conclusion in ["failure","timed_out","startup_failure"] failed (got "success")');
+    expect(explainIgnored(rules, d('workflow_run', 'completed'))).toBe('rule workflow-run-failed: condition workflow_run.conclusion in ["failure","timed_out","startup_failure"] failed (got nothing)');
+  });
+  it('every rule that had the event and action, with equals and exists conditions', () => {
+    const custom = compileRules([
+      { name: 'merged', event: 'pull_request', actions: ['closed'], when: [{ path: 'pull_request.merged', equals: true }], task_type: 'a', priority: 'low', metadata: {} },
+      { name: 'labelled', event: 'pull_request', when: [{ path: 'label.name', exists: true }], task_type: 'b', priority: 'low', metadata: {} },
+    ]);
+    expect(explainIgnored(custom, d('pull_request', 'closed', { pull_request: { merged: false, title: 'x'.repeat(100) } }))).toBe(
+      'rule merged: condition pull_request.merged equals true failed (got false); rule labelled: condition label.name exists failed (got nothing)',
+    );
   });
 });

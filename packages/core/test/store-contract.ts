@@ -231,8 +231,45 @@ export function describeStoreContract(engine: string, open: () => Promise<StoreH
 
       it('no task: the delivery is ignored and still journaled', async () => {
         expect(await ingestAndComplete('i', [])).toEqual([]);
-        expect(await store.getDelivery('i')).toMatchObject({ state: 'ignored', outcome: 'ignored' });
+        expect(await store.getDelivery('i')).toMatchObject({ state: 'ignored', outcome: 'ignored', ignoredReason: null });
         expect(await store.listJournal()).toHaveLength(1);
+      });
+
+      it('keeps why a delivery was ignored; a delivery with tasks keeps no reason', async () => {
+        for (const [id, drafts] of [['why', []], ['made', [draft()]]] as const) {
+          await store.ingest(newDelivery(id));
+          const [c] = await store.claimDeliveries(1, LEASE);
+          await store.completeDelivery(c!, { drafts: [...drafts], journal: { ...journal }, repo: 'o/r', ignoredReason: 'no rule for issues.opened' });
+        }
+        expect(await store.getDelivery('why')).toMatchObject({ state: 'ignored', ignoredReason: 'no rule for issues.opened' });
+        expect(await store.getDelivery('made')).toMatchObject({ state: 'processed', ignoredReason: null });
+      });
+
+      it('a delivery stored with notify false makes its tasks but no notification; notify defaults to true', async () => {
+        const woken: string[] = [];
+        store.onWake('notifications', () => woken.push('notifications'));
+        await store.ingest(newDelivery('quiet', { notify: false }));
+        await store.ingest(newDelivery('loud'));
+        expect(await store.getDelivery('quiet')).toMatchObject({ notify: false });
+        expect(await store.getDelivery('loud')).toMatchObject({ notify: true });
+        const quiet = (await store.claimDeliveries(10, LEASE)).find((c) => c.item.deliveryId === 'quiet')!;
+        expect(quiet.item.notify).toBe(false);
+        expect(await store.completeDelivery(quiet, { drafts: [draft('a'), draft('b')], journal: { ...journal }, repo: 'o/r' })).toHaveLength(2);
+        expect(await store.notificationsForDelivery('quiet')).toEqual([]);
+        expect(await store.claimNotifications(10, LEASE)).toEqual([]);
+        expect(woken).toEqual([]);
+      });
+
+      it("a replay's journal entry names the delivery it replays; others name none", async () => {
+        await ingestAndComplete('orig');
+        const build = (o: ClaimedDelivery, id: string) => newDelivery(id, { body: o.body, replayOf: o.deliveryId, notify: false });
+        expect(await store.insertReplay('orig', build)).toBe('orig:replay:1');
+        const [c] = await store.claimDeliveries(1, LEASE);
+        expect(c!.item).toMatchObject({ deliveryId: 'orig:replay:1', replayOf: 'orig', notify: false });
+        await store.completeDelivery(c!, { drafts: [draft()], journal: { ...journal }, repo: 'o/r' });
+        expect((await store.listJournal()).map((j) => [j.deliveryId, j.replayOf])).toEqual([['orig:replay:1', 'orig'], ['orig', null]]);
+        expect(await store.notificationsForDelivery('orig:replay:1')).toEqual([]);
+        expect(await store.notificationsForDelivery('orig')).toHaveLength(1);
       });
     });
 
@@ -534,6 +571,40 @@ export function describeStoreContract(engine: string, open: () => Promise<StoreH
         expect(await store.insertReplay('nope', build)).toBeNull();
         expect(await store.getDelivery('orig:replay:2')).toMatchObject({ replayOf: 'orig', state: 'queued', contentType: 'form' });
         expect((await store.getDeliveryBody('orig:replay:1'))?.equals(body)).toBe(true);
+      });
+
+      it('findDeliveryIds: ids starting with a prefix, sorted, at most limit, without replays; % and _ are plain characters', async () => {
+        for (const id of ['abcd1234-0002', 'abcd1234-0001', 'abcd9999', 'zzzz-abcd', 'ab%_x1', 'abXYx1']) await store.ingest(newDelivery(id));
+        expect(await store.insertReplay('abcd1234-0001', (o, id) => newDelivery(id, { body: o.body, replayOf: o.deliveryId }))).toBe('abcd1234-0001:replay:1');
+        expect(await store.findDeliveryIds('abcd', 10)).toEqual(['abcd1234-0001', 'abcd1234-0002', 'abcd9999']);
+        expect(await store.findDeliveryIds('abcd1234', 10)).toEqual(['abcd1234-0001', 'abcd1234-0002']);
+        expect(await store.findDeliveryIds('abcd', 2)).toEqual(['abcd1234-0001', 'abcd1234-0002']);
+        expect(await store.findDeliveryIds('abcd1234-0002', 10)).toEqual(['abcd1234-0002']);
+        expect(await store.findDeliveryIds('ABCD', 10)).toEqual([]);
+        expect(await store.findDeliveryIds('abce', 10)).toEqual([]);
+        expect(await store.findDeliveryIds('ab%_', 10)).toEqual(['ab%_x1']);
+        expect(await store.findDeliveryIds('ab__', 10)).toEqual([]);
+        expect(await store.findDeliveryIds('ab%', 10)).toEqual(['ab%_x1']);
+      });
+
+      it('findTaskIds: GitBridge ids of tasks whose own id or MAS task id starts with a prefix, sorted, without repeats, min(limit, matches)', async () => {
+        await ingestAndComplete('fa', [draft('a'), draft('b'), draft('c')]);
+        const tasks = await store.tasksForDelivery('fa');
+        const ids = tasks.map((t) => t.id).sort();
+        for (const [i, masId] of ['mas-77-a', 'mas-77-b', 'gbt_mas'].entries()) {
+          const claim = (await store.claimTasks(10, LEASE)).find((c) => c.item.id === tasks[i]!.id)!;
+          await store.markTaskSubmitted(claim, masId);
+          // Give the others back (tasks of one entity go one at a time).
+          for (const other of (await store.claimTasks(10, LEASE))) await store.retryTaskLater(other, 'later', 0);
+        }
+        expect(await store.findTaskIds('mas-77', 10)).toEqual([tasks[0]!.id, tasks[1]!.id].sort());
+        expect(await store.findTaskIds('mas-77-b', 10)).toEqual([tasks[1]!.id]);
+        expect(await store.findTaskIds(tasks[2]!.id.slice(0, 16), 10)).toEqual([tasks[2]!.id]);
+        // "gbt_" starts every GitBridge id, and the third task's MAS id too: each task once.
+        expect(await store.findTaskIds('gbt_', 10)).toEqual(ids);
+        expect(await store.findTaskIds('gbt_', 2)).toHaveLength(2);
+        expect(await store.findTaskIds('mas-78', 10)).toEqual([]);
+        expect(await store.findTaskIds('mas_77', 10)).toEqual([]);
       });
 
       it('lists deliveries newest first with filters, and journal entries with filters', async () => {

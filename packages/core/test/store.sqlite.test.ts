@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock, SCHEMA_VERSION, SqliteStore, openStore } from '../src/index.js';
 import { MIGRATIONS } from '../src/store/sqlite/migrations.js';
+import { prefixQuery } from '../src/store/sqlite/sqlite-store.js';
 import { describeStoreContract, newDelivery } from './store-contract.js';
 
 describeStoreContract('sqlite', async () => {
@@ -30,6 +31,17 @@ function storeAtVersion(dir: string, upTo: number): Database.Database {
     db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
   }
   return db;
+}
+
+/** Runs `fn` with the query planner of a fresh store in `dir`: `plan(sql, args)` is its EXPLAIN QUERY PLAN, one line. */
+async function withQueryPlans(dir: string, fn: (plan: (sql: string, args?: Record<string, unknown>) => string) => void): Promise<void> {
+  await SqliteStore.open(dir).close();
+  const db = new Database(join(dir, 'gitbridge.db'), { readonly: true });
+  try {
+    fn((sql, args = {}) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(args) as { detail: string }[]).map((r) => r.detail).join(' | '));
+  } finally {
+    db.close();
+  }
 }
 
 describe('the SQLite engine', () => {
@@ -110,6 +122,52 @@ describe('the SQLite engine', () => {
     await expect(openStore({ dataDir: dir, access: 'owner' })).rejects.toMatchObject({ code: 'GB_STORE_SCHEMA_MISMATCH' });
   });
 
+  it('version numbers may have holes: a store is current when every listed migration is applied, and a missing one is named', async () => {
+    expect(MIGRATIONS.map((m) => m.version)).not.toContain(7);
+    const store = SqliteStore.open(dir);
+    await store.close();
+    const reader = await openStore({ dataDir: dir, access: 'read' });
+    expect(await reader.schemaVersion()).toBe(SCHEMA_VERSION);
+    await reader.close();
+    const db = new Database(join(dir, 'gitbridge.db'));
+    db.prepare('DELETE FROM schema_migrations WHERE version = 5').run();
+    db.close();
+    await expect(openStore({ dataDir: dir, access: 'read' })).rejects.toMatchObject({
+      code: 'GB_STORE_SCHEMA_MISMATCH',
+      message: expect.stringContaining('lacks schema migration 5'),
+      hint: expect.stringMatching(/start gitbridged/),
+    });
+  });
+
+  it('migration 9 from a version-6 store: deliveries notify as before, and earlier replays are marked in the journal', async () => {
+    const db = storeAtVersion(dir, 6);
+    for (const [id, replayOf] of [['r-1', null], ['r-1:replay:1', 'r-1']] as const) {
+      db.prepare(`INSERT INTO deliveries (delivery_id, event, received_at, content_type, headers, size, state, replay_of) VALUES (?, 'issues', '2020-01-01T00:00:00.000Z', 'json', '{}', 2, 'processed', ?)`).run(id, replayOf);
+      db.prepare(`INSERT INTO journal (delivery_id, type, timestamp, recorded_at) VALUES (?, 'issues', 't', 't')`).run(id);
+    }
+    db.close();
+    const store = SqliteStore.open(dir);
+    try {
+      expect(await store.schemaVersion()).toBe(SCHEMA_VERSION);
+      expect(await store.getDelivery('r-1:replay:1')).toMatchObject({ notify: true, ignoredReason: null, replayOf: 'r-1' });
+      expect((await store.listJournal()).map((j) => [j.deliveryId, j.replayOf])).toEqual([['r-1:replay:1', 'r-1'], ['r-1', null]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('prefix lookups read an index range, never the table', async () => {
+    await withQueryPlans(dir, (plan) => {
+      for (const [table, column, select, extra] of [['deliveries', 'delivery_id', 'delivery_id', 'AND replay_of IS NULL'], ['tasks', 'id', 'id', ''], ['tasks', 'task_id', 'id', '']] as const) {
+        for (const bounded of [true, false]) {
+          const p = plan(prefixQuery(table, column, select, bounded, extra), { prefix: '72d3', limit: 6, ...(bounded ? { bound: '72d4' } : {}) });
+          expect(p, `${table}.${column}`).toMatch(new RegExp(`^SEARCH ${table} USING (COVERING )?INDEX sqlite_autoindex_${table}_\\d \\(${column}>\\?${bounded ? ` AND ${column}<\\?` : ''}\\)$`));
+          expect(p).not.toMatch(/SCAN|TEMP B-TREE/);
+        }
+      }
+    });
+  });
+
   it('a reader sees committed work while the daemon writes; a read-only store refuses writes with a code', async () => {
     const owner = SqliteStore.open(dir);
     const reader = await openStore({ dataDir: dir, access: 'read' });
@@ -124,11 +182,7 @@ describe('the SQLite engine', () => {
   });
 
   it('claims and "next due" read the due index in order, never sort the backlog', async () => {
-    const store = SqliteStore.open(dir);
-    await store.close();
-    const db = new Database(join(dir, 'gitbridge.db'), { readonly: true });
-    try {
-      const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
+    await withQueryPlans(dir, (plan) => {
       for (const [table, where] of [['deliveries', "state = 'queued'"], ['tasks', "status = 'queued' AND blocked = 0"], ['notifications', "status = 'pending'"]] as const) {
         const index = `${table}_next`;
         const due = plan(`SELECT next_attempt_at FROM ${table} INDEXED BY ${index} WHERE ${where} ORDER BY next_attempt_at LIMIT 1`);
@@ -139,8 +193,6 @@ describe('the SQLite engine', () => {
         expect(claim).toContain(`INDEX ${index} (next_attempt_at<?)`);
         expect(claim).not.toMatch(/TEMP B-TREE/);
       }
-    } finally {
-      db.close();
-    }
+    });
   });
 });

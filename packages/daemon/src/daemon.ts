@@ -4,8 +4,10 @@ import {
   FailOpenRateLimiter,
   IpAllowlist,
   MemoryRateLimiter,
+  ProxyGuard,
   RedisRateLimiter,
   compileRules,
+  configWarnings,
   createIngest,
   createLoggers,
   createMetrics,
@@ -42,6 +44,12 @@ export interface Daemon {
   /** `http://host:port` it listens on. */
   readonly url: string;
   readonly port: number;
+  /** The management listener (`GITBRIDGE_ADMIN_PORT`), which alone serves `/metrics` and `/admin/*`; undefined without one. */
+  readonly adminApp: FastifyInstance | undefined;
+  /** `http://adminHost:adminPort` of the management listener, or undefined. */
+  readonly adminUrl: string | undefined;
+  /** The port the management listener bound, or undefined. */
+  readonly adminPort: number | undefined;
   readonly store: Store;
   readonly metrics: Metrics;
   readonly loggers: Loggers;
@@ -74,9 +82,18 @@ export interface StartOptions {
   readonly policy?: Partial<WorkerPolicy>;
 }
 
+/** `http://host:port` for a bound address; a wildcard host is reached through 127.0.0.1. */
+function listenerUrl(app: FastifyInstance, host: string, fallbackPort: number): { url: string; port: number } {
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : fallbackPort;
+  const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return { url: `http://${reach.includes(':') ? `[${reach}]` : reach}:${port}`, port };
+}
+
 /**
  * Opens the store, builds the ingest path, the server and the workers, and
- * listens on `config.host:config.port`.
+ * listens on `config.host:config.port` (and, with `config.adminPort`, the
+ * management listener on `config.adminHost:config.adminPort`).
  *
  * @throws GitBridgeError `GB_RULES_INVALID`, `GB_LOG_UNAVAILABLE`, `GB_STORE_*` when the store cannot open; Error on listen failure (EADDRINUSE)
  */
@@ -194,8 +211,9 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     ingestBusy: () => ingestRate >= INGEST_BUSY_RATE && loopUtilization > 0.8,
     callbackUrl: () => callbackUrl,
   });
+  const proxyGuard = new ProxyGuard(config.trustProxy, loggers);
   const ingest = createIngest({
-    config, store, limiter, metrics, log, security, clock,
+    config, store, limiter, metrics, log, security, clock, proxyGuard,
     allowlist: () => allowlist,
     githubRanges: () => githubRanges,
     draining: stopping,
@@ -203,30 +221,51 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
       acceptedInWindow++;
     },
   });
-  const app = buildServer({
+  const serverDeps = {
     config,
     store,
     ingest,
     metrics,
     loggers,
+    proxyGuard,
     draining: stopping,
     ...(redis ? { ready: async () => redis.status === 'ready' } : {}),
-  });
-  await app.listen({ port: config.port, host: config.host });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  };
+  const split = config.adminPort !== undefined;
+  const app = buildServer(serverDeps, split ? 'public' : 'all');
+  const adminApp = split ? buildServer(serverDeps, 'management') : undefined;
+  try {
+    await app.listen({ port: config.port, host: config.host });
+    await adminApp?.listen({ port: config.adminPort!, host: config.adminHost });
+  } catch (err) {
+    // Nothing was served yet: give back what was opened, so that the caller's error is the only trace.
+    await app.close();
+    await adminApp?.close();
+    for (const s of stops) s();
+    clearInterval(eluTimer);
+    await limiter.close();
+    redis?.disconnect();
+    await store.close();
+    loggers.close();
+    throw err;
+  }
+  const { url, port } = listenerUrl(app, config.host, config.port);
+  const admin = adminApp ? listenerUrl(adminApp, config.adminHost, config.adminPort!) : undefined;
   // The default public URL is known only now: the port actually bound (`--port 0`).
   callbackUrl ||= `http://127.0.0.1:${port}/mas/callback`;
   workers.start();
   log.info({ port, host: config.host, mas: config.masUrl, callbackUrl, store: store.engine, redis: Boolean(config.redisUrl), rules: rules.length }, 'gitbridged listening');
+  if (admin) log.info({ adminPort: admin.port, adminHost: config.adminHost }, 'management listener: /metrics and /admin/* are served here only');
+  for (const warning of configWarnings(config)) log.warn({ kind: 'config_warning' }, warning);
 
   let stopped: Promise<void> | undefined;
   return {
     app,
     url,
     port,
+    adminApp,
+    adminUrl: admin?.url,
+    adminPort: admin?.port,
     store,
     metrics,
     loggers,
@@ -250,7 +289,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
         await new Promise((r) => setTimeout(r, Math.min(1000, Math.floor(graceMs / 4))));
         for (const s of stops) s();
         clearInterval(eluTimer);
-        await app.close();
+        await Promise.all([app.close(), adminApp?.close()]);
         await store.flush();
         await workers.stop(graceMs);
         await limiter.close();

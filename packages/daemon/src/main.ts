@@ -1,41 +1,83 @@
-import { Command, Option } from 'commander';
-import { CONFIG_SCHEMA, isGitBridgeError, loadConfig, VERSION, type Config } from '@gitbridge/core';
+import { Command, CommanderError, Option } from 'commander';
+import { CONFIG_SCHEMA, isGitBridgeError, loadConfig, resolveConfig, VERSION, type Config, type OptionSpec } from '@gitbridge/core';
+import { checkConfig, configCheckJson, formatConfigCheck } from './config-check.js';
 import { startDaemon } from './daemon.js';
 
-const program = new Command('gitbridged')
-  .description('GitBridge daemon: GitHub webhooks in, MAS tasks out')
-  .version(VERSION);
+/** Exit statuses of gitbridged (docs/errors.md): usage and configuration errors are 2, a failed start 1. */
+const EXIT_USAGE = 2;
 
-const serve = program
-  .command('serve', { isDefault: true })
-  .description('Receive GitHub webhooks and submit MAS tasks')
-  .addHelpText('after', `
-Every option also reads its environment variable (flags win over the
-environment, the environment over the config file). See docs/configuration.md.
-
-Examples:
-  GITBRIDGE_WEBHOOK_SECRET=s3cret GITBRIDGE_MAS_CALLBACK_SECRET=cb gitbridged serve
-  gitbridged serve --port 8080 --config examples/gitbridge.config.json`);
-
-for (const spec of CONFIG_SCHEMA) {
-  const arg = spec.kind === 'bool' ? `${spec.flag} <bool>` : `${spec.flag} <value>`;
-  serve.addOption(new Option(arg, `${spec.doc} [env ${spec.env}]`));
+/** `(default: 3000; env: GITBRIDGE_PORT)`, for an option's help line. */
+function defaultAndEnv(spec: OptionSpec): string {
+  const def = spec.default !== undefined ? spec.default : spec.required ? 'none, required' : 'unset';
+  return `(default: ${def}; env: ${spec.env})`;
 }
 
-serve.action(async (opts: Record<string, string | undefined>) => {
+/**
+ * Adds one flag per configuration option. Neither commander's `.default()`
+ * nor its `.env()` is used: both would fill the flag, and the configuration
+ * (and `config check`) would then take a default or an environment value
+ * for a flag.
+ */
+function addConfigOptions(cmd: Command): Command {
+  for (const spec of CONFIG_SCHEMA) {
+    const arg = spec.kind === 'bool' ? `${spec.flag} <bool>` : `${spec.flag} <value>`;
+    cmd.addOption(new Option(arg, `${spec.doc} ${defaultAndEnv(spec)}`));
+  }
+  return cmd;
+}
+
+/** The configuration flags commander parsed, by config key. */
+function flagsOf(opts: Record<string, unknown>): Partial<Record<keyof Config, string>> {
   const flags: Partial<Record<keyof Config, string>> = {};
   for (const spec of CONFIG_SCHEMA) {
     const name = spec.flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     const v = opts[name];
-    if (v !== undefined) flags[spec.key] = v;
+    if (typeof v === 'string') flags[spec.key] = v;
   }
+  return flags;
+}
+
+/** `config check` and `serve --check`: prints the report; the exit status is 0 when valid, 2 when not. */
+function runCheck(opts: Record<string, unknown>): void {
+  const check = checkConfig(resolveConfig({ flags: flagsOf(opts) }));
+  process.stdout.write(opts.json ? `${JSON.stringify(configCheckJson(check), null, 2)}\n` : formatConfigCheck(check));
+  process.exitCode = check.valid ? 0 : EXIT_USAGE;
+}
+
+const CONFIG_HELP = `
+Every option also reads its environment variable, shown with its default
+(flags win over the environment, the environment over the config file named by
+GITBRIDGE_CONFIG, the file over the defaults). See docs/configuration.md.`;
+
+const program = new Command('gitbridged')
+  .description('GitBridge daemon: GitHub webhooks in, MAS tasks out. Without a command it runs "serve".')
+  .version(VERSION)
+  .showSuggestionAfterError(true)
+  .addHelpText('after', `
+Examples:
+  gitbridged                       # the same as "gitbridged serve"
+  gitbridged serve --port 8080
+  gitbridged config check          # every setting, where it came from, and every problem`);
+
+const serve = addConfigOptions(program.command('serve'))
+  .description('Receive GitHub webhooks and submit MAS tasks')
+  .option('--check', 'print the resolved configuration (secrets redacted) and every problem, then exit: 0 valid, 2 not')
+  .addHelpText('after', `${CONFIG_HELP}
+
+Examples:
+  GITBRIDGE_WEBHOOK_SECRET=s3cret GITBRIDGE_MAS_CALLBACK_SECRET=cb gitbridged serve
+  gitbridged serve --port 8080 --config examples/gitbridge.config.json
+  gitbridged serve --check`);
+
+serve.action(async (opts: Record<string, unknown>) => {
+  if (opts.check) return runCheck(opts);
   let config: Config;
   try {
-    config = loadConfig({ flags });
+    config = loadConfig({ flags: flagsOf(opts) });
   } catch (err) {
     if (isGitBridgeError(err)) {
       process.stderr.write(`gitbridged: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
-      process.exit(2);
+      process.exit(EXIT_USAGE);
     }
     throw err;
   }
@@ -64,4 +106,30 @@ serve.action(async (opts: Record<string, string | undefined>) => {
   process.on('SIGHUP', () => daemon.reload());
 });
 
-await program.parseAsync(process.argv);
+const config = program.command('config').description('Inspect the configuration gitbridged would start with');
+addConfigOptions(config.command('check'))
+  .description('Print every option with its value and source (flag, env, file, default), secrets redacted, then every warning and problem; exit 0 when valid, 2 when not')
+  .option('--json', 'print one JSON object {valid, options, rules, warnings, problems}')
+  .addHelpText('after', `${CONFIG_HELP}
+
+Examples:
+  gitbridged config check
+  GITBRIDGE_CONFIG=/etc/gitbridge/config.json gitbridged config check --json | jq .problems`)
+  .action((opts: Record<string, unknown>) => runCheck(opts));
+
+for (const cmd of [program, ...program.commands, ...config.commands]) cmd.exitOverride();
+
+// "serve" is the default, but only for no command at all or flags alone: a
+// mistyped command ("gitbridged serv") must be an error with a suggestion,
+// not an argument that "serve" silently ignores.
+const args = process.argv.slice(2);
+const first = args[0];
+if (first === undefined || (first.startsWith('-') && !['-h', '--help', '-V', '--version'].includes(first))) args.unshift('serve');
+
+try {
+  await program.parseAsync(args, { from: 'user' });
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // Commander printed the message (with "Did you mean …?"), the help or the version.
+  process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+}

@@ -1,8 +1,6 @@
 import { createServer, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
-  IpAllowlist,
-  clientAddress,
   normalizeAddress,
   errorBody,
   isGitBridgeError,
@@ -12,12 +10,13 @@ import {
   type Ingest,
   type Loggers,
   type Metrics,
+  type ProxyGuard,
   type Store,
 } from '@gitbridge/core';
 import { sendError, sendGitBridgeError } from './http.js';
 import { adminRoutes } from './routes/admin.js';
 import { callbackRoute } from './routes/callback.js';
-import { healthRoutes } from './routes/health.js';
+import { healthRoutes, metricsRoute } from './routes/health.js';
 import { webhookRequest, webhookRoute } from './routes/webhook.js';
 
 /** What {@link buildServer} needs; every I/O part is injected. */
@@ -28,6 +27,8 @@ export interface ServerDeps {
   readonly ingest: Ingest;
   readonly metrics: Metrics;
   readonly loggers: Loggers;
+  /** Proxy trust: derives client addresses and refuses forwarding headers from untrusted peers (one per daemon). */
+  readonly proxyGuard: ProxyGuard;
   /** True while the daemon shuts down. */
   readonly draining: () => boolean;
   /** Extra readiness check (Redis reachable). */
@@ -63,17 +64,29 @@ function endWithError(res: ServerResponse, code: ErrorCode, message?: string): v
 }
 
 /**
+ * Which routes a server answers:
+ * - `all`: every route on one listener (no `GITBRIDGE_ADMIN_PORT`);
+ * - `public`: `POST /webhook`, `POST /mas/callback` and the health routes,
+ *   the webhook port when a management listener exists (it answers 404 for
+ *   `/metrics` and `/admin/*`);
+ * - `management`: `GET /metrics`, `/admin/*` and the health routes.
+ */
+export type ServerRole = 'all' | 'public' | 'management';
+
+/**
  * Builds the gitbridged HTTP server (DESIGN §3). Never listens: the caller
  * calls `listen` (main) or `inject` (tests).
  *
  * Routes, one file each under routes/: `POST /webhook`, `POST /mas/callback`,
- * `POST /admin/replay/:id`, `GET /metrics`, `GET /healthz`, `GET /readyz`.
- * Every error body is `{statusCode, code, error, message}`.
+ * `POST /admin/replay/:id`, `GET /metrics`, `GET /healthz`, `GET /readyz`,
+ * as `role` selects. On every route, forwarding headers from a peer that is
+ * not a trusted proxy are refused (`GB_PROXY_UNTRUSTED`; on `/webhook` by
+ * the ingest path's own pre-body checks). Every error body is
+ * `{statusCode, code, error, message}`.
  */
-export function buildServer(deps: ServerDeps): FastifyInstance {
-  const { config, metrics, loggers } = deps;
+export function buildServer(deps: ServerDeps, role: ServerRole = 'all'): FastifyInstance {
+  const { config, metrics, loggers, proxyGuard } = deps;
   const { log, security } = loggers;
-  const trustProxy = Array.isArray(config.trustProxy) ? new IpAllowlist(config.trustProxy, []) : (config.trustProxy as false | number);
   const app = Fastify({
     logger: false,
     // Malformed URLs and the like get the common error shape, without echoing input.
@@ -130,10 +143,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     req.gbStarted = performance.now();
     req.gbDeliveryId = undefined;
-    req.gbClientIp = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustProxy);
+    const header = (name: string) => req.headers[name];
+    req.gbClientIp = proxyGuard.clientAddress(req.socket.remoteAddress, header);
+    // A proxied /mas/callback or /admin/* is the same trap as a proxied /webhook,
+    // whose admission checks it itself (and counts it with the deliveries).
+    if (req.routeOptions.url === '/webhook') return;
+    const untrusted = proxyGuard.check(req.socket.remoteAddress, header, { route: req.routeOptions.url ?? 'unmatched' });
+    if (untrusted) return sendGitBridgeError(reply, untrusted);
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -158,9 +177,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.setNotFoundHandler((_req, reply) => sendError(reply, 'GB_NOT_FOUND'));
 
-  webhookRoute(app, deps.ingest);
-  callbackRoute(app, { callbackSecret: config.masCallbackSecret, store: deps.store, metrics, log, security });
-  adminRoutes(app, { adminToken: config.adminToken, ingest: deps.ingest, security });
-  healthRoutes(app, { store: deps.store, metrics, draining: deps.draining, ...(deps.ready ? { ready: deps.ready } : {}) });
+  if (role !== 'management') {
+    webhookRoute(app, deps.ingest);
+    callbackRoute(app, { callbackSecret: config.masCallbackSecret, store: deps.store, metrics, log, security });
+  }
+  if (role !== 'public') {
+    adminRoutes(app, { adminToken: config.adminToken, ingest: deps.ingest, store: deps.store, security });
+    metricsRoute(app, metrics);
+  }
+  healthRoutes(app, { store: deps.store, draining: deps.draining, ...(deps.ready ? { ready: deps.ready } : {}) });
   return app;
 }

@@ -1,9 +1,9 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { GitBridgeError } from '@gitbridge/core/errors';
 import type { Delivery, RedeliveryRequest } from '@gitbridge/core/store';
 import { cliConfig } from '../config.js';
 import { formatBytes, formatFields, formatTable, printJson, sanitize, shortTime } from '../format.js';
-import { parsePositiveInt, dataDirOption } from '../options.js';
+import { dataDirOption, DELIVERY_STATE_CHOICES, filterOf, lsCommand, wideOption, type ListFilterOptions } from '../options.js';
 import { withStore } from '../store-access.js';
 import { taskJson, taskTable } from './tasks.js';
 
@@ -27,6 +27,10 @@ export interface DeliveryJson {
   readonly processed_at: string | null;
   /** The delivery this one replays, if any. */
   readonly replay_of: string | null;
+  /** Whether processing it sends chat notifications (false for a replay without --notify). */
+  readonly notify: boolean;
+  /** Why no rule made a task, when it was ignored (`no rule for push`, `rule X: condition … failed (got …)`). */
+  readonly ignored_reason: string | null;
 }
 
 /** Maps a stored delivery to its JSON form. */
@@ -46,6 +50,8 @@ export function deliveryJson(d: Delivery): DeliveryJson {
     last_error: d.lastError,
     processed_at: d.processedAt,
     replay_of: d.replayOf,
+    notify: d.notify,
+    ignored_reason: d.ignoredReason,
   };
 }
 
@@ -84,20 +90,25 @@ export function deliveriesCommand(): Command {
     .addHelpText('after', `
 Examples:
   $ gitbridge deliveries ls --limit 20
-  $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958`);
+  $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958
+  $ gitbridge deliveries show 72d3162e
 
-  deliveries
-    .command('ls')
-    .description('List deliveries, newest first')
-    .option('--json', 'print a JSON array')
-    .option('--limit <n>', 'at most this many deliveries', parsePositiveInt, 100)
-    .addOption(dataDirOption())
+Delivery ids: in full, or a unique prefix of at least 4 characters (the 8
+that tables and the log view show); a replay as <id or prefix>:replay:<n>.
+An ambiguous prefix names the ids it matches.`);
+
+  lsCommand(deliveries, { noun: 'deliveries', when: 'received', description: 'List deliveries, newest first' }, (ls) => ls
+    .addOption(new Option('--state <state>', 'only deliveries in this state').choices(DELIVERY_STATE_CHOICES))
+    .option('--event <event>', 'only deliveries of this X-GitHub-Event, e.g. pull_request'))
     .addHelpText('after', `
 Examples:
   $ gitbridge deliveries ls
+  $ gitbridge deliveries ls --wide
+  $ gitbridge deliveries ls --state ignored --since 24h
+  $ gitbridge deliveries ls --repo octocat/Hello-World --event pull_request --limit 20
   $ gitbridge deliveries ls --json --limit 500 | jq '.[] | select(.state == "dead")'`)
-    .action(async (opts: { json?: boolean; limit: number; dataDir?: string }) => {
-      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listDeliveries({ limit: opts.limit }));
+    .action(async (opts: ListFilterOptions & { json?: boolean; wide?: boolean; state?: Delivery['state']; event?: string; dataDir?: string }) => {
+      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listDeliveries(filterOf(opts, ['state', 'event', 'repo', 'since'])));
       if (opts.json) {
         printJson(rows.map(deliveryJson));
         return;
@@ -106,37 +117,37 @@ Examples:
         rows.length === 0
           ? 'No deliveries.\n'
           : formatTable(rows, [
-              { header: 'DELIVERY', value: (d) => d.deliveryId },
-              { header: 'EVENT', value: (d) => (d.action ? `${d.event}.${d.action}` : d.event) },
-              { header: 'REPO', value: (d) => d.repo },
+              { header: 'DELIVERY', value: (d) => d.deliveryId, id: true },
+              { header: 'EVENT', value: (d) => (d.action ? `${d.event}.${d.action}` : d.event), flex: true },
+              { header: 'REPO', value: (d) => d.repo, flex: true },
               { header: 'RECEIVED', value: (d) => shortTime(d.receivedAt) },
               { header: 'STATE', value: (d) => d.state },
-              { header: 'OUTCOME', value: (d) => d.outcome },
+              { header: 'OUTCOME', value: (d) => d.outcome, wideOnly: true },
               { header: 'SIZE', value: (d) => formatBytes(d.size), right: true },
-              { header: 'LAST ERROR', value: (d) => d.lastError, max: 50 },
-            ]),
+              { header: 'LAST ERROR', value: (d) => d.lastError, max: 50, flex: true },
+            ], opts),
       );
     });
 
   deliveries
     .command('show')
     .description('Show one delivery: event, state, stored headers (never signatures) and the tasks it produced')
-    .argument('<delivery id>', 'the X-GitHub-Delivery GUID')
+    .argument('<delivery id>', 'the X-GitHub-Delivery GUID, or a unique prefix of it')
     .option('--json', 'print a JSON object')
+    .addOption(wideOption())
     .addOption(dataDirOption())
     .addHelpText('after', `
 Examples:
   $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958
-  $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958 --json | jq .tasks`)
-    .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
-      const found = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
-        const delivery = await store.getDelivery(id);
-        if (!delivery) return undefined;
-        const [recovery] = await store.redeliveryRequests([id]);
-        return { delivery, tasks: await store.tasksForDelivery(id), notifications: await store.notificationsForDelivery(id), recovery };
+  $ gitbridge deliveries show 72d3162e
+  $ gitbridge deliveries show 72d3162e --json | jq .tasks`)
+    .action(async (ref: string, opts: { json?: boolean; wide?: boolean; dataDir?: string }) => {
+      const { delivery: d, tasks, notifications, recovery } = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
+        const { resolveDeliveryId } = await import('@gitbridge/core/store');
+        const id = await resolveDeliveryId(store, ref);
+        const [request] = await store.redeliveryRequests([id]);
+        return { delivery: (await store.getDelivery(id))!, tasks: await store.tasksForDelivery(id), notifications: await store.notificationsForDelivery(id), recovery: request };
       });
-      if (!found) throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `no delivery ${id}`, hint: 'see `gitbridge deliveries ls`' });
-      const { delivery: d, tasks, notifications, recovery } = found;
       const headers = safeHeaders(d.headers);
       if (opts.json) {
         printJson({
@@ -165,16 +176,18 @@ Examples:
           ['size', `${formatBytes(d.size)} (${d.size} bytes)`],
           ['state', d.state],
           ['outcome', d.outcome],
+          ...(d.ignoredReason !== null ? [['ignored because', d.ignoredReason] as const] : []),
           ['attempts', d.attempts],
           ['processed', d.processedAt],
           ['last error', d.lastError],
           ['replay of', d.replayOf],
           ['arrived', recovery ? recoveredText(recovery) : 'first time (no redelivery requested)'],
+          ['notify', d.notify ? 'yes' : 'no (a replay without --notify: tasks only)'],
         ]),
         '\nHeaders (signatures are never shown)\n',
         Object.keys(headers).length === 0 ? '  (none stored)\n' : Object.entries(headers).map(([k, v]) => `  ${sanitize(k)}: ${sanitize(v)}\n`).join(''),
         `\nTasks (${tasks.length})\n`,
-        tasks.length === 0 ? '  (none)\n' : taskTable(tasks),
+        tasks.length === 0 ? '  (none)\n' : taskTable(tasks, opts),
       ];
       if (notifications.length > 0) {
         out.push(`\nNotifications (${notifications.length})\n`);
@@ -182,8 +195,8 @@ Examples:
           { header: 'CHANNEL', value: (n) => n.channel },
           { header: 'STATUS', value: (n) => n.status },
           { header: 'ATTEMPTS', value: (n) => n.attempts, right: true },
-          { header: 'TEXT', value: (n) => n.text, max: 60 },
-        ]));
+          { header: 'TEXT', value: (n) => n.text, max: 60, flex: true },
+        ], opts));
       }
       process.stdout.write(out.join(''));
     });
@@ -191,7 +204,7 @@ Examples:
   deliveries
     .command('retry')
     .description('Put a dead delivery (processing failed too often) back in the queue')
-    .argument('<delivery id>', 'the X-GitHub-Delivery GUID')
+    .argument('<delivery id>', 'the X-GitHub-Delivery GUID, or a unique prefix of it')
     .option('--json', 'print a JSON object {delivery_id, state}')
     .addOption(dataDirOption())
     .addHelpText('after', `
@@ -202,14 +215,15 @@ delivery that was processed normally, use "gitbridge replay". This writes to the
 
 Examples:
   $ gitbridge deliveries retry 72d3162e-cc78-11e3-81ab-4c9367dc0958`)
-    .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
+    .action(async (ref: string, opts: { json?: boolean; dataDir?: string }) => {
       const outcome = await withStore(await cliConfig({ dataDir: opts.dataDir }), { writable: true }, async (store) => {
-        const row = await store.getDelivery(id);
-        if (!row) return { kind: 'unknown' as const };
-        if (!(await store.requeueDelivery(id))) return { kind: 'refused' as const, state: row.state };
-        return { kind: 'retried' as const };
+        const { resolveDeliveryId } = await import('@gitbridge/core/store');
+        const id = await resolveDeliveryId(store, ref);
+        const row = (await store.getDelivery(id))!;
+        if (!(await store.requeueDelivery(id))) return { kind: 'refused' as const, id, state: row.state };
+        return { kind: 'retried' as const, id };
       });
-      if (outcome.kind === 'unknown') throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `no stored delivery ${id}`, hint: 'see `gitbridge deliveries ls`' });
+      const { id } = outcome;
       if (outcome.kind === 'refused') {
         throw new GitBridgeError('GB_DELIVERY_NOT_RETRIABLE', { message: `delivery ${id} is ${outcome.state}: only dead deliveries can be retried`, hint: 'to run it again anyway, use `gitbridge replay`' });
       }

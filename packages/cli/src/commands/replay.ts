@@ -1,10 +1,10 @@
 import { STATUS_CODES } from 'node:http';
 import { Command } from 'commander';
-import { GitBridgeError } from '@gitbridge/core/errors';
+import { EXIT_CODES, ERROR_CATALOGUE, type ErrorCode } from '@gitbridge/core/errors';
 import { KEPT_HEADERS } from '@gitbridge/core/stored-delivery';
 import type { Config } from '@gitbridge/core/config';
 import { cliConfig } from '../config.js';
-import { checkHttpUrl, defaultDaemonUrl, resolveSecret } from '../env.js';
+import { checkHttpUrl, defaultAdminUrl, resolveSecret } from '../env.js';
 import { EXIT, usageError } from '../exit.js';
 import { formatBytes, parseJsonOrText, printJson } from '../format.js';
 import { postOrFail } from '../http.js';
@@ -18,6 +18,7 @@ export interface ReplayOptions {
   readonly to?: string;
   readonly secret?: string;
   readonly dryRun?: boolean;
+  readonly notify?: boolean;
   readonly json?: boolean;
   readonly dataDir?: string;
   /** ms */
@@ -27,9 +28,9 @@ export interface ReplayOptions {
 /** Header that marks a delivery re-sent by `gitbridge replay --to`; its value is the original delivery id. */
 export const REPLAY_HEADER = 'x-gitbridge-replay-of';
 
-/** The daemon's base URL: `--url`, else {@link defaultDaemonUrl}. */
+/** The daemon's admin base URL: `--url`, else {@link defaultAdminUrl} (its management listener when configured). */
 function daemonUrl(flag: string | undefined, config: Config): string {
-  if (flag === undefined) return defaultDaemonUrl(config);
+  if (flag === undefined) return defaultAdminUrl(config);
   const url = flag.replace(/\/+$/, '');
   checkHttpUrl(url, '--url');
   return url;
@@ -40,17 +41,45 @@ function print(opts: ReplayOptions, result: Record<string, unknown>, lines: stri
   else process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** The stable code of a GitBridge error body, or undefined for any other answer. */
+function errorCodeOfBody(body: unknown): ErrorCode | undefined {
+  const code = (body as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && Object.hasOwn(ERROR_CATALOGUE, code) ? (code as ErrorCode) : undefined;
+}
+
+/**
+ * What to tell the operator about a refused admin call, by the error's code
+ * (never by its status: the admin API being off and a wrong token need
+ * different fixes).
+ */
+function adminRefusal(code: ErrorCode | undefined, body: unknown, base: string): string {
+  switch (code) {
+    case 'GB_ADMIN_UNAUTHORIZED':
+      return 'the daemon refused the admin token (is GITBRIDGE_ADMIN_TOKEN the same on both sides?)';
+    case 'GB_ADMIN_DISABLED':
+      return "the daemon's admin API is off: it runs without GITBRIDGE_ADMIN_TOKEN (start it with the same token as here)";
+    case 'GB_NOT_FOUND':
+      return `${base} does not serve the admin API: with GITBRIDGE_ADMIN_PORT it is on the management listener (pass --url http://127.0.0.1:<admin port>, or set GITBRIDGE_ADMIN_PORT here too)`;
+    default: {
+      const message = (body as { message?: unknown } | null)?.message;
+      return typeof message === 'string' ? message : 'the daemon refused the replay';
+    }
+  }
+}
+
 /**
  * Replays through the running daemon: `POST <url>/admin/replay/<id>` with the
- * admin token. The daemon stores a new delivery `<id>:replay:<n>` with the
- * original bytes, processes it past de-duplication, and writes the replay to
- * the security log.
+ * admin token (and `?notify=true` with `--notify`). The daemon resolves an id
+ * prefix, stores a new delivery `<id>:replay:<n>` with the original bytes,
+ * processes it past de-duplication, and writes the replay to the security
+ * log. A refusal is explained by its code on stderr, and ends with the
+ * code's exit status.
  */
 async function replayThroughDaemon(id: string, opts: ReplayOptions, config: Config): Promise<number> {
   const base = daemonUrl(opts.url, config);
   const token = opts.adminToken ?? config.adminToken;
   if (!token) throw usageError('an admin token is required: --admin-token or GITBRIDGE_ADMIN_TOKEN', 'the daemon must run with the same GITBRIDGE_ADMIN_TOKEN');
-  const target = `${base}/admin/replay/${encodeURIComponent(id)}`;
+  const target = `${base}/admin/replay/${encodeURIComponent(id)}${opts.notify ? '?notify=true' : ''}`;
   if (opts.dryRun) {
     print(opts, { dry_run: true, method: 'POST', url: target }, [`dry run: would POST ${target} (Authorization: Bearer [redacted])`]);
     return EXIT.ok;
@@ -58,8 +87,10 @@ async function replayThroughDaemon(id: string, opts: ReplayOptions, config: Conf
   const { status, text } = await postOrFail(target, { authorization: `Bearer ${token}` }, undefined, opts.timeout);
   const body = text === '' ? null : parseJsonOrText(text);
   print(opts, { status, body }, [`${status} ${STATUS_CODES[status] ?? ''}  POST ${target}`, typeof body === 'string' ? body : JSON.stringify(body, null, 2)]);
-  if (status === 401) process.stderr.write('gitbridge: the daemon refused the admin token (is GITBRIDGE_ADMIN_TOKEN the same on both sides?)\n');
-  return status >= 200 && status < 300 ? EXIT.ok : EXIT.failed;
+  if (status >= 200 && status < 300) return EXIT.ok;
+  const code = errorCodeOfBody(body);
+  process.stderr.write(`gitbridge: ${adminRefusal(code, body, base)}\n`);
+  return code ? EXIT_CODES[code] : EXIT.failed;
 }
 
 /**
@@ -72,10 +103,10 @@ async function replayTo(id: string, opts: ReplayOptions & { to: string }, config
   checkHttpUrl(opts.to, '--to');
   const secret = resolveSecret(opts.secret, config);
   const found = await withStore(config, {}, async (store) => {
-    const delivery = await store.getDelivery(id);
-    return delivery && { ...delivery, body: (await store.getDeliveryBody(id)) ?? Buffer.alloc(0) };
+    const { resolveDeliveryId } = await import('@gitbridge/core/store');
+    const full = await resolveDeliveryId(store, id);
+    return { ...(await store.getDelivery(full))!, body: (await store.getDeliveryBody(full)) ?? Buffer.alloc(0) };
   });
-  if (!found) throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `no stored delivery ${id}`, hint: 'list them with `gitbridge deliveries ls`' });
   const row = { delivery_id: found.deliveryId, body: found.body };
   const headers: Record<string, string> = {};
   for (const h of KEPT_HEADERS) if (found.headers[h] !== undefined) headers[h] = found.headers[h];
@@ -103,9 +134,10 @@ async function replayTo(id: string, opts: ReplayOptions & { to: string }, config
 export function replayCommand(): Command {
   return new Command('replay')
     .description('Re-run a stored delivery through the pipeline, or re-send it to another GitBridge')
-    .argument('<delivery-id>', 'the X-GitHub-Delivery of a stored delivery')
-    .option('--url <url>', 'base URL of the running gitbridged (default http://127.0.0.1:$GITBRIDGE_PORT or :3000)')
+    .argument('<delivery-id>', 'the X-GitHub-Delivery of a stored delivery, or a unique prefix of it (at least 4 characters)')
+    .option('--url <url>', 'base URL of the running gitbridged\'s admin API (default its management listener, http://127.0.0.1:$GITBRIDGE_ADMIN_PORT, when set; else http://127.0.0.1:$GITBRIDGE_PORT or :3000)')
     .option('--admin-token <token>', "the daemon's admin token (default $GITBRIDGE_ADMIN_TOKEN)")
+    .option('--notify', 'also send the chat notifications again, marked "[replay]" (default: tasks only)')
     .option('--to <url>', 'instead, re-send the stored delivery to this webhook URL (another GitBridge)')
     .option('--secret <secret>', "with --to: the target's webhook secret (default the first of $GITBRIDGE_WEBHOOK_SECRET, else $GITBRIDGE_WEBHOOK_SECRET_FILE)")
     .addOption(dataDirOption('with --to: '))
@@ -115,8 +147,11 @@ export function replayCommand(): Command {
     .addHelpText('after', `
 Without --to, the running daemon replays the delivery: it stores a new delivery
 "<id>:replay:<n>" with the original bytes, passes de-duplication on purpose,
-creates its tasks again, and writes the replay to the security log. The daemon
-must run with GITBRIDGE_ADMIN_TOKEN set; the same token authenticates the call.
+creates its tasks again, and writes the replay to the security log. It sends
+no chat notification unless --notify is given (then marked "[replay]"); its
+journal entry names the delivery it replays (replay_of). The daemon must run
+with GITBRIDGE_ADMIN_TOKEN set; the same token authenticates the call. The
+delivery id may be a unique prefix (at least 4 characters).
 
 With --to, the stored body is sent byte-identical with the original event
 headers and delivery id, signed for the target, and marked with the header
@@ -124,9 +159,11 @@ X-GitBridge-Replay-Of.
 
 Examples:
   $ GITBRIDGE_ADMIN_TOKEN=... gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958
+  $ GITBRIDGE_ADMIN_TOKEN=... gitbridge replay 72d3162e --notify
   $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958 --dry-run
   $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958 --to http://127.0.0.1:3001/webhook --secret dev`)
     .action(async (id: string, opts: ReplayOptions) => {
+      if (opts.to && opts.notify) throw usageError('--notify applies to replays through the daemon', 'with --to the target GitBridge takes the delivery as a new one and notifies as it would for any');
       const config = await cliConfig({ dataDir: opts.dataDir });
       process.exitCode = opts.to ? await replayTo(id, { ...opts, to: opts.to }, config) : await replayThroughDaemon(id, opts, config);
     });

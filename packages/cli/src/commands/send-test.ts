@@ -11,7 +11,7 @@ import { EXIT, usageError } from '../exit.js';
 import { formatBytes, parseJsonOrText, printJson, sanitize } from '../format.js';
 import { collect, parsePositiveInt } from '../options.js';
 import { parseAssignment, setPath, setRepository, setSender } from '../payload-edit.js';
-import { findExample, listExampleEvents, type JsonObject } from '../webhook-examples.js';
+import { findExample, listExampleEvents, unknownEvent, type JsonObject } from '../webhook-examples.js';
 
 /** Options of `gitbridge send-test`, as commander parses them. */
 export interface SendTestOptions {
@@ -102,7 +102,7 @@ function printList(opts: SendTestOptions): void {
   let events = listExampleEvents();
   if (opts.event !== undefined) {
     events = events.filter((e) => e.event === opts.event);
-    if (events.length === 0) throw usageError(`no example payload for event "${opts.event}"`, 'run `gitbridge send-test --list` for the events');
+    if (events.length === 0) throw unknownEvent(opts.event);
   }
   if (opts.json) {
     printJson(events.map((e) => ({ event: e.event, actions: e.actions })));

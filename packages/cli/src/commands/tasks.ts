@@ -2,8 +2,8 @@ import { Command, Option } from 'commander';
 import { GitBridgeError } from '@gitbridge/core/errors';
 import type { Delivery, Task, TaskStatus, TaskTransition } from '@gitbridge/core/store';
 import { cliConfig } from '../config.js';
-import { formatFields, formatTable, printJson, shortTime } from '../format.js';
-import { parsePositiveInt, parseSince, TASK_STATUS_CHOICES, dataDirOption } from '../options.js';
+import { formatFields, formatTable, printJson, shortTime, type TableOptions } from '../format.js';
+import { filterOf, lsCommand, TASK_STATUS_CHOICES, dataDirOption, wideOption, type ListFilterOptions } from '../options.js';
 import { withStore } from '../store-access.js';
 
 /** A task as `tasks ls --json` prints it. */
@@ -45,34 +45,33 @@ export function taskJson(t: Task): TaskJson {
   };
 }
 
-/** Renders tasks as the aligned table of `tasks ls` (and `deliveries show`). */
-export function taskTable(tasks: readonly Task[]): string {
+/** Renders tasks as the aligned table of `tasks ls` (and `deliveries show`); `--wide` adds priority and attempts. */
+export function taskTable(tasks: readonly Task[], options: TableOptions = {}): string {
   return formatTable(tasks, [
-    { header: 'ID', value: (t) => t.id },
+    { header: 'ID', value: (t) => t.id, id: true },
     { header: 'STATUS', value: (t) => t.status },
-    { header: 'TYPE', value: (t) => t.taskType },
-    { header: 'PRIORITY', value: (t) => t.priority },
-    { header: 'REPO', value: (t) => t.repo },
-    { header: 'ATTEMPTS', value: (t) => t.attempts, right: true },
+    { header: 'TYPE', value: (t) => t.taskType, flex: true },
+    { header: 'PRIORITY', value: (t) => t.priority, wideOnly: true },
+    { header: 'REPO', value: (t) => t.repo, flex: true },
+    { header: 'ATTEMPTS', value: (t) => t.attempts, right: true, wideOnly: true },
     { header: 'CREATED', value: (t) => shortTime(t.createdAt) },
-    { header: 'MAS TASK', value: (t) => t.taskId, max: 36 },
-    { header: 'LAST ERROR', value: (t) => t.lastError, max: 50 },
-  ]);
+    { header: 'MAS TASK', value: (t) => t.taskId, max: 36, flex: 'last' },
+    { header: 'LAST ERROR', value: (t) => t.lastError, max: 50, flex: true },
+  ], options);
 }
 
 
-interface LsOptions {
+interface LsOptions extends ListFilterOptions {
   readonly json?: boolean;
+  readonly wide?: boolean;
   readonly status?: TaskStatus;
-  readonly repo?: string;
   readonly type?: string;
-  readonly since?: string;
-  readonly limit: number;
   readonly dataDir?: string;
 }
 
 interface ShowOptions {
   readonly json?: boolean;
+  readonly wide?: boolean;
   readonly dataDir?: string;
 }
 
@@ -83,62 +82,55 @@ export function tasksCommand(): Command {
     .addHelpText('after', `
 Examples:
   $ gitbridge tasks ls --status dead
-  $ gitbridge tasks show gbt_0b6c…
-  $ gitbridge tasks retry gbt_0b6c…`);
+  $ gitbridge tasks show gbt_0b6c4a10
+  $ gitbridge tasks retry gbt_0b6c4a10
 
-  tasks
-    .command('ls')
-    .description('List tasks, newest first')
-    .option('--json', 'print a JSON array')
+Task ids: GitBridge's (gbt_…) or the MAS's, in full or as a unique prefix of
+at least 4 characters (tables show gbt_ and 8 more); an ambiguous prefix
+names the ids it matches.`);
+
+  lsCommand(tasks, { noun: 'tasks', when: 'created', description: 'List tasks, newest first' }, (ls) => ls
     .addOption(new Option('--status <status>', 'only tasks in this state').choices(TASK_STATUS_CHOICES))
-    .option('--repo <owner/name>', 'only tasks of this repository')
-    .option('--type <task type>', 'only tasks of this type, e.g. review_pull_request')
-    .option('--since <time>', 'only tasks created at or after this ISO-8601 time, or within this age (30m, 2h, 7d)', (v: string) => parseSince(v))
-    .option('--limit <n>', 'at most this many tasks', parsePositiveInt, 100)
-    .addOption(dataDirOption())
+    .option('--type <task type>', 'only tasks of this type, e.g. review_pull_request'))
     .addHelpText('after', `
 Examples:
   $ gitbridge tasks ls
+  $ gitbridge tasks ls --wide
   $ gitbridge tasks ls --status failed --since 24h
   $ gitbridge tasks ls --repo octocat/Hello-World --type review_pull_request --json
   $ gitbridge tasks ls --data-dir /var/lib/gitbridge --limit 20`)
     .action(async (opts: LsOptions) => {
-      const filter = {
-        limit: opts.limit,
-        ...(opts.status !== undefined && { status: opts.status }),
-        ...(opts.repo !== undefined && { repo: opts.repo }),
-        ...(opts.type !== undefined && { type: opts.type }),
-        ...(opts.since !== undefined && { since: opts.since }),
-      };
+      const filter = filterOf(opts, ['status', 'repo', 'type', 'since']);
       const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listTasks(filter));
       if (opts.json) printJson(rows.map(taskJson));
-      else process.stdout.write(rows.length === 0 ? 'No tasks.\n' : taskTable(rows));
+      else process.stdout.write(rows.length === 0 ? 'No tasks.\n' : taskTable(rows, opts));
     });
 
   tasks
     .command('show')
     .description('Show one task with its delivery and its full history')
-    .argument('<id>', "GitBridge's task id (gbt_…) or the MAS's task id")
+    .argument('<id>', "GitBridge's task id (gbt_…) or the MAS's task id, or a unique prefix of either")
     .option('--json', 'print a JSON object {task, delivery, history}')
+    .addOption(wideOption())
     .addOption(dataDirOption())
     .addHelpText('after', `
 Examples:
   $ gitbridge tasks show gbt_5d1c2a8e-3f0b-4a55-9d59-0e3c1a0b7f21
+  $ gitbridge tasks show gbt_5d1c2a8e
   $ gitbridge tasks show mas_task_8842 --json`)
     .action(async (ref: string, opts: ShowOptions) => {
       const found = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
-        const task = await store.getTask(ref);
-        if (!task) return undefined;
+        const { resolveTaskId } = await import('@gitbridge/core/store');
+        const task = (await store.getTask(await resolveTaskId(store, ref)))!;
         return { task, delivery: await store.getDelivery(task.deliveryId), history: await store.taskHistory(task.id) };
       });
-      if (!found) throw new GitBridgeError('GB_TASK_NOT_FOUND', { message: `no task ${ref}`, hint: 'give the GitBridge id (gbt_…) or the MAS task id; see `gitbridge tasks ls`' });
-      printTask(found.task, found.delivery, found.history, opts.json ?? false);
+      printTask(found.task, found.delivery, found.history, opts);
     });
 
   tasks
     .command('retry')
     .description('Put a failed or dead task back in the queue for a fresh round of attempts')
-    .argument('<id>', "GitBridge's task id (gbt_…) or the MAS's task id")
+    .argument('<id>', "GitBridge's task id (gbt_…) or the MAS's task id, or a unique prefix of either")
     .option('--json', 'print a JSON object {id, status}')
     .addOption(dataDirOption())
     .addHelpText('after', `
@@ -147,9 +139,14 @@ submits it again to the MAS within a second. This writes to the store.
 
 Examples:
   $ gitbridge tasks retry gbt_5d1c2a8e-3f0b-4a55-9d59-0e3c1a0b7f21
+  $ gitbridge tasks retry gbt_5d1c2a8e
   $ gitbridge tasks ls --status dead --json | jq -r '.[].id' | xargs -n1 gitbridge tasks retry`)
     .action(async (ref: string, opts: ShowOptions) => {
-      const outcome = await withStore(await cliConfig({ dataDir: opts.dataDir }), { writable: true }, (store) => store.retryTask(ref));
+      const outcome = await withStore(await cliConfig({ dataDir: opts.dataDir }), { writable: true }, async (store) => {
+        const { resolveTaskId } = await import('@gitbridge/core/store');
+        return store.retryTask(await resolveTaskId(store, ref));
+      });
+      // A task that vanished between the lookup and the retry (retention).
       if (outcome.outcome === 'unknown') throw new GitBridgeError('GB_TASK_NOT_FOUND', { message: `no task ${ref}`, hint: 'see `gitbridge tasks ls`' });
       if (outcome.outcome === 'refused') {
         throw new GitBridgeError('GB_TASK_NOT_RETRIABLE', { message: `task ${outcome.task.id} is ${outcome.task.status}: only failed or dead tasks can be retried` });
@@ -162,7 +159,7 @@ Examples:
 }
 
 /** Prints `tasks show`: the task, a summary of its delivery, and its history. */
-function printTask(task: Task, delivery: Delivery | undefined, history: readonly TaskTransition[], json: boolean): void {
+function printTask(task: Task, delivery: Delivery | undefined, history: readonly TaskTransition[], opts: ShowOptions): void {
   const deliverySummary = delivery
     ? {
         delivery_id: delivery.deliveryId,
@@ -174,7 +171,7 @@ function printTask(task: Task, delivery: Delivery | undefined, history: readonly
         outcome: delivery.outcome,
       }
     : null;
-  if (json) {
+  if (opts.json) {
     printJson({
       task: {
         ...taskJson(task),
@@ -228,8 +225,8 @@ function printTask(task: Task, delivery: Delivery | undefined, history: readonly
           { header: 'FROM', value: (h) => h.from },
           { header: 'TO', value: (h) => h.to },
           { header: 'BY', value: (h) => h.source },
-          { header: 'DETAIL', value: (h) => h.detail },
-        ]),
+          { header: 'DETAIL', value: (h) => h.detail, flex: true },
+        ], opts),
   );
   process.stdout.write(out.join(''));
 }

@@ -72,6 +72,14 @@ export interface Config {
   readonly leaseMs: number;
   /** Token for admin endpoints (replay); undefined disables them. */
   readonly adminToken: string | undefined;
+  /**
+   * Port of the management listener, which alone serves `/metrics` and
+   * `/admin/*` (the webhook port answers 404 for them); undefined: they are
+   * served on the webhook port.
+   */
+  readonly adminPort: number | undefined;
+  /** Address the management listener binds. */
+  readonly adminHost: string;
   /** Grace period for shutdown, ms. */
   readonly shutdownGraceMs: number;
   /** SQLite `synchronous` mode of the store: `NORMAL` survives a process crash, `FULL` also power loss. */
@@ -119,6 +127,8 @@ export interface OptionSpec {
    * newlines are trimmed, and each further line is one more list entry.
    */
   readonly fileEnv?: string;
+  /** A credential: never printed (`gitbridged config check` shows it redacted). URL options hide their password whatever this says. */
+  readonly secret?: boolean;
 }
 
 /** The configuration schema; `docs/configuration.md` documents each entry. */
@@ -126,7 +136,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'port', env: 'GITBRIDGE_PORT', flag: '--port', kind: 'int', default: '3000', doc: 'TCP port to listen on.' },
   { key: 'host', env: 'GITBRIDGE_HOST', flag: '--host', kind: 'string', default: '0.0.0.0', doc: 'Address to bind.' },
   {
-    key: 'webhookSecrets', env: 'GITBRIDGE_WEBHOOK_SECRET', flag: '--webhook-secret', kind: 'secret-list', default: undefined, required: true, fileEnv: 'GITBRIDGE_WEBHOOK_SECRET_FILE',
+    key: 'webhookSecrets', env: 'GITBRIDGE_WEBHOOK_SECRET', flag: '--webhook-secret', secret: true, kind: 'secret-list', default: undefined, required: true, fileEnv: 'GITBRIDGE_WEBHOOK_SECRET_FILE',
     doc: 'Webhook secret(s), comma-separated: the first signs, all verify (rotation). Or GITBRIDGE_WEBHOOK_SECRET_FILE: a file with one secret per line (trailing newline trimmed).',
   },
   { key: 'dataDir', env: 'GITBRIDGE_DATA_DIR', flag: '--data-dir', kind: 'string', default: './data', doc: 'Directory of the SQLite store.' },
@@ -134,14 +144,14 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'logLevel', env: 'GITBRIDGE_LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', doc: 'Minimum log level (trace, debug, info, warn, error, fatal, silent).' },
   { key: 'logStdout', env: 'GITBRIDGE_LOG_STDOUT', flag: '--log-stdout', kind: 'bool', default: 'true', doc: 'Also write the webhook log to standard output.' },
   { key: 'masUrl', env: 'GITBRIDGE_MAS_URL', flag: '--mas-url', kind: 'url', default: 'http://127.0.0.1:8081', doc: 'Base URL of the MAS; tasks are POSTed to <url>/tasks.' },
-  { key: 'masToken', env: 'GITBRIDGE_MAS_TOKEN', flag: '--mas-token', kind: 'string', default: undefined, doc: 'Bearer token sent to the MAS.' },
+  { key: 'masToken', env: 'GITBRIDGE_MAS_TOKEN', flag: '--mas-token', secret: true, kind: 'string', default: undefined, doc: 'Bearer token sent to the MAS.' },
   {
-    key: 'masCallbackSecret', env: 'GITBRIDGE_MAS_CALLBACK_SECRET', flag: '--mas-callback-secret', kind: 'string', default: undefined, required: true,
+    key: 'masCallbackSecret', env: 'GITBRIDGE_MAS_CALLBACK_SECRET', flag: '--mas-callback-secret', secret: true, kind: 'string', default: undefined, required: true,
     doc: 'Secret the MAS signs callbacks with (X-MAS-Signature-256).',
   },
   { key: 'publicUrl', env: 'GITBRIDGE_PUBLIC_URL', flag: '--public-url', kind: 'url', default: undefined, doc: 'Public base URL of this daemon (the load balancer\'s, with several); callback_url is <url>/mas/callback. Default http://127.0.0.1:<the port it bound>.' },
   { key: 'redisUrl', env: 'GITBRIDGE_REDIS_URL', flag: '--redis-url', kind: 'url', default: undefined, doc: 'Redis URL; when set, rate-limit counters live in Redis and are shared by several daemons.' },
-  { key: 'notifyUrl', env: 'GITBRIDGE_NOTIFY_URL', flag: '--notify-url', kind: 'url', default: undefined, doc: 'Slack-compatible incoming-webhook URL for chat notifications.' },
+  { key: 'notifyUrl', env: 'GITBRIDGE_NOTIFY_URL', flag: '--notify-url', secret: true, kind: 'url', default: undefined, doc: 'Slack-compatible incoming-webhook URL for chat notifications.' },
   { key: 'ipAllowlist', env: 'GITBRIDGE_IP_ALLOWLIST', flag: '--ip-allowlist', kind: 'list', default: 'github,loopback', doc: 'Allowed source addresses, comma-separated: CIDRs, addresses, "github" (GitHub hook ranges), "loopback", or "any".' },
   { key: 'trustProxy', env: 'GITBRIDGE_TRUST_PROXY', flag: '--trust-proxy', kind: 'trust-proxy', default: 'false', doc: 'Proxy trust: false, a hop count, or comma-separated proxy addresses/CIDRs. Off: X-Forwarded-For is ignored.' },
   { key: 'configFile', env: 'GITBRIDGE_CONFIG', flag: '--config', kind: 'string', default: undefined, doc: 'JSON config file (options by key, and "rules").' },
@@ -159,14 +169,19 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'masConcurrency', env: 'GITBRIDGE_MAS_CONCURRENCY', flag: '--mas-concurrency', kind: 'int', default: '16', doc: 'Concurrent MAS submissions.' },
   { key: 'processMaxAttempts', env: 'GITBRIDGE_PROCESS_MAX_ATTEMPTS', flag: '--process-max-attempts', kind: 'int', default: '5', doc: 'Attempts to turn a delivery into tasks before it is dead.' },
   { key: 'leaseMs', env: 'GITBRIDGE_LEASE_MS', flag: '--lease-ms', kind: 'int', default: '30000', doc: 'Lease on a claimed queue item, ms.' },
-  { key: 'adminToken', env: 'GITBRIDGE_ADMIN_TOKEN', flag: '--admin-token', kind: 'string', default: undefined, doc: 'Bearer token for admin endpoints (replay); unset disables them.' },
+  { key: 'adminToken', env: 'GITBRIDGE_ADMIN_TOKEN', flag: '--admin-token', secret: true, kind: 'string', default: undefined, doc: 'Bearer token for admin endpoints (replay); unset disables them.' },
+  {
+    key: 'adminPort', env: 'GITBRIDGE_ADMIN_PORT', flag: '--admin-port', kind: 'int', default: undefined,
+    doc: 'Port of a separate management listener that alone serves /metrics and /admin/* (the webhook port then answers 404 for them). Unset: they are served on the webhook port. Recommended.',
+  },
+  { key: 'adminHost', env: 'GITBRIDGE_ADMIN_HOST', flag: '--admin-host', kind: 'string', default: '127.0.0.1', doc: 'Address the management listener binds (with GITBRIDGE_ADMIN_PORT).' },
   { key: 'storeSynchronous', env: 'GITBRIDGE_STORE_SYNCHRONOUS', flag: '--store-synchronous', kind: 'string', default: 'NORMAL', doc: 'SQLite synchronous mode: NORMAL (no committed delivery lost on a process crash) or FULL (also on power loss; one fsync per group commit).' },
   { key: 'retentionDays', env: 'GITBRIDGE_RETENTION_DAYS', flag: '--retention-days', kind: 'int', default: '30', doc: 'Days to keep finished deliveries (raw bodies for replay, tasks, history); 0 keeps them forever. The journal is kept.' },
   { key: 'metaUrl', env: 'GITBRIDGE_META_URL', flag: '--meta-url', kind: 'url', default: undefined, doc: "GitHub's meta API, source of the hook ranges. Default <GITBRIDGE_GITHUB_API_URL>/meta (https://api.github.com/meta; GHES: https://HOST/api/v3/meta)." },
   { key: 'metaRefreshS', env: 'GITBRIDGE_META_REFRESH_S', flag: '--meta-refresh-s', kind: 'int', default: '86400', doc: 'How often the daemon refreshes the hook ranges, seconds; 0 disables. A failed refresh keeps the last good list.' },
   { key: 'githubApiUrl', env: 'GITBRIDGE_GITHUB_API_URL', flag: '--github-api-url', kind: 'url', default: GITHUB_API_URL, doc: "GitHub's REST API (recovery, and the default meta URL). GitHub Enterprise Server: https://HOST/api/v3." },
   {
-    key: 'githubToken', env: 'GITBRIDGE_GITHUB_TOKEN', flag: '--github-token', kind: 'secret', default: undefined, fileEnv: 'GITBRIDGE_GITHUB_TOKEN_FILE',
+    key: 'githubToken', env: 'GITBRIDGE_GITHUB_TOKEN', flag: '--github-token', secret: true, kind: 'secret', default: undefined, fileEnv: 'GITBRIDGE_GITHUB_TOKEN_FILE',
     doc: 'Token for recovery through repository and organization hooks: admin on the repository, owner of the organization (classic: admin:repo_hook / admin:org_hook; fine-grained: "Webhooks: read and write"). Never logged.',
   },
   { key: 'githubTokenFile', env: 'GITBRIDGE_GITHUB_TOKEN_FILE', flag: '--github-token-file', kind: 'string', default: undefined, doc: 'A file holding the GitHub token instead (trailing newline trimmed).' },
@@ -175,6 +190,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'recoverHooks', env: 'GITBRIDGE_RECOVER_HOOKS', flag: '--recover-hooks', kind: 'list', default: undefined, doc: 'Hooks whose missed deliveries are recovered, comma-separated API paths: repos/OWNER/REPO/hooks/ID, orgs/ORG/hooks/ID, app. Unset: no recovery.' },
   { key: 'recoverIntervalS', env: 'GITBRIDGE_RECOVER_INTERVAL_S', flag: '--recover-interval-s', kind: 'int', default: '300', doc: "Seconds between the daemon's recovery passes; 0 turns the periodic pass off (gitbridge recover still works)." },
   { key: 'recoverLookbackS', env: 'GITBRIDGE_RECOVER_LOOKBACK_S', flag: '--recover-lookback-s', kind: 'int', default: '86400', doc: "How far back a pass looks for a hook without a checkpoint, seconds; at most GitHub's window (259200 on github.com, 604800 on GHES)." },
+  { key: 'metaRefreshS', env: 'GITBRIDGE_META_REFRESH_S', flag: '--meta-refresh-s', kind: 'int', default: '86400', doc: 'How often the daemon refreshes the hook ranges, seconds; 0 disables. A failed refresh keeps the last good list.' },
   { key: 'shutdownGraceMs', env: 'GITBRIDGE_SHUTDOWN_GRACE_MS', flag: '--shutdown-grace-ms', kind: 'int', default: '10000', doc: 'Grace period for a clean shutdown, ms.' },
 ];
 
@@ -258,13 +274,36 @@ function recoveryProblems(c: Partial<Config>, scope: 'daemon' | 'cli', cwd: stri
   return problems;
 }
 
+/** Where an option's value came from. */
+export type OptionSource = 'flag' | 'env' | 'file' | 'default' | 'unset';
+
+/** One option as resolved: its value (after parsing) and where it came from. */
+export interface ResolvedOption {
+  readonly spec: OptionSpec;
+  /** The parsed value (as in {@link Config}); undefined when unset or invalid. */
+  readonly value: unknown;
+  readonly source: OptionSource;
+  /** The flag, environment variable or file the value came from (`--port`, `GITBRIDGE_WEBHOOK_SECRET_FILE`, a path); empty for defaults. */
+  readonly origin: string;
+}
+
+/** What {@link resolveConfig} found: every option with its source, and every problem. */
+export interface ResolvedConfig {
+  /** The configuration; trustworthy only when `problems` is empty (frozen). */
+  readonly config: Config;
+  /** Every option of {@link CONFIG_SCHEMA}, in its order. */
+  readonly options: readonly ResolvedOption[];
+  /** Every problem, one sentence each; empty when the configuration is valid. */
+  readonly problems: readonly string[];
+}
+
 /**
- * Builds the configuration from flags > environment > config file > defaults
- * and validates it once. Every problem is reported at once.
- *
- * @throws GitBridgeError `GB_CONFIG_INVALID` listing every problem (message has one per line)
+ * Resolves the configuration from flags > environment > config file >
+ * defaults and validates it, without throwing: the values, where each came
+ * from, and every problem at once. {@link loadConfig} and
+ * `gitbridged config check` both use it.
  */
-export function loadConfig(sources: ConfigSources = {}): Config {
+export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
   const env = sources.env ?? process.env;
   const flags = sources.flags ?? {};
   const cwd = sources.cwd ?? process.cwd();
@@ -281,21 +320,34 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       problems.push(`${configFile}: cannot be read as JSON (${(err as Error).message})`);
     }
   }
+  const filePath = configFile ? resolve(cwd, configFile) : '';
 
   const out: Record<string, unknown> = {};
+  const from: Record<string, { source: OptionSource; origin: string }> = {};
   const tokenFile = nonEmpty(flags.githubTokenFile ?? env.GITBRIDGE_GITHUB_TOKEN_FILE) ?? stringOf(file.githubTokenFile);
   for (const spec of CONFIG_SCHEMA) {
     if (spec.key === 'configFile') {
-      out.configFile = configFile ? resolve(cwd, configFile) : undefined;
+      out.configFile = configFile ? filePath : undefined;
+      from.configFile = flags.configFile !== undefined ? { source: 'flag', origin: spec.flag } : configFile ? { source: 'env', origin: spec.env } : { source: 'unset', origin: '' };
       continue;
     }
-    let raw: string | undefined = flags[spec.key] ?? env[spec.env];
+    let raw: string | undefined;
+    let origin: { source: OptionSource; origin: string } = { source: 'unset', origin: '' };
+    if (flags[spec.key] !== undefined) {
+      raw = flags[spec.key];
+      origin = { source: 'flag', origin: spec.flag };
+    } else if (env[spec.env] !== undefined) {
+      raw = env[spec.env];
+      origin = { source: 'env', origin: spec.env };
+    }
     let fromFile: unknown = raw === undefined ? file[spec.key] : undefined;
     if (spec.fileEnv !== undefined && raw === undefined && fromFile === undefined) {
       // The webhook secret's file is named in the environment only; the
       // token's file is an option of its own (flag, environment, config file).
       const valueFile = spec.key === 'githubToken' ? tokenFile : env[spec.fileEnv];
       if (valueFile) {
+        const fileSource: OptionSource = spec.key !== 'githubToken' || nonEmpty(env.GITBRIDGE_GITHUB_TOKEN_FILE) ? 'env' : flags.githubTokenFile !== undefined ? 'flag' : 'file';
+        origin = { source: nonEmpty(flags.githubTokenFile) && spec.key === 'githubToken' ? 'flag' : fileSource, origin: spec.fileEnv };
         try {
           // Trailing newlines (and CR) are trimmed: `echo secret > file` must work.
           const lines = readFileSync(resolve(cwd, valueFile), 'utf8').replace(/[\r\n]+$/, '').split(/\r?\n/);
@@ -310,8 +362,13 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     }
     if (fromFile !== undefined && raw === undefined) {
       raw = Array.isArray(fromFile) ? fromFile.join(',') : String(fromFile);
+      origin = { source: 'file', origin: filePath };
     }
-    raw ??= spec.default;
+    if (raw === undefined && spec.default !== undefined) {
+      raw = spec.default;
+      origin = { source: 'default', origin: '' };
+    }
+    from[spec.key] = origin;
     if (raw === undefined || raw === '') {
       if (spec.required && sources.scope !== 'cli') problems.push(`${spec.env} (${spec.flag}) is required: ${spec.doc}`);
       out[spec.key] = spec.kind === 'secret-list' || spec.kind === 'list' ? [] : undefined;
@@ -360,6 +417,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     }
   }
   if (typeof out.port === 'number' && (out.port < 0 || out.port > 65535)) problems.push(`GITBRIDGE_PORT must be 0-65535, got ${out.port}`);
+  if (typeof out.adminPort === 'number' && out.adminPort > 65535) problems.push(`GITBRIDGE_ADMIN_PORT must be 0-65535, got ${out.adminPort}`);
+  if (typeof out.adminPort === 'number' && out.adminPort !== 0 && out.adminPort === out.port) problems.push(`GITBRIDGE_ADMIN_PORT must differ from GITBRIDGE_PORT (${out.port}): the management listener is a second one`);
   if (out.maxPayloadBytes === 0) problems.push('GITBRIDGE_MAX_PAYLOAD_BYTES must be positive');
   if (out.rateLimitWindowS === 0) problems.push('GITBRIDGE_RATE_LIMIT_WINDOW_S must be positive');
   if (out.masConcurrency === 0) problems.push('GITBRIDGE_MAS_CONCURRENCY must be positive');
@@ -376,11 +435,82 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (file.rules !== undefined && !Array.isArray(file.rules)) problems.push(`${String(configFile)}: "rules" must be an array`);
   out.rules = Array.isArray(file.rules) ? (file.rules as RuleSpec[]) : undefined;
 
+
+  const options = CONFIG_SCHEMA.map((spec) => ({ spec, value: out[spec.key], ...(from[spec.key] ?? { source: 'unset' as const, origin: '' }) }));
+  return { config: Object.freeze(out) as unknown as Config, options, problems };
+}
+
+/**
+ * Builds the configuration from flags > environment > config file > defaults
+ * and validates it once. Every problem is reported at once.
+ *
+ * @throws GitBridgeError `GB_CONFIG_INVALID` listing every problem (message has one per line)
+ */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const { config, problems } = resolveConfig(sources);
   if (problems.length > 0) {
     throw new GitBridgeError('GB_CONFIG_INVALID', {
       message: `Invalid configuration:\n  - ${problems.join('\n  - ')}`,
-      hint: 'See docs/configuration.md',
+      hint: 'See docs/configuration.md; `gitbridged config check` shows every value and where it came from',
     });
   }
-  return Object.freeze(out) as unknown as Config;
+  return config;
+}
+
+/** True for the addresses that bind every interface. */
+const wildcardHost = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '';
+
+/**
+ * Settings that are valid but are probably not what an operator wants in
+ * production: the reverse-proxy trap, a proxy that can be bypassed, the admin
+ * API on the webhook port. The daemon logs them at start-up and
+ * `gitbridged config check` prints them; they never stop the daemon.
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.publicUrl?.startsWith('https:') && config.trustProxy === false) {
+    warnings.push('GITBRIDGE_PUBLIC_URL is https but GITBRIDGE_TRUST_PROXY is off: if TLS ends in a reverse proxy, every request through it is refused (GB_PROXY_UNTRUSTED); set GITBRIDGE_TRUST_PROXY to the proxy\'s address (127.0.0.1 for one on this host)');
+  }
+  if (config.trustProxy !== false && wildcardHost(config.host)) {
+    warnings.push(typeof config.trustProxy === 'number'
+      ? `GITBRIDGE_TRUST_PROXY is a hop count and gitbridged binds ${config.host || 'every address'}: a client that reaches the port without the proxy can forge X-Forwarded-For; bind 127.0.0.1 (GITBRIDGE_HOST) or name the proxies' addresses`
+      : `GITBRIDGE_TRUST_PROXY is set and gitbridged binds ${config.host || 'every address'}: clients can reach it without the proxy; behind a proxy on this host, bind 127.0.0.1 (GITBRIDGE_HOST)`);
+  }
+  if (config.adminToken !== undefined && config.adminPort === undefined) {
+    warnings.push('GITBRIDGE_ADMIN_TOKEN turns on the admin API on the webhook port: set GITBRIDGE_ADMIN_PORT to serve /admin/* and /metrics on a separate listener (127.0.0.1 by default)');
+  }
+  if (config.adminPort !== undefined && wildcardHost(config.adminHost)) {
+    warnings.push(`GITBRIDGE_ADMIN_HOST=${config.adminHost} serves /metrics and /admin/* on every interface: give an internal address`);
+  }
+  return warnings;
+}
+
+/** What a redacted credential prints as. */
+export const REDACTED = '[redacted]';
+
+/** A URL without its password (`redis://user:[redacted]@host`); other text unchanged. */
+export function withoutPassword(url: string): string {
+  if (!URL.canParse(url)) return url;
+  const u = new URL(url);
+  if (u.password === '') return url;
+  u.password = REDACTED;
+  return u.toString().replace(encodeURIComponent(REDACTED), REDACTED).replace(/\/$/, url.endsWith('/') ? '/' : '');
+}
+
+/**
+ * An option's value as it may be printed: credentials redacted (a secret
+ * list says how many secrets it holds; a secret URL keeps only its origin,
+ * since a chat webhook's path is its credential), every URL without its
+ * password, lists comma-separated, `-` when unset.
+ */
+export function displayValue(spec: OptionSpec, value: unknown): string {
+  if (value === undefined || value === null) return '-';
+  if (spec.secret) {
+    if (Array.isArray(value)) return value.length === 0 ? '-' : `${REDACTED} (${value.length} secret${value.length === 1 ? '' : 's'})`;
+    if (spec.kind === 'url' && typeof value === 'string' && URL.canParse(value)) return `${new URL(value).origin}/${REDACTED}`;
+    return REDACTED;
+  }
+  if (Array.isArray(value)) return value.join(',');
+  if (spec.kind === 'url' && typeof value === 'string') return withoutPassword(value);
+  return String(value);
 }

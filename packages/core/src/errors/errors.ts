@@ -15,6 +15,10 @@ export const ERROR_CATALOGUE = {
   GB_WEBHOOK_SIGNATURE_MISSING: { status: 401, message: 'The X-Hub-Signature-256 header is missing' },
   GB_WEBHOOK_SIGNATURE_MISMATCH: { status: 401, message: 'The X-Hub-Signature-256 signature does not match the payload' },
   GB_WEBHOOK_FORBIDDEN_ADDRESS: { status: 403, message: 'The source address is not in the allowed hook ranges' },
+  // 403 like the allowlist it protects: the request is well-formed (400 would
+  // blame the sender, who can change nothing), and 421 is about a connection
+  // reused for another authority, which clients retry elsewhere.
+  GB_PROXY_UNTRUSTED: { status: 403, message: 'Forwarding headers from a peer that is not a trusted proxy: set GITBRIDGE_TRUST_PROXY' },
   GB_WEBHOOK_PAYLOAD_TOO_LARGE: { status: 413, message: 'The payload is larger than the configured limit' },
   GB_WEBHOOK_UNSUPPORTED_CONTENT_TYPE: { status: 415, message: 'Unsupported content type: set the hook content type to application/json' },
   GB_WEBHOOK_RATE_LIMITED: { status: 429, message: 'Rate limit exceeded' },
@@ -26,10 +30,15 @@ export const ERROR_CATALOGUE = {
   GB_CALLBACK_UNKNOWN_TASK: { status: 404, message: 'No task with this task_id is tracked' },
   // ---- admin API and read model
   GB_ADMIN_UNAUTHORIZED: { status: 401, message: 'Admin token missing or wrong' },
+  // 403, not 401 or 404: no token would be accepted, and the route exists.
+  GB_ADMIN_DISABLED: { status: 403, message: 'The admin API is off: gitbridged runs without GITBRIDGE_ADMIN_TOKEN' },
   GB_DELIVERY_NOT_FOUND: { status: 404, message: 'No stored delivery with this delivery id' },
   GB_DELIVERY_NOT_RETRIABLE: { status: 409, message: 'Only a dead delivery can be queued again' },
   GB_TASK_NOT_FOUND: { status: 404, message: 'No task with this id' },
   GB_TASK_NOT_RETRIABLE: { status: 409, message: 'Only a failed or dead task can be retried' },
+  // 400, not 404: something matched; the request must name one of them.
+  GB_ID_AMBIGUOUS: { status: 400, message: 'The id prefix matches more than one id' },
+  GB_ID_PREFIX_TOO_SHORT: { status: 400, message: 'An id prefix needs at least 4 characters' },
   // ---- any route
   GB_NOT_FOUND: { status: 404, message: 'Route not found' },
   GB_BAD_REQUEST: { status: 400, message: 'Bad request' },
@@ -101,6 +110,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, ExitCode>> = {
   GB_WEBHOOK_SIGNATURE_MISSING: EXIT.failed,
   GB_WEBHOOK_SIGNATURE_MISMATCH: EXIT.failed,
   GB_WEBHOOK_FORBIDDEN_ADDRESS: EXIT.failed,
+  GB_PROXY_UNTRUSTED: EXIT.failed,
   GB_WEBHOOK_PAYLOAD_TOO_LARGE: EXIT.failed,
   GB_WEBHOOK_UNSUPPORTED_CONTENT_TYPE: EXIT.failed,
   GB_WEBHOOK_RATE_LIMITED: EXIT.failed,
@@ -110,10 +120,13 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, ExitCode>> = {
   GB_CALLBACK_INVALID: EXIT.failed,
   GB_CALLBACK_UNKNOWN_TASK: EXIT.failed,
   GB_ADMIN_UNAUTHORIZED: EXIT.failed,
+  GB_ADMIN_DISABLED: EXIT.failed,
   GB_DELIVERY_NOT_FOUND: EXIT.failed,
   GB_DELIVERY_NOT_RETRIABLE: EXIT.failed,
   GB_TASK_NOT_FOUND: EXIT.failed,
   GB_TASK_NOT_RETRIABLE: EXIT.failed,
+  GB_ID_AMBIGUOUS: EXIT.failed,
+  GB_ID_PREFIX_TOO_SHORT: EXIT.usage,
   GB_NOT_FOUND: EXIT.failed,
   GB_BAD_REQUEST: EXIT.failed,
   GB_REQUEST_TIMEOUT: EXIT.failed,

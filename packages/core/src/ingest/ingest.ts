@@ -6,6 +6,7 @@ import type { Store } from '../store/contract.js';
 import type { Clock } from '../time/clock.js';
 import { decodePayload, identifyDelivery, rateLimitSubject, readDeliveryHeaders, webhookContentType, type HeaderGetter, type WebhookContentType } from '../webhook/delivery.js';
 import type { IpAllowlist } from '../webhook/ip-allowlist.js';
+import type { ProxyGuard } from '../webhook/proxy-guard.js';
 import type { RateLimiter } from '../webhook/rate-limit.js';
 import { verifySignature } from '../webhook/signature.js';
 import { keptHeaders, newDelivery, replayDelivery } from './stored-delivery.js';
@@ -16,6 +17,8 @@ export interface WebhookRequest {
   readonly header: HeaderGetter;
   /** The client address (after proxy trust), or undefined when unknown. */
   readonly sourceIp: string | undefined;
+  /** The socket's peer address (a proxy's, behind one), or undefined when unknown. */
+  readonly peer: string | undefined;
 }
 
 /** What the webhook route answers; the HTTP layer only translates it. */
@@ -35,6 +38,8 @@ export interface IngestDeps {
   readonly allowlist: () => IpAllowlist;
   /** GitHub's hook ranges alone: addresses every hook on GitHub shares, never shed by address. */
   readonly githubRanges: () => IpAllowlist;
+  /** Refuses forwarding headers from a peer that is not a trusted proxy (the daemon's one guard, shared with its other routes). */
+  readonly proxyGuard: Pick<ProxyGuard, 'check'>;
   readonly metrics: Metrics;
   /** The webhook log and the security log. */
   readonly log: Logger;
@@ -49,8 +54,9 @@ export interface IngestDeps {
 /** The ingest path (DESIGN §1 stages 1–4), framework-neutral. */
 export interface Ingest {
   /**
-   * The checks made before the body is read: shutting down, source address,
-   * content type, and the failed-signature budget of the address.
+   * The checks made before the body is read: shutting down, forwarding
+   * headers from an untrusted peer, source address, content type, and the
+   * failed-signature budget of the address.
    */
   admit(req: WebhookRequest): Promise<Admission>;
   /**
@@ -63,11 +69,13 @@ export interface Ingest {
   tooLarge(req: WebhookRequest): GitBridgeError;
   /**
    * An operator's replay of a stored delivery: stored as `<id>:replay:<n>`
-   * with the original bytes, queued past de-duplication.
+   * with the original bytes, queued past de-duplication. Its tasks are made
+   * again; its chat notifications only with `notify` (default false), so
+   * that a replay does not announce an old event as a new one.
    *
    * @throws GitBridgeError `GB_DELIVERY_NOT_FOUND`, `GB_WEBHOOK_STORE_UNAVAILABLE`
    */
-  replay(originalId: string, sourceIp: string | undefined): Promise<string>;
+  replay(originalId: string, sourceIp: string | undefined, options?: { readonly notify?: boolean }): Promise<string>;
 }
 
 /** A header value made safe for a log line: at most 128 plain characters. */
@@ -114,6 +122,9 @@ export function createIngest(deps: IngestDeps): Ingest {
       if (deps.draining()) {
         return { ok: false, error: rejection('shutting_down', 'unavailable', 'GB_SHUTTING_DOWN', undefined, { 'retry-after': '5', connection: 'close' }) };
       }
+      // Before the allowlist: behind an untrusted proxy the address it would judge is the proxy's.
+      const untrusted = deps.proxyGuard.check(req.peer, req.header, { route: '/webhook', deliveryId: deliveryId() });
+      if (untrusted) return { ok: false, error: rejection('proxy', 'forbidden', untrusted.code, untrusted.message) };
       const ip = req.sourceIp;
       if (!deps.allowlist().allows(ip)) {
         security.warn({ kind: 'address_denied', ip, deliveryId: deliveryId() }, 'source address not in allowlist');
@@ -222,17 +233,18 @@ export function createIngest(deps: IngestDeps): Ingest {
       return rejection('size', 'too_large', 'GB_WEBHOOK_PAYLOAD_TOO_LARGE', `Payload is larger than the limit of ${config.maxPayloadBytes} bytes`);
     },
 
-    async replay(originalId, sourceIp) {
+    async replay(originalId, sourceIp, options = {}) {
+      const notify = options.notify ?? false;
       let replayId: string | null;
       try {
-        replayId = await deps.store.insertReplay(originalId, (original, id) => replayDelivery(original, id, new Date(clock.now()).toISOString()));
+        replayId = await deps.store.insertReplay(originalId, (original, id) => replayDelivery(original, id, new Date(clock.now()).toISOString(), notify));
       } catch (err) {
         log.error({ deliveryId: originalId, err: { message: (err as Error).message } }, 'replay could not be stored');
         throw new GitBridgeError('GB_WEBHOOK_STORE_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } });
       }
       if (replayId === null) throw new GitBridgeError('GB_DELIVERY_NOT_FOUND', { message: `No stored delivery ${originalId.slice(0, 128)}` });
-      security.info({ kind: 'replay', deliveryId: originalId, replayId, ip: sourceIp }, 'delivery replayed by an operator');
-      log.info({ deliveryId: replayId, replayOf: originalId }, 'replay accepted');
+      security.info({ kind: 'replay', deliveryId: originalId, replayId, ip: sourceIp, notify }, 'delivery replayed by an operator');
+      log.info({ deliveryId: replayId, replayOf: originalId, notify }, 'replay accepted');
       deps.onAccepted?.(replayId);
       return replayId;
     },

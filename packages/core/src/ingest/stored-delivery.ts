@@ -69,8 +69,12 @@ export function newDelivery(v: VerifiedDelivery): NewDelivery {
   };
 }
 
-/** The stored delivery of an operator's replay of `original`: the same bytes and headers, a new id, queued again. */
-export function replayDelivery(original: ClaimedDelivery, replayId: string, receivedAt: string): NewDelivery {
+/**
+ * The stored delivery of an operator's replay of `original`: the same bytes
+ * and headers, a new id, queued again; `notify` says whether processing it
+ * may send chat notifications.
+ */
+export function replayDelivery(original: ClaimedDelivery, replayId: string, receivedAt: string, notify: boolean): NewDelivery {
   const ping = original.event === 'ping';
   return {
     deliveryId: replayId,
@@ -89,5 +93,6 @@ export function replayDelivery(original: ClaimedDelivery, replayId: string, rece
     state: ping ? 'processed' : 'queued',
     outcome: ping ? 'ping' : null,
     replayOf: original.deliveryId,
+    notify,
   };
 }

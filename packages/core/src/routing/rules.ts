@@ -121,12 +121,8 @@ export function renderTemplate(template: string, payload: Payload): string {
   });
 }
 
-/**
- * Validates rules and returns them frozen.
- *
- * @throws GitBridgeError `GB_RULES_INVALID` listing every problem
- */
-export function compileRules(specs: readonly RuleSpec[]): readonly RuleSpec[] {
+/** Every problem of a set of rules, one sentence each (empty when they are valid); {@link compileRules} throws them. */
+export function ruleProblems(specs: readonly RuleSpec[]): string[] {
   const problems: string[] = [];
   const names = new Set<string>();
   specs.forEach((r, i) => {
@@ -144,18 +140,47 @@ export function compileRules(specs: readonly RuleSpec[]): readonly RuleSpec[] {
     if (r.notify !== undefined && (typeof r.notify?.channel !== 'string' || typeof r.notify?.text !== 'string')) problems.push(`${at}: "notify" needs "channel" and "text"`);
     if (r.on_stale !== undefined && r.on_stale !== 'submit' && r.on_stale !== 'hold') problems.push(`${at}: "on_stale" must be "submit" or "hold"`);
   });
+  return problems;
+}
+
+/**
+ * Validates rules and returns them frozen.
+ *
+ * @throws GitBridgeError `GB_RULES_INVALID` listing every problem
+ */
+export function compileRules(specs: readonly RuleSpec[]): readonly RuleSpec[] {
+  const problems = ruleProblems(specs);
   if (problems.length > 0) {
     throw new GitBridgeError('GB_RULES_INVALID', { message: `Invalid routing rules:\n  - ${problems.join('\n  - ')}` });
   }
   return Object.freeze(specs.map((r) => Object.freeze({ ...r })));
 }
 
-function conditionHolds(c: ConditionSpec, payload: Payload): boolean {
+/** The part of a condition that did not hold, and the value it was held against. */
+interface FailedCondition {
+  readonly condition: ConditionSpec;
+  readonly op: 'exists' | 'in' | 'equals';
+  readonly value: unknown;
+}
+
+/** The first test of `c` that fails for `payload` (exists, then in, then equals), or null when all hold. */
+function failedTest(c: ConditionSpec, payload: Payload): FailedCondition | null {
   const v = getPath(payload, c.path);
-  if (c.exists !== undefined && (v !== undefined && v !== null) !== c.exists) return false;
-  if (c.in !== undefined && !c.in.includes(v)) return false;
-  if ('equals' in c && v !== c.equals) return false;
-  return true;
+  if (c.exists !== undefined && (v !== undefined && v !== null) !== c.exists) return { condition: c, op: 'exists', value: v };
+  if (c.in !== undefined && !c.in.includes(v)) return { condition: c, op: 'in', value: v };
+  if ('equals' in c && v !== c.equals) return { condition: c, op: 'equals', value: v };
+  return null;
+}
+
+/** Why `rule` does not match a delivery (its event, its actions, or the first failing condition), or null when it matches. */
+function mismatch(rule: RuleSpec, d: Pick<ParsedDelivery, 'event' | 'action' | 'payload'>): 'event' | 'action' | FailedCondition | null {
+  if (rule.event !== d.event) return 'event';
+  if (rule.actions !== undefined && (d.action === null || !rule.actions.includes(d.action))) return 'action';
+  for (const c of rule.when ?? []) {
+    const failed = failedTest(c, d.payload);
+    if (failed) return failed;
+  }
+  return null;
 }
 
 /**
@@ -168,9 +193,7 @@ export function mapDelivery(rules: readonly RuleSpec[], d: Pick<ParsedDelivery, 
   const drafts: TaskDraft[] = [];
   const seen = new Set<string>();
   for (const rule of rules) {
-    if (rule.event !== d.event) continue;
-    if (rule.actions !== undefined && (d.action === null || !rule.actions.includes(d.action))) continue;
-    if (rule.when && !rule.when.every((c) => conditionHolds(c, d.payload))) continue;
+    if (mismatch(rule, d) !== null) continue;
     if (seen.has(rule.task_type)) continue;
     seen.add(rule.task_type);
     const metadata: Record<string, unknown> = {};
@@ -191,6 +214,42 @@ export function mapDelivery(rules: readonly RuleSpec[], d: Pick<ParsedDelivery, 
     });
   }
   return drafts;
+}
+
+/** A value for a one-line explanation: compact JSON, at most 60 characters; `nothing` for a missing one. */
+function shown(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = String(v);
+  }
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+}
+
+/** `check_run.conclusion in ["failure","timed_out"]`, `merged equals true`, `label exists` / `label exists: false`. */
+function describeTest(f: FailedCondition): string {
+  const c = f.condition;
+  if (f.op === 'exists') return `${c.path} exists${c.exists ? '' : ': false'}`;
+  return `${c.path} ${f.op} ${shown(f.op === 'in' ? c.in : c.equals)}`;
+}
+
+/**
+ * Why no rule made a task of a delivery, in one line, for the store and
+ * `gitbridge deliveries show`: `no rule for push` / `no rule for
+ * pull_request.labeled` when no rule has its event and action, else, per
+ * rule that has them, the condition that failed and the value it met:
+ * `rule check-run-failed: condition check_run.conclusion in
+ * ["failure","timed_out","startup_failure"] failed (got "success")`.
+ * Pure; meant for a delivery {@link mapDelivery} made no draft of.
+ */
+export function explainIgnored(rules: readonly RuleSpec[], d: Pick<ParsedDelivery, 'event' | 'action' | 'payload'>): string {
+  const failed = rules.flatMap((rule) => {
+    const m = mismatch(rule, d);
+    return m !== null && typeof m === 'object' ? [`rule ${rule.name}: condition ${describeTest(m)} failed (got ${shown(m.value)})`] : [];
+  });
+  return failed.length > 0 ? failed.join('; ') : `no rule for ${d.action ? `${d.event}.${d.action}` : d.event}`;
 }
 
 /** A journal entry (DESIGN §7): `{type, repo, number, timestamp}` plus the action. */

@@ -69,6 +69,12 @@ export interface NewDelivery {
   readonly outcome: string | null;
   /** The delivery id this one replays, if any. */
   readonly replayOf?: string | null;
+  /**
+   * Whether processing it may send chat notifications (default true). An
+   * operator's replay is stored with false unless the operator asked for
+   * them: its tasks are made again, its chat messages are not.
+   */
+  readonly notify?: boolean;
 }
 
 /** A stored delivery, without its body ({@link Store.getDeliveryBody}). */
@@ -95,6 +101,10 @@ export interface Delivery {
   readonly lastError: string | null;
   readonly processedAt: IsoTime | null;
   readonly replayOf: string | null;
+  /** Whether processing it sends chat notifications (false for a replay made without asking for them). */
+  readonly notify: boolean;
+  /** Why no rule made a task, when it was `ignored` (`no rule for push`, `rule ci-failure: condition … failed`); else null. */
+  readonly ignoredReason: string | null;
 }
 
 /** A claimed delivery: the stored delivery and its raw body. */
@@ -173,6 +183,8 @@ export interface Notification {
 export interface JournalRecord extends JournalEntry {
   readonly deliveryId: string;
   readonly recordedAt: IsoTime;
+  /** The delivery its delivery replays, when it is an operator's replay; else null. */
+  readonly replayOf: string | null;
 }
 
 /**
@@ -195,6 +207,8 @@ export interface DeliveryResult {
   readonly repo: string | null;
   /** The event, its entity and its own time; absent: the tasks are ordered only among themselves (`delivery:<id>`). */
   readonly order?: EventOrder;
+  /** Why no rule made a task (kept with an `ignored` delivery); ignored when there are drafts. */
+  readonly ignoredReason?: string | null;
 }
 
 /** What {@link Store.applyCallback} did. */
@@ -351,8 +365,10 @@ export interface Store {
   claimDeliveries(limit: number, leaseMs: number): Promise<Claim<ClaimedDelivery>[]>;
   /**
    * Records the processing of a claimed delivery in one transaction: its
-   * tasks (queued), their notifications, its journal entry, and its new
-   * state (`processed` with tasks, `ignored` without).
+   * tasks (queued), their notifications (none when the delivery's `notify`
+   * is false), its journal entry (with the delivery's `replayOf`), and its
+   * new state (`processed` with tasks, `ignored` without, with the result's
+   * `ignoredReason`).
    *
    * @returns the GitBridge ids of the tasks created
    * @throws GitBridgeError `GB_STORE_CLAIM_LOST` when the claim is stale
@@ -442,6 +458,15 @@ export interface Store {
 
   /** One delivery, without its body. */
   getDelivery(deliveryId: string): Promise<Delivery | undefined>;
+  /**
+   * The ids of stored deliveries that start with `prefix` (compared exactly,
+   * case and all), sorted, at most `limit`: the first ones in id order.
+   * Operators' replays are left out: their ids extend the original's
+   * (`<id>:replay:<n>`), so any prefix of a replayed delivery would match
+   * them too. An index answers it (no scan of the deliveries); `%` and `_`
+   * are plain characters.
+   */
+  findDeliveryIds(prefix: string, limit: number): Promise<string[]>;
   /** A delivery's raw body, byte-identical to what GitHub sent (up to 25 MB). */
   getDeliveryBody(deliveryId: string): Promise<Buffer | undefined>;
   /** Deliveries, newest first. */
@@ -450,6 +475,13 @@ export interface Store {
   listTasks(filter?: TaskFilter): Promise<Task[]>;
   /** One task by GitBridge id or MAS task id. */
   getTask(ref: string): Promise<Task | undefined>;
+  /**
+   * The GitBridge ids (`gbt_…`) of tasks whose GitBridge id or MAS task id
+   * starts with `prefix` (compared exactly), sorted, without repeats:
+   * min(`limit`, matches) of them (all of them when fewer than `limit`
+   * match). Indexes answer it (no scan of the tasks).
+   */
+  findTaskIds(prefix: string, limit: number): Promise<string[]>;
   /** A task's transitions, oldest first. */
   taskHistory(id: string): Promise<TaskTransition[]>;
   /** The tasks made from a delivery, oldest first. */

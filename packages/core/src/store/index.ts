@@ -7,6 +7,7 @@ import type { Clock } from '../time/clock.js';
 import type { Store } from './contract.js';
 
 export { DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal } from './contract.js';
+export { MIN_ID_PREFIX, resolveDeliveryId, resolveTaskId } from './resolve-id.js';
 export type {
   CallbackOutcome,
   Claim,

@@ -1,10 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Metrics, Store } from '@gitbridge/core';
 
-/** What the health and metrics routes need. */
+/** What the health routes need. */
 export interface HealthRouteDeps {
   readonly store: Pick<Store, 'health'>;
-  readonly metrics: Metrics;
   /** True while the daemon shuts down. */
   readonly draining: () => boolean;
   /** Extra readiness check (Redis reachable). */
@@ -12,16 +11,21 @@ export interface HealthRouteDeps {
 }
 
 /**
- * `GET /healthz` (liveness), `GET /readyz` (readiness: the store accepts a
- * write, not draining, Redis reachable when configured) and `GET /metrics`
- * (Prometheus text format).
+ * `GET /metrics` (Prometheus text format): on the management listener when
+ * there is one, so that exposing the webhook port does not expose it.
+ */
+export function metricsRoute(app: FastifyInstance, metrics: Metrics): void {
+  app.get('/metrics', async (_req, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+}
+
+/**
+ * `GET /healthz` (liveness) and `GET /readyz` (readiness: the store accepts
+ * a write, not draining, Redis reachable when configured), on every listener.
  */
 export function healthRoutes(app: FastifyInstance, deps: HealthRouteDeps): void {
-  app.get('/metrics', async (_req, reply) => {
-    const text = await deps.metrics.registry.metrics();
-    return reply.type(deps.metrics.registry.contentType).send(text);
-  });
-
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {

@@ -11,7 +11,7 @@ declare module 'fastify' {
 
 /** The ingest module's view of a fastify request. */
 export function webhookRequest(req: FastifyRequest): WebhookRequest {
-  return { header: (name) => req.headers[name], sourceIp: req.gbClientIp };
+  return { header: (name) => req.headers[name], sourceIp: req.gbClientIp, peer: req.socket.remoteAddress };
 }
 
 /**

@@ -2,6 +2,7 @@ import {
   backoffDelay,
   decodePayload,
   eventOrder,
+  explainIgnored,
   identifyDelivery,
   isGitBridgeError,
   journalEntry,
@@ -9,8 +10,17 @@ import {
   mapDelivery,
   type Claim,
   type ClaimedDelivery,
+  type TaskDraft,
 } from '@gitbridge/core';
 import type { WorkerContext } from './context.js';
+
+/**
+ * The drafts of an operator's replay: its chat messages (sent only when the
+ * operator asked, see the store's `notify`) say that they announce a replay.
+ */
+function markedAsReplay(drafts: readonly TaskDraft[]): TaskDraft[] {
+  return drafts.map((t) => (t.notify ? { ...t, notify: { ...t.notify, text: `[replay] ${t.notify.text}` } } : t));
+}
 
 /** Deliveries claimed per tick while ingest is busy (keeps each tick to a few ms). */
 const BUSY_BATCH = 4;
@@ -43,13 +53,15 @@ export class DeliveryProcessor {
     const row = claim.item;
     try {
       const d = identifyDelivery({ deliveryId: row.deliveryId, event: row.event, hookId: row.hookId }, decodePayload(row.body, row.contentType));
-      const drafts = mapDelivery(rules, d);
+      const mapped = mapDelivery(rules, d);
+      const drafts = row.replayOf === null ? mapped : markedAsReplay(mapped);
       const journal = journalEntry(d, row.receivedAt);
-      await store.completeDelivery(claim, { drafts, journal, repo: d.repo ?? d.org, order: eventOrder(d, row.receivedAt) });
+      const ignoredReason = drafts.length === 0 ? explainIgnored(rules, d) : null;
+      await store.completeDelivery(claim, { drafts, journal, repo: d.repo ?? d.org, order: eventOrder(d, row.receivedAt), ignoredReason });
       metrics.processing.inc({ outcome: drafts.length > 0 ? 'tasks' : 'ignored' });
       if (drafts.length === 0) {
         metrics.events.inc({ type: labelValue(row.event, 'unknown'), action: labelValue(row.action), status: 'ignored' });
-        log.info({ deliveryId: row.deliveryId, event: row.event, action: row.action, repo: row.repo }, 'no rule matched: recorded as ignored');
+        log.info({ deliveryId: row.deliveryId, event: row.event, action: row.action, repo: row.repo, reason: ignoredReason }, 'no rule matched: recorded as ignored');
       } else {
         log.info({ deliveryId: row.deliveryId, event: row.event, action: row.action, repo: row.repo, tasks: drafts.map((t) => t.taskType), hookId: row.hookId }, 'delivery turned into tasks');
       }

@@ -52,6 +52,47 @@ export const STORE_FILE = 'gitbridge.db';
 /** The schema version this code reads and writes: the newest migration. */
 export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
 
+/** Applied schema versions that no migration of this code has: the store is newer than this code. */
+function unknownVersions(applied: ReadonlySet<number>): number[] {
+  const known = new Set(MIGRATIONS.map((m) => m.version));
+  return [...applied].filter((v) => !known.has(v));
+}
+
+/** Inserts one delivery row (its body goes to {@link INSERT_BODY}); a known delivery id changes nothing. */
+const INSERT_DELIVERY = `INSERT INTO deliveries (delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at,
+  content_type, headers, size, signature_slot, source_ip, state, outcome, next_attempt_at, processed_at, replay_of, notify)
+  VALUES (@deliveryId, @event, @action, @hookId, @repo, @repoId, @installationId, @receivedAt, @contentType, @headers,
+  @size, @signatureSlot, @sourceIp, @state, @outcome, @nextAttemptAt, @processedAt, @replayOf, @notify)
+  ON CONFLICT (delivery_id) DO NOTHING`;
+
+/** Inserts a delivery's raw body. */
+const INSERT_BODY = 'INSERT INTO delivery_bodies (delivery_id, body) VALUES (?, ?)';
+
+/**
+ * The smallest string above every string that starts with `prefix`, in
+ * SQLite's BINARY (UTF-8 byte) order: `prefix` with its last character
+ * incremented. Null when that is not a simple bound (empty prefix, a last
+ * character at or above U+D800); the caller then reads from `prefix` on.
+ */
+function prefixBound(prefix: string): string | null {
+  const last = prefix.charCodeAt(prefix.length - 1);
+  if (prefix === '' || !(last < 0xd7ff)) return null;
+  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+}
+
+/**
+ * The query of a prefix lookup: `select` (as `v`) of the rows whose `column`
+ * lies in [@prefix, @bound) and starts with @prefix, in `column` order, at
+ * most @limit. The range is what lets SQLite read the column's index
+ * instead of the table (LIKE would not: its wildcards and case rules keep
+ * it from using a BINARY index); the substr check makes it exact. Exported
+ * for the test that reads its query plan.
+ */
+export function prefixQuery(table: string, column: string, select: string, bounded: boolean, extra = ''): string {
+  return `SELECT ${select} AS v FROM ${table} WHERE ${column} >= @prefix ${bounded ? `AND ${column} < @bound` : ''}
+    AND substr(${column}, 1, length(@prefix)) = @prefix ${extra} ORDER BY ${column} LIMIT @limit`;
+}
+
 /** Default {@link SqliteStoreOptions.walRestartFrames}. */
 const DEFAULT_WAL_RESTART_FRAMES = 65536;
 
@@ -142,6 +183,8 @@ interface DeliveryRow {
   last_error: string | null;
   processed_at: string | null;
   replay_of: string | null;
+  notify: number;
+  ignored_reason: string | null;
 }
 
 interface TaskRow {
@@ -190,6 +233,8 @@ function toDelivery(r: DeliveryRow): Delivery {
     lastError: r.last_error,
     processedAt: r.processed_at,
     replayOf: r.replay_of,
+    notify: r.notify !== 0,
+    ignoredReason: r.ignored_reason,
   };
 }
 
@@ -407,22 +452,31 @@ export class SqliteStore implements Store {
     return new Set((this.#db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
   }
 
-  /** For a store this process must not migrate: the schema must be exactly this code's. */
+  /**
+   * For a store this process must not migrate: the schema must be exactly
+   * this code's, every migration it lists applied and none it does not know
+   * (versions may have holes, so the highest version alone proves nothing).
+   */
   #checkVersion(): void {
-    const version = Math.max(0, ...this.#appliedVersions());
+    const applied = this.#appliedVersions();
+    const version = Math.max(0, ...applied);
     if (version === 0) {
       throw new GitBridgeError('GB_STORE_NOT_FOUND', { message: `${this.location} is not a GitBridge store (no schema)`, hint: "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory" });
     }
-    if (version < SCHEMA_VERSION) {
+    const unknown = unknownVersions(applied);
+    if (unknown.length > 0) {
       throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-        message: `The store ${this.location} has schema version ${version}; this GitBridge needs ${SCHEMA_VERSION}`,
-        hint: 'start gitbridged of this version once: it migrates the store at start-up',
+        message: `The store ${this.location} has schema version ${Math.max(...unknown)}, newer than this GitBridge knows (${SCHEMA_VERSION})`,
+        hint: 'upgrade GitBridge to the version gitbridged runs',
       });
     }
-    if (version > SCHEMA_VERSION) {
+    const missing = MIGRATIONS.filter((m) => !applied.has(m.version)).map((m) => m.version);
+    if (missing.length > 0) {
       throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-        message: `The store ${this.location} has schema version ${version}, newer than this GitBridge knows (${SCHEMA_VERSION})`,
-        hint: 'upgrade GitBridge to the version gitbridged runs',
+        message: version < SCHEMA_VERSION
+          ? `The store ${this.location} has schema version ${version}; this GitBridge needs ${SCHEMA_VERSION}`
+          : `The store ${this.location} lacks schema migration ${missing.join(', ')} of this GitBridge`,
+        hint: 'start gitbridged of this version once: it migrates the store at start-up',
       });
     }
   }
@@ -430,10 +484,10 @@ export class SqliteStore implements Store {
   #migrate(): void {
     this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
     const applied = this.#appliedVersions();
-    const newest = Math.max(0, ...applied);
-    if (newest > SCHEMA_VERSION) {
+    const unknown = unknownVersions(applied);
+    if (unknown.length > 0) {
       throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-        message: `${this.location}: store schema version ${newest} is newer than this GitBridge knows (${SCHEMA_VERSION})`,
+        message: `${this.location}: store schema version ${Math.max(...unknown)} is newer than this GitBridge knows (${SCHEMA_VERSION})`,
         hint: 'upgrade GitBridge or restore a backup',
       });
     }
@@ -525,12 +579,8 @@ export class SqliteStore implements Store {
 
   /** Inserts a batch of deliveries in ONE transaction; the group committer calls it once per turn. */
   #insertBatch(batch: readonly NewDelivery[]): ('stored' | 'duplicate')[] {
-    const insert = this.#stmt(`INSERT INTO deliveries (delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at,
-      content_type, headers, size, signature_slot, source_ip, state, outcome, next_attempt_at, processed_at, replay_of)
-      VALUES (@deliveryId, @event, @action, @hookId, @repo, @repoId, @installationId, @receivedAt, @contentType, @headers,
-      @size, @signatureSlot, @sourceIp, @state, @outcome, @nextAttemptAt, @processedAt, @replayOf)
-      ON CONFLICT (delivery_id) DO NOTHING`);
-    const insertBody = this.#stmt('INSERT INTO delivery_bodies (delivery_id, body) VALUES (?, ?)');
+    const insert = this.#stmt(INSERT_DELIVERY);
+    const insertBody = this.#stmt(INSERT_BODY);
     const nowMs = this.#now();
     return this.#db.transaction(() => batch.map((d) => this.#insertOne(insert, insertBody, d, nowMs))).immediate();
   }
@@ -555,6 +605,7 @@ export class SqliteStore implements Store {
       nextAttemptAt: nowMs,
       processedAt: d.state === 'processed' ? iso(nowMs) : null,
       replayOf: d.replayOf ?? null,
+      notify: d.notify === false ? 0 : 1,
     });
     if (r.changes !== 1) return 'duplicate';
     insertBody.run(d.deliveryId, Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength));
@@ -585,12 +636,7 @@ export class SqliteStore implements Store {
       while (this.#stmt('SELECT 1 FROM deliveries WHERE delivery_id = ?').get(`${originalId}:replay:${n}`)) n++;
       const id = `${originalId}:replay:${n}`;
       const d = build(original, id);
-      const insert = this.#stmt(`INSERT INTO deliveries (delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at,
-        content_type, headers, size, signature_slot, source_ip, state, outcome, next_attempt_at, processed_at, replay_of)
-        VALUES (@deliveryId, @event, @action, @hookId, @repo, @repoId, @installationId, @receivedAt, @contentType, @headers,
-        @size, @signatureSlot, @sourceIp, @state, @outcome, @nextAttemptAt, @processedAt, @replayOf)
-        ON CONFLICT (delivery_id) DO NOTHING`);
-      const outcome = this.#insertOne(insert, this.#stmt('INSERT INTO delivery_bodies (delivery_id, body) VALUES (?, ?)'), { ...d, deliveryId: id, replayOf: originalId }, this.#now());
+      const outcome = this.#insertOne(this.#stmt(INSERT_DELIVERY), this.#stmt(INSERT_BODY), { ...d, deliveryId: id, replayOf: originalId }, this.#now());
       if (outcome !== 'stored') throw new GitBridgeError('GB_STORE_ERROR', { message: `Replay id ${id} could not be stored` });
       return id;
     });
@@ -645,18 +691,18 @@ export class SqliteStore implements Store {
         if (r.changes !== 1) continue;
         ids.push(id);
         this.#history(id, null, 'queued', now, 'gitbridge', `rule ${draft.rule}`);
-        if (draft.notify) {
+        if (draft.notify && claim.item.notify) {
           notify = true;
           this.#stmt(`INSERT INTO notifications (delivery_id, task_ref, channel, text, url, status, next_attempt_at, created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`).run(deliveryId, id, draft.notify.channel, draft.notify.text, draft.notify.url, nowMs, now, now);
         }
       }
       const j = result.journal;
-      this.#stmt(`INSERT INTO journal (delivery_id, type, action, repo, number, timestamp, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (delivery_id) DO NOTHING`).run(deliveryId, j.type, j.action, j.repo, j.number, j.timestamp, now);
+      this.#stmt(`INSERT INTO journal (delivery_id, type, action, repo, number, timestamp, recorded_at, replay_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (delivery_id) DO NOTHING`).run(deliveryId, j.type, j.action, j.repo, j.number, j.timestamp, now, claim.item.replayOf);
       const state: DeliveryState = result.drafts.length > 0 ? 'processed' : 'ignored';
-      this.#stmt(`UPDATE deliveries SET state = ?, outcome = ?, lease_until = NULL, claim_token = NULL, last_error = NULL, processed_at = ? WHERE delivery_id = ?`)
-        .run(state, result.drafts.length > 0 ? 'tasks' : 'ignored', now, deliveryId);
+      this.#stmt(`UPDATE deliveries SET state = ?, outcome = ?, ignored_reason = ?, lease_until = NULL, claim_token = NULL, last_error = NULL, processed_at = ? WHERE delivery_id = ?`)
+        .run(state, result.drafts.length > 0 ? 'tasks' : 'ignored', result.drafts.length > 0 ? null : (result.ignoredReason ?? null), now, deliveryId);
       return { ids, notify };
     });
     if (created.ids.length > 0) this.#emit('tasks');
@@ -891,6 +937,21 @@ export class SqliteStore implements Store {
     });
   }
 
+  findDeliveryIds(prefix: string, limit: number): Promise<string[]> {
+    return this.#read(() => this.#prefixMatches('deliveries', 'delivery_id', 'delivery_id', prefix, limit, 'AND replay_of IS NULL'));
+  }
+
+  /**
+   * `select` of the rows whose `column` starts with `prefix`, in `column`
+   * order, at most `limit`: a range read of the column's index (the
+   * primary key's or a UNIQUE one), never a scan of the table.
+   */
+  #prefixMatches(table: string, column: string, select: string, prefix: string, limit: number, extra = ''): string[] {
+    const bound = prefixBound(prefix);
+    const sql = prefixQuery(table, column, select, bound !== null, extra);
+    return (this.#stmt(sql).all({ prefix, limit, ...(bound === null ? {} : { bound }) }) as { v: string }[]).map((r) => r.v);
+  }
+
   getDeliveryBody(deliveryId: string): Promise<Buffer | undefined> {
     return this.#read(() => (this.#stmt('SELECT body FROM delivery_bodies WHERE delivery_id = ?').get(deliveryId) as { body: Buffer } | undefined)?.body);
   }
@@ -909,6 +970,14 @@ export class SqliteStore implements Store {
     return this.#read(() => {
       const r = this.#stmt('SELECT * FROM tasks WHERE id = ? OR task_id = ?').get(ref, ref) as TaskRow | undefined;
       return r && this.#toTask(r);
+    });
+  }
+
+  findTaskIds(prefix: string, limit: number): Promise<string[]> {
+    return this.#read(() => {
+      // Each lookup is capped at `limit`, so their union holds min(limit, matches) ids.
+      const ids = new Set([...this.#prefixMatches('tasks', 'id', 'id', prefix, limit), ...this.#prefixMatches('tasks', 'task_id', 'id', prefix, limit)]);
+      return [...ids].sort().slice(0, limit);
     });
   }
 
@@ -931,9 +1000,9 @@ export class SqliteStore implements Store {
   listJournal(filter: JournalFilter = {}): Promise<JournalRecord[]> {
     const { where, args } = whereOf(filter, { repo: 'repo = @repo', type: 'type = @type', since: 'recorded_at >= @since' });
     return this.#read(() =>
-      (this.#stmt(`SELECT delivery_id, type, action, repo, number, timestamp, recorded_at FROM journal ${where} ORDER BY id DESC LIMIT @limit`).all(args) as {
-        delivery_id: string; type: string; action: string | null; repo: string | null; number: number | null; timestamp: string; recorded_at: string;
-      }[]).map((j) => ({ deliveryId: j.delivery_id, type: j.type, action: j.action, repo: j.repo, number: j.number, timestamp: j.timestamp, recordedAt: j.recorded_at })));
+      (this.#stmt(`SELECT delivery_id, type, action, repo, number, timestamp, recorded_at, replay_of FROM journal ${where} ORDER BY id DESC LIMIT @limit`).all(args) as {
+        delivery_id: string; type: string; action: string | null; repo: string | null; number: number | null; timestamp: string; recorded_at: string; replay_of: string | null;
+      }[]).map((j) => ({ deliveryId: j.delivery_id, type: j.type, action: j.action, repo: j.repo, number: j.number, timestamp: j.timestamp, recordedAt: j.recorded_at, replayOf: j.replay_of })));
   }
 
   counts(): Promise<StoreCounts> {

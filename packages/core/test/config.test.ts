@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { CONFIG_SCHEMA, configWarnings, displayValue, loadConfig, resolveConfig, withoutPassword } from '../src/index.js';
+
+const required = { GITBRIDGE_WEBHOOK_SECRET: 's', GITBRIDGE_MAS_CALLBACK_SECRET: 'c' };
+const spec = (key: string) => CONFIG_SCHEMA.find((o) => o.key === key)!;
+
+describe('resolveConfig', () => {
+  it('says where each value came from, and loadConfig builds the same configuration', () => {
+    const r = resolveConfig({ env: { ...required, GITBRIDGE_PORT: '1' }, flags: { host: '127.0.0.1' } });
+    const by = (key: string) => r.options.find((o) => o.spec.key === key)!;
+    expect(r.problems).toEqual([]);
+    expect(by('port')).toMatchObject({ value: 1, source: 'env', origin: 'GITBRIDGE_PORT' });
+    expect(by('host')).toMatchObject({ value: '127.0.0.1', source: 'flag', origin: '--host' });
+    expect(by('logLevel')).toMatchObject({ value: 'info', source: 'default', origin: '' });
+    expect(by('masToken')).toMatchObject({ value: undefined, source: 'unset' });
+    expect(r.options.map((o) => o.spec.key)).toEqual(CONFIG_SCHEMA.map((o) => o.key));
+    expect(loadConfig({ env: { ...required, GITBRIDGE_PORT: '1' }, flags: { host: '127.0.0.1' } })).toEqual(r.config);
+  });
+
+  it('reports problems instead of throwing; loadConfig throws them', () => {
+    const r = resolveConfig({ env: { GITBRIDGE_PORT: 'x' } });
+    expect(r.problems).toHaveLength(3);
+    expect(() => loadConfig({ env: { GITBRIDGE_PORT: 'x' } })).toThrow(expect.objectContaining({ code: 'GB_CONFIG_INVALID', hint: expect.stringContaining('gitbridged config check') }));
+  });
+
+  it('refuses a management port equal to the webhook port', () => {
+    expect(resolveConfig({ env: { ...required, GITBRIDGE_PORT: '3000', GITBRIDGE_ADMIN_PORT: '3000' } }).problems).toEqual([
+      'GITBRIDGE_ADMIN_PORT must differ from GITBRIDGE_PORT (3000): the management listener is a second one',
+    ]);
+  });
+});
+
+describe('displayValue', () => {
+  it('redacts credentials and URL passwords', () => {
+    expect(displayValue(spec('webhookSecrets'), ['a', 'b'])).toBe('[redacted] (2 secrets)');
+    expect(displayValue(spec('adminToken'), 'tok')).toBe('[redacted]');
+    expect(displayValue(spec('notifyUrl'), 'https://hooks.example.com/services/T/B/x')).toBe('https://hooks.example.com/[redacted]');
+    expect(displayValue(spec('redisUrl'), 'redis://:pw@h:6379')).toBe('redis://:[redacted]@h:6379');
+    expect(displayValue(spec('ipAllowlist'), ['github', 'loopback'])).toBe('github,loopback');
+    expect(displayValue(spec('masToken'), undefined)).toBe('-');
+    expect(withoutPassword('postgres://u:secret@db:5432/gitbridge')).toBe('postgres://u:[redacted]@db:5432/gitbridge');
+  });
+});
+
+describe('configWarnings', () => {
+  const warnings = (env: Record<string, string>) => configWarnings(loadConfig({ env: { ...required, ...env } }));
+  it('none for the defaults', () => {
+    expect(warnings({})).toEqual([]);
+  });
+  it('an https public URL without proxy trust: the reverse-proxy trap', () => {
+    expect(warnings({ GITBRIDGE_PUBLIC_URL: 'https://gitbridge.example.com' })).toEqual([expect.stringContaining('GITBRIDGE_TRUST_PROXY')]);
+  });
+  it('proxy trust while binding every address; a hop count says that X-Forwarded-For can be forged', () => {
+    expect(warnings({ GITBRIDGE_TRUST_PROXY: '127.0.0.1' })).toEqual([expect.stringContaining('bind 127.0.0.1')]);
+    expect(warnings({ GITBRIDGE_TRUST_PROXY: '1' })).toEqual([expect.stringContaining('forge X-Forwarded-For')]);
+    expect(warnings({ GITBRIDGE_TRUST_PROXY: '127.0.0.1', GITBRIDGE_HOST: '127.0.0.1' })).toEqual([]);
+  });
+  it('an admin token without a management listener; a management listener on every interface', () => {
+    expect(warnings({ GITBRIDGE_ADMIN_TOKEN: 't' })).toEqual([expect.stringContaining('GITBRIDGE_ADMIN_PORT')]);
+    expect(warnings({ GITBRIDGE_ADMIN_TOKEN: 't', GITBRIDGE_ADMIN_PORT: '3001' })).toEqual([]);
+    expect(warnings({ GITBRIDGE_ADMIN_PORT: '3001', GITBRIDGE_ADMIN_HOST: '0.0.0.0' })).toEqual([expect.stringContaining('every interface')]);
+  });
+});
