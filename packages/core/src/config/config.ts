@@ -190,7 +190,6 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'recoverHooks', env: 'GITBRIDGE_RECOVER_HOOKS', flag: '--recover-hooks', kind: 'list', default: undefined, doc: 'Hooks whose missed deliveries are recovered, comma-separated API paths: repos/OWNER/REPO/hooks/ID, orgs/ORG/hooks/ID, app. Unset: no recovery.' },
   { key: 'recoverIntervalS', env: 'GITBRIDGE_RECOVER_INTERVAL_S', flag: '--recover-interval-s', kind: 'int', default: '300', doc: "Seconds between the daemon's recovery passes; 0 turns the periodic pass off (gitbridge recover still works)." },
   { key: 'recoverLookbackS', env: 'GITBRIDGE_RECOVER_LOOKBACK_S', flag: '--recover-lookback-s', kind: 'int', default: '86400', doc: "How far back a pass looks for a hook without a checkpoint, seconds; at most GitHub's window (259200 on github.com, 604800 on GHES)." },
-  { key: 'metaRefreshS', env: 'GITBRIDGE_META_REFRESH_S', flag: '--meta-refresh-s', kind: 'int', default: '86400', doc: 'How often the daemon refreshes the hook ranges, seconds; 0 disables. A failed refresh keeps the last good list.' },
   { key: 'shutdownGraceMs', env: 'GITBRIDGE_SHUTDOWN_GRACE_MS', flag: '--shutdown-grace-ms', kind: 'int', default: '10000', doc: 'Grace period for a clean shutdown, ms.' },
 ];
 
