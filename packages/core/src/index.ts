@@ -22,6 +22,8 @@ export type {
 } from './store/index.js';
 export { SqliteStore, STORE_FILE, SCHEMA_VERSION } from './store/sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
+export { PostgresStore, PG_SCHEMA_VERSION } from './store/postgres/postgres-store.js';
+export type { PostgresStoreOptions, PostgresAccess } from './store/postgres/postgres-store.js';
 export { systemClock, ManualClock, sleep } from './time/clock.js';
 export type { Clock, ClockTimer } from './time/clock.js';
 export { backoffDelay, parseRetryAfter } from './time/backoff.js';
@@ -39,6 +41,6 @@ export type { Ingest, IngestDeps, IngestOutcome, Admission, WebhookRequest } fro
 export { KEPT_HEADERS, keptHeaders, newDelivery, replayDelivery } from './ingest/stored-delivery.js';
 export type { VerifiedDelivery } from './ingest/stored-delivery.js';
 export { VERSION, USER_AGENT } from './version.js';
-export { isObject, jsonDeeperThan, nonEmpty } from './util.js';
+export { isObject, jsonDeeperThan, nonEmpty, redactUrl } from './util.js';
 export { describeNetworkError } from './errors/network.js';
 export { invalidAllowlistEntries } from './webhook/ip-allowlist.js';

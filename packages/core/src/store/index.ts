@@ -47,6 +47,12 @@ export type StoreAccess =
 export interface OpenStoreOptions {
   /** The data directory (SQLite: `<dataDir>/gitbridge.db`). */
   readonly dataDir: string;
+  /** A PostgreSQL URL (`GITBRIDGE_DATABASE_URL`): when set, the store is that database instead of the SQLite file. */
+  readonly databaseUrl?: string | undefined;
+  /** PostgreSQL: connections in the pool (default 10). */
+  readonly poolMax?: number;
+  /** PostgreSQL: called with each connection-level error the store recovers from by itself, to log it. */
+  readonly onConnectionError?: (err: { message: string; code?: string }) => void;
   readonly access: StoreAccess;
   /** The store's clock (SQLite; PostgreSQL uses the database's). Default the system clock. */
   readonly clock?: Clock;
@@ -59,11 +65,23 @@ export interface OpenStoreOptions {
 }
 
 /**
- * Opens the store a configuration names.
+ * Opens the store a configuration names: PostgreSQL when `databaseUrl` is
+ * set, else the SQLite file in the data directory.
  *
- * @throws GitBridgeError `GB_STORE_NOT_FOUND`, `GB_STORE_SCHEMA_MISMATCH`, `GB_STORE_DISK_SPACE`, `GB_STORE_ERROR`
+ * @throws GitBridgeError `GB_STORE_NOT_FOUND`, `GB_STORE_SCHEMA_MISMATCH`, `GB_STORE_DISK_SPACE`,
+ *   `GB_STORE_UNAVAILABLE` (PostgreSQL cannot be reached), `GB_STORE_ERROR`
  */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  if (options.databaseUrl) {
+    const { PostgresStore } = await import('./postgres/postgres-store.js');
+    return PostgresStore.open(options.databaseUrl, {
+      access: options.access,
+      applicationName: options.access === 'owner' ? 'gitbridged' : 'gitbridge',
+      ...(options.poolMax !== undefined ? { poolMax: options.poolMax } : {}),
+      ...(options.onIngestCommit ? { onIngestCommit: options.onIngestCommit } : {}),
+      ...(options.onConnectionError ? { onConnectionError: options.onConnectionError } : {}),
+    });
+  }
   const { SqliteStore } = await import('./sqlite/sqlite-store.js');
   return SqliteStore.open(options.dataDir, {
     readonly: options.access === 'read',

@@ -1,9 +1,13 @@
+import type { Migration } from '../schema.js';
+
 /**
  * Schema migrations of the SQLite store, applied in order at open. Each runs
  * in a transaction and is recorded in `schema_migrations`; never edit a
- * migration that has shipped, add a new one.
+ * migration that has shipped, add a new one. Versions need not be
+ * contiguous (7 is reserved for a change made in parallel): the store applies
+ * every migration it has not recorded, whatever its number.
  */
-export const MIGRATIONS: readonly { readonly version: number; readonly name: string; readonly sql: string }[] = [
+export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'initial schema',
@@ -198,6 +202,19 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       CREATE TABLE entities (
         entity         TEXT PRIMARY KEY,
         last_event_at  TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
+    version: 8,
+    name: 'shared settings',
+    // Small values every daemon on the store shares: the hook ranges one node
+    // refreshed from GitHub's meta API, read by the others.
+    sql: `
+      CREATE TABLE settings (
+        key         TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
       ) STRICT;
     `,
   },

@@ -4,9 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { GitBridgeError, errorCodeOf, isGitBridgeError } from '../../errors/errors.js';
-import type { Priority, TaskPayload } from '../../routing/rules.js';
 import { systemClock, type Clock, type ClockTimer } from '../../time/clock.js';
-import type { WebhookContentType } from '../../webhook/delivery.js';
 import {
   DELIVERY_STATES,
   STATUS_RANK,
@@ -38,6 +36,27 @@ import {
 } from '../contract.js';
 import { startBackgroundCheckpointer, type BackgroundCheckpointer } from './checkpointer.js';
 import { GroupCommitter, TransactionBatcher } from './group-commit.js';
+import {
+  FILTER_COLUMNS,
+  HISTORY_COLUMNS,
+  JOURNAL_COLUMNS,
+  NOTIFICATION_COLUMNS,
+  errorText,
+  filterTerms,
+  iso,
+  toDelivery,
+  toJournalRecord,
+  toNotification,
+  toTask,
+  toTransition,
+  type DeliveryRow,
+  type FilterTerm,
+  type HistoryRow,
+  type JournalRow,
+  type NotificationRow,
+  type TaskRow,
+} from '../rows.js';
+import { checkSchema, newestVersion, refuseNewerSchema } from '../schema.js';
 import { MIGRATIONS } from './migrations.js';
 import { WriteGate } from './write-gate.js';
 
@@ -45,7 +64,7 @@ import { WriteGate } from './write-gate.js';
 export const STORE_FILE = 'gitbridge.db';
 
 /** The schema version this code reads and writes: the newest migration. */
-export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
+export const SCHEMA_VERSION = newestVersion(MIGRATIONS);
 
 /** Default {@link SqliteStoreOptions.walRestartFrames}. */
 const DEFAULT_WAL_RESTART_FRAMES = 65536;
@@ -105,136 +124,13 @@ export interface SqliteStoreOptions {
   readonly gate?: WriteGate;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
-
-/** Milliseconds since the epoch of a stored ISO time, for comparisons. */
-const parseJson = (text: string | null): unknown => {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-};
-
-interface DeliveryRow {
-  delivery_id: string;
-  event: string;
-  action: string | null;
-  hook_id: string | null;
-  repo: string | null;
-  repo_id: number | null;
-  installation_id: number | null;
-  received_at: string;
-  content_type: string;
-  headers: string;
-  size: number;
-  signature_slot: number | null;
-  source_ip: string | null;
-  state: DeliveryState;
-  outcome: string | null;
-  attempts: number;
-  last_error: string | null;
-  processed_at: string | null;
-  replay_of: string | null;
-}
-
-interface TaskRow {
-  id: string;
-  task_id: string | null;
-  delivery_id: string;
-  idempotency_key: string;
-  task_type: string;
-  priority: string;
-  rule: string;
-  repo: string | null;
-  payload: string;
-  status: TaskStatus;
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  result: string | null;
-  created_at: string;
-  updated_at: string;
-  entity: string;
-  event: string | null;
-  event_at: string;
-  blocked: number;
-  on_stale: string;
-}
-
-function toDelivery(r: DeliveryRow): Delivery {
-  const headers = parseJson(r.headers);
-  return {
-    deliveryId: r.delivery_id,
-    event: r.event,
-    action: r.action,
-    hookId: r.hook_id,
-    repo: r.repo,
-    repoId: r.repo_id,
-    installationId: r.installation_id,
-    receivedAt: r.received_at,
-    contentType: r.content_type as WebhookContentType,
-    headers: headers !== null && typeof headers === 'object' ? (headers as Record<string, string>) : {},
-    size: r.size,
-    signatureSlot: r.signature_slot,
-    sourceIp: r.source_ip,
-    state: r.state,
-    outcome: r.outcome,
-    attempts: r.attempts,
-    lastError: r.last_error,
-    processedAt: r.processed_at,
-    replayOf: r.replay_of,
-  };
-}
-
-/** A task row as a domain task; `stale` comes from the entity's newest accepted event. */
-function toTask(r: TaskRow, stale: boolean): Task {
-  return {
-    id: r.id,
-    taskId: r.task_id,
-    deliveryId: r.delivery_id,
-    idempotencyKey: r.idempotency_key,
-    taskType: r.task_type,
-    priority: r.priority as Priority,
-    rule: r.rule,
-    repo: r.repo,
-    payload: parseJson(r.payload) as TaskPayload,
-    status: r.status,
-    attempts: r.attempts,
-    nextAttemptAt: r.status === 'queued' ? iso(r.next_attempt_at) : null,
-    lastError: r.last_error,
-    result: parseJson(r.result),
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    entity: r.entity,
-    event: r.event,
-    eventAt: r.event_at,
-    held: r.status === 'queued' && r.blocked === 1,
-    stale,
-    onStale: r.on_stale === 'hold' ? 'hold' : 'submit',
-  };
-}
-
-function toNotification(r: { id: number; delivery_id: string; task_ref: string | null; channel: string; text: string; url: string | null; status: NotificationStatus; attempts: number }): Notification {
-  return { id: r.id, deliveryId: r.delivery_id, taskRef: r.task_ref, channel: r.channel, text: r.text, url: r.url, status: r.status, attempts: r.attempts };
-}
-
 /**
- * The WHERE clause of a list query: one condition (from `conditions`, with a
- * named parameter of the same key) per filter field that is set; `@limit` is
- * the filter's limit, 100 by default.
+ * The WHERE clause and arguments of a list query (positional `?`), the
+ * filter's limit last.
  */
-function whereOf<F extends { readonly limit?: number }>(filter: F, conditions: Partial<Record<Exclude<keyof F, 'limit'>, string>>): { where: string; args: Record<string, unknown> } {
-  const parts: string[] = [];
-  const args: Record<string, unknown> = { limit: filter.limit ?? 100 };
-  for (const [key, sql] of Object.entries(conditions) as [string, string][]) {
-    const v = (filter as Record<string, unknown>)[key];
-    if (v === undefined || v === null || v === '') continue;
-    parts.push(sql);
-    args[key] = v;
-  }
-  return { where: parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '', args };
+function whereOf(filter: { terms: FilterTerm[]; limit: number }): { where: string; args: unknown[] } {
+  const where = filter.terms.length > 0 ? `WHERE ${filter.terms.map((t) => `${t.column} ${t.op} ?`).join(' AND ')}` : '';
+  return { where, args: [...filter.terms.map((t) => t.value), filter.limit] };
 }
 
 /** A store file that cannot be opened or read (not a database, permissions, I/O). */
@@ -358,34 +254,13 @@ export class SqliteStore implements Store {
 
   /** For a store this process must not migrate: the schema must be exactly this code's. */
   #checkVersion(): void {
-    const version = Math.max(0, ...this.#appliedVersions());
-    if (version === 0) {
-      throw new GitBridgeError('GB_STORE_NOT_FOUND', { message: `${this.location} is not a GitBridge store (no schema)`, hint: "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory" });
-    }
-    if (version < SCHEMA_VERSION) {
-      throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-        message: `The store ${this.location} has schema version ${version}; this GitBridge needs ${SCHEMA_VERSION}`,
-        hint: 'start gitbridged of this version once: it migrates the store at start-up',
-      });
-    }
-    if (version > SCHEMA_VERSION) {
-      throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-        message: `The store ${this.location} has schema version ${version}, newer than this GitBridge knows (${SCHEMA_VERSION})`,
-        hint: 'upgrade GitBridge to the version gitbridged runs',
-      });
-    }
+    checkSchema(this.location, this.#appliedVersions(), MIGRATIONS, "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory");
   }
 
   #migrate(): void {
     this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
     const applied = this.#appliedVersions();
-    const newest = Math.max(0, ...applied);
-    if (newest > SCHEMA_VERSION) {
-      throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-        message: `${this.location}: store schema version ${newest} is newer than this GitBridge knows (${SCHEMA_VERSION})`,
-        hint: 'upgrade GitBridge or restore a backup',
-      });
-    }
+    refuseNewerSchema(this.location, applied, MIGRATIONS);
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
       this.#checkSpaceFor(m.version);
@@ -779,7 +654,7 @@ export class SqliteStore implements Store {
       if (isTerminal(row.status) || STATUS_RANK[status] <= STATUS_RANK[row.status]) return { outcome: 'ignored', task: this.#toTask(row) };
       const now = iso(this.#now());
       const result = detail.result === undefined ? row.result : JSON.stringify(detail.result);
-      const error = detail.error === undefined ? row.last_error : typeof detail.error === 'string' ? detail.error : JSON.stringify(detail.error);
+      const error = detail.error === undefined ? row.last_error : errorText(detail.error);
       this.#stmt('UPDATE tasks SET status = ?, result = ?, last_error = ?, updated_at = ? WHERE id = ?').run(status, result, error, now, row.id);
       this.#history(row.id, row.status, status, now, 'mas-callback', status === 'failed' ? error : null);
       return { outcome: 'applied', task: this.#toTask({ ...row, status, result, last_error: error, updated_at: now }) };
@@ -795,7 +670,7 @@ export class SqliteStore implements Store {
       const rows = this.#stmt(`UPDATE notifications SET lease_until = @lease, next_attempt_at = @lease, attempts = attempts + 1, claim_token = @token
         WHERE id IN (SELECT id FROM notifications INDEXED BY notifications_next WHERE status = 'pending' AND next_attempt_at <= @now
           ORDER BY next_attempt_at LIMIT @limit)
-        RETURNING id, delivery_id, task_ref, channel, text, url, status, attempts`).all({ lease: now + leaseMs, now, limit, token }) as Parameters<typeof toNotification>[0][];
+        RETURNING ${NOTIFICATION_COLUMNS}`).all({ lease: now + leaseMs, now, limit, token }) as NotificationRow[];
       return rows.map((r) => ({ item: toNotification(r), token }));
     });
   }
@@ -845,13 +720,13 @@ export class SqliteStore implements Store {
   }
 
   listDeliveries(filter: DeliveryFilter = {}): Promise<Delivery[]> {
-    const { where, args } = whereOf(filter, { state: 'state = @state', repo: 'repo = @repo', event: 'event = @event', since: 'received_at >= @since' });
-    return this.#read(() => (this.#stmt(`SELECT * FROM deliveries ${where} ORDER BY received_at DESC, rowid DESC LIMIT @limit`).all(args) as DeliveryRow[]).map(toDelivery));
+    const { where, args } = whereOf(filterTerms(filter, FILTER_COLUMNS.deliveries));
+    return this.#read(() => (this.#stmt(`SELECT * FROM deliveries ${where} ORDER BY received_at DESC, rowid DESC LIMIT ?`).all(...args) as DeliveryRow[]).map(toDelivery));
   }
 
   listTasks(filter: TaskFilter = {}): Promise<Task[]> {
-    const { where, args } = whereOf(filter, { status: 'status = @status', repo: 'repo = @repo', type: 'task_type = @type', since: 'created_at >= @since' });
-    return this.#read(() => (this.#stmt(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, rowid DESC LIMIT @limit`).all(args) as TaskRow[]).map((r) => this.#toTask(r)));
+    const { where, args } = whereOf(filterTerms(filter, FILTER_COLUMNS.tasks));
+    return this.#read(() => (this.#stmt(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(...args) as TaskRow[]).map((r) => this.#toTask(r)));
   }
 
   getTask(ref: string): Promise<Task | undefined> {
@@ -863,9 +738,7 @@ export class SqliteStore implements Store {
 
   taskHistory(id: string): Promise<TaskTransition[]> {
     return this.#read(() =>
-      (this.#stmt('SELECT at, from_status, to_status, source, detail FROM task_history WHERE task_ref = ? ORDER BY id').all(id) as {
-        at: string; from_status: TaskStatus | null; to_status: TaskStatus; source: TransitionSource; detail: string | null;
-      }[]).map((h) => ({ at: h.at, from: h.from_status, to: h.to_status, source: h.source, detail: h.detail })));
+      (this.#stmt(`SELECT ${HISTORY_COLUMNS} FROM task_history WHERE task_ref = ? ORDER BY id`).all(id) as HistoryRow[]).map(toTransition));
   }
 
   tasksForDelivery(deliveryId: string): Promise<Task[]> {
@@ -874,15 +747,12 @@ export class SqliteStore implements Store {
 
   notificationsForDelivery(deliveryId: string): Promise<Notification[]> {
     return this.#read(() =>
-      (this.#stmt('SELECT id, delivery_id, task_ref, channel, text, url, status, attempts FROM notifications WHERE delivery_id = ? ORDER BY id').all(deliveryId) as Parameters<typeof toNotification>[0][]).map(toNotification));
+      (this.#stmt(`SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE delivery_id = ? ORDER BY id`).all(deliveryId) as NotificationRow[]).map(toNotification));
   }
 
   listJournal(filter: JournalFilter = {}): Promise<JournalRecord[]> {
-    const { where, args } = whereOf(filter, { repo: 'repo = @repo', type: 'type = @type', since: 'recorded_at >= @since' });
-    return this.#read(() =>
-      (this.#stmt(`SELECT delivery_id, type, action, repo, number, timestamp, recorded_at FROM journal ${where} ORDER BY id DESC LIMIT @limit`).all(args) as {
-        delivery_id: string; type: string; action: string | null; repo: string | null; number: number | null; timestamp: string; recorded_at: string;
-      }[]).map((j) => ({ deliveryId: j.delivery_id, type: j.type, action: j.action, repo: j.repo, number: j.number, timestamp: j.timestamp, recordedAt: j.recorded_at })));
+    const { where, args } = whereOf(filterTerms(filter, FILTER_COLUMNS.journal));
+    return this.#read(() => (this.#stmt(`SELECT ${JOURNAL_COLUMNS} FROM journal ${where} ORDER BY id DESC LIMIT ?`).all(...args) as JournalRow[]).map(toJournalRecord));
   }
 
   counts(): Promise<StoreCounts> {
@@ -893,6 +763,19 @@ export class SqliteStore implements Store {
       for (const r of this.#stmt('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as { status: TaskStatus; n: number }[]) tasks[r.status] = r.n;
       const tasksHeld = (this.#stmt(`SELECT COUNT(*) AS n FROM tasks INDEXED BY tasks_held WHERE status = 'queued' AND blocked = 1`).get() as { n: number }).n;
       return { deliveries, tasks, tasksHeld };
+    });
+  }
+
+  // ---- shared settings --------------------------------------------------
+
+  getSetting(key: string): Promise<string | undefined> {
+    return this.#read(() => (this.#stmt('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value);
+  }
+
+  putSetting(key: string, value: string): Promise<void> {
+    return this.#write(() => {
+      this.#stmt(`INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`).run(key, value, iso(this.#now()));
     });
   }
 
