@@ -7,6 +7,7 @@ import { logsCommand } from './commands/logs.js';
 import { metaCommand } from './commands/meta.js';
 import { replayCommand } from './commands/replay.js';
 import { sendTestCommand } from './commands/send-test.js';
+import { storeCommand } from './commands/store.js';
 import { tasksCommand } from './commands/tasks.js';
 import { EXIT } from './exit.js';
 import { VERSION } from './version.js';
@@ -32,6 +33,7 @@ export function createProgram(): Command {
     .addCommand(logsCommand())
     .addCommand(replayCommand())
     .addCommand(metaCommand())
+    .addCommand(storeCommand())
     .addHelpText('after', `
 Examples:
   $ gitbridge send-test --event pull_request --action opened
@@ -42,10 +44,11 @@ Examples:
   $ gitbridge logs --level warn
   $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958
   $ gitbridge meta sync
+  $ gitbridge store copy --to postgres://gitbridge@db:5432/gitbridge
 
 Configuration: the daemon's, read the same way (flags > environment > the file named by
 GITBRIDGE_CONFIG > defaults): GITBRIDGE_PORT, GITBRIDGE_WEBHOOK_SECRET, GITBRIDGE_DATA_DIR,
-GITBRIDGE_LOG_DIR, GITBRIDGE_META_URL, GITBRIDGE_ADMIN_TOKEN, … (docs/configuration.md).
+GITBRIDGE_LOG_DIR, GITBRIDGE_DATABASE_URL, GITBRIDGE_META_URL, GITBRIDGE_ADMIN_TOKEN, … (docs/configuration.md).
 Exit status: 0 ok, 1 non-2xx answer or not found, 2 usage or configuration, 3 unreachable,
 4 store missing or unreadable (docs/errors.md). Run "gitbridge <command> --help" for more.`);
   forEachCommand(program, (c) => {

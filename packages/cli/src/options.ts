@@ -50,3 +50,8 @@ export const TASK_STATUS_CHOICES: readonly TaskStatus[] = Object.keys(STATUS_SET
 export function dataDirOption(prefix = ''): Option {
   return new Option('--data-dir <dir>', `${prefix}gitbridged's data directory (default $GITBRIDGE_DATA_DIR, else ./data)`);
 }
+
+/** `--database-url`, beside `--data-dir` on every command that reads the store: the PostgreSQL store instead of the SQLite file. */
+export function databaseUrlOption(prefix = ''): Option {
+  return new Option('--database-url <url>', `${prefix}the PostgreSQL store gitbridged uses (default $GITBRIDGE_DATABASE_URL; unset: the SQLite file in the data directory)`);
+}

@@ -11,16 +11,19 @@ import {
   createMetrics,
   currentHooksSnapshot,
   defaultRules,
+  newestHooksSnapshot,
+  storedHooksSnapshot,
   openStore,
   systemClock,
   type Clock,
   type Config,
   type Loggers,
   type Metrics,
+  type HooksSnapshot,
   type RateLimiter,
   type Store,
 } from '@gitbridge/core';
-import { startHookRangesRefresh } from './jobs/hook-ranges.js';
+import { startHookRanges } from './jobs/hook-ranges.js';
 import { startRetention } from './jobs/retention.js';
 import { buildServer } from './server.js';
 import type { WorkerPolicy } from './workers/context.js';
@@ -38,8 +41,9 @@ export interface Daemon {
   /** The callback URL given to the MAS: `<GITBRIDGE_PUBLIC_URL or http://127.0.0.1:<bound port>>/mas/callback`. */
   readonly callbackUrl: string;
   /**
-   * Reopens the log files and reloads the hook ranges snapshot from the data
-   * directory (after `gitbridge meta sync`). The daemon's main calls it on SIGHUP.
+   * Reopens the log files and reloads the hook ranges snapshot (the data
+   * directory's after `gitbridge meta sync`, or the store's when it is newer).
+   * The daemon's main calls it on SIGHUP.
    */
   reload(): void;
   /**
@@ -77,13 +81,22 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   await loggers.ready();
   const { log, security } = loggers;
   let checkpointWarnedAt = -Infinity;
+  let connectionWarnedAt = -Infinity;
   let metrics: Metrics | undefined;
   let store: Store;
   try {
     store = await openStore({
       dataDir: config.dataDir,
+      databaseUrl: config.databaseUrl,
+      poolMax: config.databasePoolMax,
       access: 'owner',
       clock,
+      onConnectionError(err) {
+        // At most once every 10 s: an outage breaks every pooled connection at once.
+        if (Date.now() - connectionWarnedAt < 10_000) return;
+        connectionWarnedAt = Date.now();
+        log.warn({ err }, 'database connection lost: reconnecting (webhooks get 503 until it is back)');
+      },
       synchronous: config.storeSynchronous,
       onCheckpointError(err) {
         // At most once a minute: a full disk fails every checkpoint, ten times a second.
@@ -101,6 +114,9 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     throw err;
   }
   metrics = createMetrics({ store });
+  if (store.engine === 'postgres' && !config.redisUrl) {
+    log.warn('several daemons may share this PostgreSQL store, but without GITBRIDGE_REDIS_URL the rate limits are counted per node: set GITBRIDGE_REDIS_URL to share them');
+  }
 
   let redis: Redis | undefined;
   let inner: RateLimiter;
@@ -125,21 +141,30 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
 
   // The configured allowlist and GitHub's ranges alone are rebuilt together
   // whenever the hook ranges change (start-up, periodic refresh, SIGHUP).
+  // The newest of the data directory's snapshot (or the shipped one) and
+  // the one another node shared in the store.
   let allowlist!: IpAllowlist;
   let githubRanges!: IpAllowlist;
-  const applyHooks = (hooks: readonly string[]) => {
-    allowlist = new IpAllowlist(config.ipAllowlist, hooks);
-    githubRanges = new IpAllowlist(['github'], hooks);
+  let hooksInForce!: HooksSnapshot;
+  const applyHooks = (snapshot: HooksSnapshot) => {
+    hooksInForce = snapshot;
+    allowlist = new IpAllowlist(config.ipAllowlist, snapshot.hooks);
+    githubRanges = new IpAllowlist(['github'], snapshot.hooks);
   };
-  const snapshot = currentHooksSnapshot(config.dataDir);
-  applyHooks(snapshot.hooks);
+  const loadHooks = async () => newestHooksSnapshot(currentHooksSnapshot(config.dataDir), await storedHooksSnapshot(store).catch(() => undefined));
+  const snapshot = await loadHooks();
+  applyHooks(snapshot);
   log.info({ hooksSnapshot: snapshot.snapshot_date, source: snapshot.source, ranges: allowlist.ranges.length }, 'IP allowlist loaded');
 
   const lifecycle = { draining: false };
   const stopping = () => lifecycle.draining;
   const stops: (() => void)[] = [];
-  if (config.metaRefreshS > 0 && config.ipAllowlist.some((e) => e.toLowerCase() === 'github')) {
-    stops.push(startHookRangesRefresh({ metaUrl: config.metaUrl, dataDir: config.dataDir, refreshS: config.metaRefreshS, clock, log, metrics, apply: (s) => applyHooks(s.hooks), stopping }));
+  if (config.ipAllowlist.some((e) => e.toLowerCase() === 'github')) {
+    stops.push(startHookRanges({
+      metaUrl: config.metaUrl, dataDir: config.dataDir, store, refreshS: config.metaRefreshS, clock, log, metrics, stopping,
+      current: () => hooksInForce,
+      apply: applyHooks,
+    }));
   }
   if (config.retentionDays > 0) stops.push(startRetention({ store, clock, log, retentionDays: config.retentionDays, stopping }));
 
@@ -190,7 +215,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   // The default public URL is known only now: the port actually bound (`--port 0`).
   callbackUrl ||= `http://127.0.0.1:${port}/mas/callback`;
   workers.start();
-  log.info({ port, host: config.host, mas: config.masUrl, callbackUrl, store: store.engine, redis: Boolean(config.redisUrl), rules: rules.length }, 'gitbridged listening');
+  log.info({ port, host: config.host, mas: config.masUrl, callbackUrl, store: store.engine, storeLocation: store.location, redis: Boolean(config.redisUrl), rules: rules.length }, 'gitbridged listening');
 
   let stopped: Promise<void> | undefined;
   return {
@@ -204,12 +229,15 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     reload() {
       loggers.reopen();
       try {
-        const fresh = currentHooksSnapshot(config.dataDir);
-        applyHooks(fresh.hooks);
-        log.info({ hooksSnapshot: fresh.snapshot_date, ranges: allowlist.ranges.length }, 'reloaded: log files reopened, IP allowlist reloaded');
+        // The data directory's file now (`meta sync` just wrote it), then the store's if it is newer.
+        applyHooks(newestHooksSnapshot(currentHooksSnapshot(config.dataDir), hooksInForce));
+        log.info({ hooksSnapshot: hooksInForce.snapshot_date, ranges: allowlist.ranges.length }, 'reloaded: log files reopened, IP allowlist reloaded');
       } catch (err) {
         log.warn({ err: { message: (err as Error).message } }, 'reload: keeping the current IP allowlist');
       }
+      loadHooks().then((fresh) => {
+        if (fresh !== hooksInForce && newestHooksSnapshot(hooksInForce, fresh) === fresh) applyHooks(fresh);
+      }, () => undefined);
     },
     stop(graceMs = config.shutdownGraceMs) {
       stopped ??= (async () => {

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import { GitBridgeError } from '@gitbridge/core/errors';
 import type { Delivery } from '@gitbridge/core/store';
-import { cliConfig } from '../config.js';
+import { storeConfig } from '../config.js';
 import { formatBytes, formatFields, formatTable, printJson, sanitize, shortTime } from '../format.js';
-import { parsePositiveInt, dataDirOption } from '../options.js';
+import { parsePositiveInt, dataDirOption, databaseUrlOption } from '../options.js';
 import { withStore } from '../store-access.js';
 import { taskJson, taskTable } from './tasks.js';
 
@@ -73,12 +73,13 @@ Examples:
     .option('--json', 'print a JSON array')
     .option('--limit <n>', 'at most this many deliveries', parsePositiveInt, 100)
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 Examples:
   $ gitbridge deliveries ls
   $ gitbridge deliveries ls --json --limit 500 | jq '.[] | select(.state == "dead")'`)
-    .action(async (opts: { json?: boolean; limit: number; dataDir?: string }) => {
-      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listDeliveries({ limit: opts.limit }));
+    .action(async (opts: { json?: boolean; limit: number; dataDir?: string; databaseUrl?: string }) => {
+      const rows = await withStore(await storeConfig(opts), {}, (store) => store.listDeliveries({ limit: opts.limit }));
       if (opts.json) {
         printJson(rows.map(deliveryJson));
         return;
@@ -105,12 +106,13 @@ Examples:
     .argument('<delivery id>', 'the X-GitHub-Delivery GUID')
     .option('--json', 'print a JSON object')
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 Examples:
   $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958
   $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958 --json | jq .tasks`)
-    .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
-      const found = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
+    .action(async (id: string, opts: { json?: boolean; dataDir?: string; databaseUrl?: string }) => {
+      const found = await withStore(await storeConfig(opts), {}, async (store) => {
         const delivery = await store.getDelivery(id);
         if (!delivery) return undefined;
         return { delivery, tasks: await store.tasksForDelivery(id), notifications: await store.notificationsForDelivery(id) };
@@ -171,6 +173,7 @@ Examples:
     .argument('<delivery id>', 'the X-GitHub-Delivery GUID')
     .option('--json', 'print a JSON object {delivery_id, state}')
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 A delivery is dead when turning it into tasks failed GITBRIDGE_PROCESS_MAX_ATTEMPTS
 times (see its last_error in "deliveries show"). This puts it back to "queued"
@@ -179,8 +182,8 @@ delivery that was processed normally, use "gitbridge replay". This writes to the
 
 Examples:
   $ gitbridge deliveries retry 72d3162e-cc78-11e3-81ab-4c9367dc0958`)
-    .action(async (id: string, opts: { json?: boolean; dataDir?: string }) => {
-      const outcome = await withStore(await cliConfig({ dataDir: opts.dataDir }), { writable: true }, async (store) => {
+    .action(async (id: string, opts: { json?: boolean; dataDir?: string; databaseUrl?: string }) => {
+      const outcome = await withStore(await storeConfig(opts), { writable: true }, async (store) => {
         const row = await store.getDelivery(id);
         if (!row) return { kind: 'unknown' as const };
         if (!(await store.requeueDelivery(id))) return { kind: 'refused' as const, state: row.state };

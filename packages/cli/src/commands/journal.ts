@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { cliConfig } from '../config.js';
+import { storeConfig } from '../config.js';
 import { formatTable, printJson, shortTime } from '../format.js';
-import { parsePositiveInt, dataDirOption } from '../options.js';
+import { parsePositiveInt, dataDirOption, databaseUrlOption } from '../options.js';
 import { withStore } from '../store-access.js';
 
 /** The `journal` command: `ls`. */
@@ -19,14 +19,15 @@ Examples:
     .option('--json', 'print a JSON array')
     .option('--limit <n>', 'at most this many entries', parsePositiveInt, 100)
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 "timestamp" is the event's own time from the payload; "recorded_at" is when GitBridge wrote the entry.
 
 Examples:
   $ gitbridge journal ls --limit 20
   $ gitbridge journal ls --json | jq '.[] | select(.type == "pull_request")'`)
-    .action(async (opts: { json?: boolean; limit: number; dataDir?: string }) => {
-      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listJournal({ limit: opts.limit }));
+    .action(async (opts: { json?: boolean; limit: number; dataDir?: string; databaseUrl?: string }) => {
+      const rows = await withStore(await storeConfig(opts), {}, (store) => store.listJournal({ limit: opts.limit }));
       if (opts.json) {
         printJson(rows.map((j) => ({ delivery_id: j.deliveryId, type: j.type, action: j.action, repo: j.repo, number: j.number, timestamp: j.timestamp, recorded_at: j.recordedAt })));
         return;

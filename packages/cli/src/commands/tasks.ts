@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
 import { GitBridgeError } from '@gitbridge/core/errors';
 import type { Delivery, Task, TaskStatus, TaskTransition } from '@gitbridge/core/store';
-import { cliConfig } from '../config.js';
+import { storeConfig } from '../config.js';
 import { formatFields, formatTable, printJson, shortTime } from '../format.js';
-import { parsePositiveInt, parseSince, TASK_STATUS_CHOICES, dataDirOption } from '../options.js';
+import { parsePositiveInt, parseSince, TASK_STATUS_CHOICES, dataDirOption, databaseUrlOption } from '../options.js';
 import { withStore } from '../store-access.js';
 
 /** A task as `tasks ls --json` prints it. */
@@ -69,11 +69,13 @@ interface LsOptions {
   readonly since?: string;
   readonly limit: number;
   readonly dataDir?: string;
+  readonly databaseUrl?: string;
 }
 
 interface ShowOptions {
   readonly json?: boolean;
   readonly dataDir?: string;
+  readonly databaseUrl?: string;
 }
 
 /** The `tasks` command: `ls`, `show`, `retry`. */
@@ -96,6 +98,7 @@ Examples:
     .option('--since <time>', 'only tasks created at or after this ISO-8601 time, or within this age (30m, 2h, 7d)', (v: string) => parseSince(v))
     .option('--limit <n>', 'at most this many tasks', parsePositiveInt, 100)
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 Examples:
   $ gitbridge tasks ls
@@ -110,7 +113,7 @@ Examples:
         ...(opts.type !== undefined && { type: opts.type }),
         ...(opts.since !== undefined && { since: opts.since }),
       };
-      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listTasks(filter));
+      const rows = await withStore(await storeConfig(opts), {}, (store) => store.listTasks(filter));
       if (opts.json) printJson(rows.map(taskJson));
       else process.stdout.write(rows.length === 0 ? 'No tasks.\n' : taskTable(rows));
     });
@@ -121,12 +124,13 @@ Examples:
     .argument('<id>', "GitBridge's task id (gbt_…) or the MAS's task id")
     .option('--json', 'print a JSON object {task, delivery, history}')
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 Examples:
   $ gitbridge tasks show gbt_5d1c2a8e-3f0b-4a55-9d59-0e3c1a0b7f21
   $ gitbridge tasks show mas_task_8842 --json`)
     .action(async (ref: string, opts: ShowOptions) => {
-      const found = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
+      const found = await withStore(await storeConfig(opts), {}, async (store) => {
         const task = await store.getTask(ref);
         if (!task) return undefined;
         return { task, delivery: await store.getDelivery(task.deliveryId), history: await store.taskHistory(task.id) };
@@ -141,6 +145,7 @@ Examples:
     .argument('<id>', "GitBridge's task id (gbt_…) or the MAS's task id")
     .option('--json', 'print a JSON object {id, status}')
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 The task goes back to "queued" with its attempts reset; a running gitbridged
 submits it again to the MAS within a second. This writes to the store.
@@ -149,7 +154,7 @@ Examples:
   $ gitbridge tasks retry gbt_5d1c2a8e-3f0b-4a55-9d59-0e3c1a0b7f21
   $ gitbridge tasks ls --status dead --json | jq -r '.[].id' | xargs -n1 gitbridge tasks retry`)
     .action(async (ref: string, opts: ShowOptions) => {
-      const outcome = await withStore(await cliConfig({ dataDir: opts.dataDir }), { writable: true }, (store) => store.retryTask(ref));
+      const outcome = await withStore(await storeConfig(opts), { writable: true }, (store) => store.retryTask(ref));
       if (outcome.outcome === 'unknown') throw new GitBridgeError('GB_TASK_NOT_FOUND', { message: `no task ${ref}`, hint: 'see `gitbridge tasks ls`' });
       if (outcome.outcome === 'refused') {
         throw new GitBridgeError('GB_TASK_NOT_RETRIABLE', { message: `task ${outcome.task.id} is ${outcome.task.status}: only failed or dead tasks can be retried` });

@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../time/clock.js';
 import type { Store } from './contract.js';
+import type { CopyProgress, CopyResult } from './copy.js';
 
 export { DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal } from './contract.js';
 export type {
@@ -33,6 +34,7 @@ export type {
   TaskTransition,
   TransitionSource,
 } from './contract.js';
+export type { CopyProgress, CopyResult } from './copy.js';
 
 /** How a process uses the store. */
 export type StoreAccess =
@@ -92,4 +94,46 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     ...(options.onCheckpointError ? { onCheckpointError: options.onCheckpointError } : {}),
     ...(options.onIngestCommit ? { onIngestCommit: options.onIngestCommit } : {}),
   });
+}
+
+/** Options of {@link copySqliteToPostgres}. */
+export interface CopyToPostgresOptions {
+  /** The data directory of the SQLite store (`<dataDir>/gitbridge.db`), read-only. */
+  readonly dataDir: string;
+  /** The PostgreSQL store, created or migrated to this version's schema when needed. */
+  readonly databaseUrl: string;
+  /** Records per transaction (default 200). */
+  readonly batch?: number;
+  readonly onProgress?: (p: CopyProgress) => void;
+}
+
+/**
+ * `gitbridge store copy`: copies the SQLite store into PostgreSQL
+ * (deliveries with their bodies byte-identical, tasks with their history,
+ * notifications, the journal, entities and settings). Runs again copy only
+ * what the target does not hold.
+ *
+ * @throws GitBridgeError as {@link openStore} for either store
+ */
+export async function copySqliteToPostgres(options: CopyToPostgresOptions): Promise<CopyResult> {
+  const [{ SqliteStore }, { PostgresStore }, { copyStore }] = await Promise.all([
+    import('./sqlite/sqlite-store.js'),
+    import('./postgres/postgres-store.js'),
+    import('./copy.js'),
+  ]);
+  const source = SqliteStore.open(options.dataDir, { readonly: true });
+  try {
+    // The copy creates (or migrates) the target's schema, under the same advisory lock as a daemon.
+    const target = await PostgresStore.open(options.databaseUrl, { access: 'owner', poolMax: 2, applicationName: 'gitbridge store copy' });
+    try {
+      return await copyStore(source.copySource(), target.copyTarget(), {
+        ...(options.batch !== undefined ? { batch: options.batch } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await source.close();
+  }
 }

@@ -52,7 +52,9 @@ import {
   type TaskRow,
 } from '../rows.js';
 import { checkSchema, newestVersion, refuseNewerSchema } from '../schema.js';
+import type { CopyTarget } from '../copy.js';
 import { isConnectionError } from './connection-errors.js';
+import { createCopyTarget } from './copy-target.js';
 import { IngestBatcher } from './group-commit.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -896,6 +898,11 @@ export class PostgresStore implements Store {
       if (locked && !broken) await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_JOB, name]).catch((e: Error) => (broken = e));
       client.release(broken);
     }
+  }
+
+  /** This store as the target of `gitbridge store copy`. */
+  copyTarget(): CopyTarget {
+    return createCopyTarget((fn) => this.#tx(fn));
   }
 
   async schemaVersion(): Promise<number> {

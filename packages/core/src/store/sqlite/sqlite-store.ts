@@ -34,7 +34,9 @@ import {
   type TaskTransition,
   type TransitionSource,
 } from '../contract.js';
+import type { CopySource } from '../copy.js';
 import { startBackgroundCheckpointer, type BackgroundCheckpointer } from './checkpointer.js';
+import { createCopySource } from './copy-source.js';
 import { GroupCommitter, TransactionBatcher } from './group-commit.js';
 import {
   FILTER_COLUMNS,
@@ -842,6 +844,11 @@ export class SqliteStore implements Store {
       this.#clock.clearTimeout(t);
       if (!this.#closed) await this.#write(() => this.#stmt('DELETE FROM locks WHERE name = ? AND holder = ?').run(name, holder)).catch(() => undefined);
     }
+  }
+
+  /** This store as the source of `gitbridge store copy` (read-only use). */
+  copySource(): CopySource {
+    return createCopySource(this.#db);
   }
 
   schemaVersion(): Promise<number> {
