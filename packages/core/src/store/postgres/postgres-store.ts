@@ -536,9 +536,11 @@ export class PostgresStore implements Store {
       for (const draft of result.drafts) {
         const id = `gbt_${randomUUID()}`;
         // Held behind any queued task of the same entity (one inserted just before in this loop included).
+        // Created at the time it is inserted, under the entity's lock (not when the transaction
+        // began): the creation times of an entity's tasks follow their order in its queue.
         const r = await c.query(`INSERT INTO tasks (id, delivery_id, idempotency_key, task_type, priority, rule, repo, payload, status,
             next_attempt_at, created_at, updated_at, entity, event, event_at, blocked, on_stale)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now(), now(), now(), $9, $10, $11,
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now(), clock_timestamp(), clock_timestamp(), $9, $10, $11,
             EXISTS (SELECT 1 FROM tasks WHERE entity = $9 AND status = 'queued'), $12)
           ON CONFLICT (idempotency_key) DO NOTHING`,
         [id, deliveryId, `${deliveryId}:${draft.taskType}`, draft.taskType, draft.priority, draft.rule, result.repo, JSON.stringify(draft.payload),
