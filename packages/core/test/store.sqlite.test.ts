@@ -105,7 +105,7 @@ describe('the SQLite engine', () => {
     const db = new Database(join(dir, 'gitbridge.db'));
     db.prepare('DELETE FROM schema_migrations WHERE version = 6').run();
     db.close();
-    await expect(openStore({ dataDir: dir, access: 'read' })).rejects.toMatchObject({ code: 'GB_STORE_SCHEMA_MISMATCH', message: expect.stringMatching(/without migration 6/) });
+    await expect(openStore({ dataDir: dir, access: 'read' })).rejects.toMatchObject({ code: 'GB_STORE_SCHEMA_MISMATCH', message: expect.stringMatching(/lacks schema migration 6/) });
   });
 
   it('a reader sees committed work while the daemon writes; a read-only store refuses writes with a code', async () => {

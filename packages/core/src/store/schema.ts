@@ -58,7 +58,9 @@ export function checkSchema(location: string, applied: ReadonlySet<number>, migr
   const missing = migrations.filter((m) => !applied.has(m.version)).map((m) => m.version);
   if (missing.length > 0) {
     throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-      message: `The store ${location} has schema version ${version} without migration ${missing.join(', ')}; this GitBridge needs ${known}`,
+      message: version < known
+        ? `The store ${location} has schema version ${version}; this GitBridge needs ${known}`
+        : `The store ${location} lacks schema migration ${missing.join(', ')}; this GitBridge needs every migration up to ${known}`,
       hint: 'start gitbridged of this version once: it migrates the store at start-up',
     });
   }
