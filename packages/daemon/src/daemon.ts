@@ -66,6 +66,8 @@ export interface StartOptions {
   readonly random?: () => number;
   /** Overrides of the workers' policy numbers (tests). */
   readonly policy?: Partial<WorkerPolicy>;
+  /** How often to reload the hook ranges another node shared in the store, ms (default a minute; tests). */
+  readonly hookRangesReloadMs?: number;
 }
 
 /**
@@ -164,6 +166,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
       metaUrl: config.metaUrl, dataDir: config.dataDir, store, refreshS: config.metaRefreshS, clock, log, metrics, stopping,
       current: () => hooksInForce,
       apply: applyHooks,
+      ...(options.hookRangesReloadMs !== undefined ? { reloadEveryMs: options.hookRangesReloadMs } : {}),
     }));
   }
   if (config.retentionDays > 0) stops.push(startRetention({ store, clock, log, retentionDays: config.retentionDays, stopping }));

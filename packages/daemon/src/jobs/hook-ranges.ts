@@ -12,7 +12,7 @@ import {
 } from '@gitbridge/core';
 import { every } from './periodic.js';
 
-/** How often every node reloads the snapshot from the store, ms (at most: never less often than the refresh). */
+/** How often every node reloads the snapshot from the store, ms (default of {@link HookRangesDeps.reloadEveryMs}). */
 const RELOAD_EVERY_MS = 60_000;
 
 /** What the hook ranges jobs need. */
@@ -29,6 +29,8 @@ export interface HookRangesDeps {
   readonly current: () => HooksSnapshot;
   readonly apply: (snapshot: HooksSnapshot) => void;
   readonly stopping: () => boolean;
+  /** How often to reload the store's snapshot, ms (default a minute). */
+  readonly reloadEveryMs?: number;
 }
 
 /**
@@ -92,7 +94,8 @@ export function startHookRanges(deps: HookRangesDeps): () => void {
     }
   };
 
-  const stops = [every(deps.clock, RELOAD_EVERY_MS, RELOAD_EVERY_MS, reload)];
+  const reloadMs = deps.reloadEveryMs ?? RELOAD_EVERY_MS;
+  const stops = [every(deps.clock, reloadMs, reloadMs, reload)];
   if (deps.refreshS > 0) stops.push(every(deps.clock, Math.min(5_000, deps.refreshS * 1000), deps.refreshS * 1000, refresh));
   return () => {
     for (const stop of stops) stop();
