@@ -42,11 +42,14 @@ describe('three daemons on one PostgreSQL database', () => {
 
   it('spread load, ids sent to two nodes at once, one node SIGKILLed and restarted: every 2xx stored once, every task accepted once, all completed, callbacks on another node', async () => {
     const ports = [await freePort(), await freePort(), await freePort()];
+    // The test server trusts loopback, so any password works: it must never show in a log line.
+    const withPassword = new URL(db.url);
+    withPassword.password = 'hunter2-secret';
     const url = (i: number) => `http://127.0.0.1:${ports[i % 3]}`;
     const env = (i: number) => testEnv(`${tmp.dir}/node${i}`, {
       GITBRIDGE_PORT: String(ports[i]),
       GITBRIDGE_PUBLIC_URL: url(i + 1),
-      GITBRIDGE_DATABASE_URL: db.url,
+      GITBRIDGE_DATABASE_URL: withPassword.toString(),
       GITBRIDGE_DATABASE_POOL_MAX: '4',
       GITBRIDGE_MAS_URL: mas.url,
       // A killed node's claims come back to the others after this.
@@ -137,6 +140,12 @@ describe('three daemons on one PostgreSQL database', () => {
 
         // Every callback went to the node after the submitter, which applied it.
         outputs.push(...nodes.map((d) => d.output()));
+        for (const out of outputs) {
+          expect(out).not.toContain('hunter2');
+          expect(logLines(out, 'gitbridged listening')[0]).toMatchObject({ store: 'postgres', storeLocation: expect.stringContaining(':***@127.0.0.1') });
+          // Without GITBRIDGE_REDIS_URL each node counts rate limits on its own, and says so.
+          expect(out).toContain('without GITBRIDGE_REDIS_URL the rate limits are counted per node');
+        }
         const completedOn = new Map<number, Set<string>>(ports.map((p) => [p, new Set()]));
         for (const [i, out] of outputs.entries()) {
           const port = i === 0 ? ports[1]! : ports[i - 1]!;
