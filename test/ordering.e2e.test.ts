@@ -189,20 +189,29 @@ describe('tasks in the order things happened, two daemons on one PostgreSQL stor
     await db?.drop();
   });
 
-  it('an entity\'s first submission retried (503 Retry-After: 1) while its next event arrives at the other node: the MAS receives them in order, whichever node claims them', async () => {
+  async function referenceMas(): Promise<ReferenceMas> {
     const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 5, completeAfterMs: 5 });
     cleanups.push(() => mas.close());
+    return mas;
+  }
+  /** Two daemons with the PR rules on the test's database, each giving the MAS its own callback URL. */
+  async function twoDaemons(masUrl: string): Promise<[Daemon, Daemon]> {
     const daemons: Daemon[] = [];
     for (let i = 0; i < 2; i++) {
       const tmp = tempDir();
       writeFileSync(`${tmp.dir}/rules.json`, RULES);
       const { daemon } = await startCallbackDaemon(tmp.dir, {
-        GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_CONFIG: `${tmp.dir}/rules.json`, GITBRIDGE_DATABASE_URL: db.url, GITBRIDGE_DATABASE_POOL_MAX: '3',
+        GITBRIDGE_MAS_URL: masUrl, GITBRIDGE_CONFIG: `${tmp.dir}/rules.json`, GITBRIDGE_DATABASE_URL: db.url, GITBRIDGE_DATABASE_POOL_MAX: '3',
       }, { policy: { pollMs: 200 } });
       cleanups.push(() => tmp.cleanup(), () => daemon.stop(200));
       daemons.push(daemon);
     }
-    const [a, b] = daemons as [Daemon, Daemon];
+    return daemons as [Daemon, Daemon];
+  }
+
+  it('an entity\'s first submission retried (503 Retry-After: 1) while its next event arrives at the other node: the MAS receives them in order, whichever node claims them', async () => {
+    const mas = await referenceMas();
+    const [a, b] = await twoDaemons(mas.url);
     mas.failureModes.failNext(1, 503, { retryAfterS: 1 });
     const opened = await postDelivery(a.url, 'pull_request', pr(601, 'opened', '2026-03-01T10:00:00Z'));
     await waitFor(() => mas.submissions.length === 1, 5000, 'the first (failing) submission');
@@ -217,18 +226,8 @@ describe('tasks in the order things happened, two daemons on one PostgreSQL stor
   }, 30_000);
 
   it('many events of a few entities arriving at both nodes at once: per entity, the MAS receives them in arrival order at the store', async () => {
-    const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 5, completeAfterMs: 5 });
-    cleanups.push(() => mas.close());
-    const daemons: Daemon[] = [];
-    for (let i = 0; i < 2; i++) {
-      const tmp = tempDir();
-      writeFileSync(`${tmp.dir}/rules.json`, RULES);
-      const { daemon } = await startCallbackDaemon(tmp.dir, {
-        GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_CONFIG: `${tmp.dir}/rules.json`, GITBRIDGE_DATABASE_URL: db.url, GITBRIDGE_DATABASE_POOL_MAX: '3',
-      }, { policy: { pollMs: 200 } });
-      cleanups.push(() => tmp.cleanup(), () => daemon.stop(200));
-      daemons.push(daemon);
-    }
+    const mas = await referenceMas();
+    const daemons = await twoDaemons(mas.url);
     // MAS hiccups: some first submissions are retried while later events of the same entity wait.
     mas.failureModes.failNext(4, 503, { retryAfterS: 1 });
     const sent = await Promise.all(Array.from({ length: 30 }, (_, i) =>

@@ -4,9 +4,7 @@ import type { CustomTypesConfig, PoolClient, PoolConfig, QueryResultRow } from '
 import { GitBridgeError, errorCodeOf, isGitBridgeError } from '../../errors/errors.js';
 import { redactUrl } from '../../util.js';
 import {
-  DELIVERY_STATES,
   STATUS_RANK,
-  TASK_STATUSES,
   isTerminal,
   type CallbackOutcome,
   type Claim,
@@ -51,6 +49,7 @@ import {
   type NotificationRow,
   type TaskRow,
 } from '../rows.js';
+import { WakeSignals, claimLost, orderOf, retryKey, zeroCounts } from '../common.js';
 import { checkSchema, newestVersion, refuseNewerSchema } from '../schema.js';
 import type { CopyTarget } from '../copy.js';
 import { isConnectionError } from './connection-errors.js';
@@ -74,6 +73,17 @@ const LOCK_ENTITY = 0x6762_0003;
 const WAKE_CHANNEL = 'gitbridge_wake';
 
 const QUEUES: readonly QueueName[] = ['deliveries', 'tasks', 'notifications'];
+
+/**
+ * The three leased queues: table, key column, what an item is called in an
+ * error, the condition of an item in the queue, and of one its claims and
+ * `msUntilDue` look at (the predicate of its partial due index).
+ */
+const QUEUE_TABLES: Readonly<Record<QueueName, { table: string; key: string; item: string; inQueue: string; due: string }>> = {
+  deliveries: { table: 'deliveries', key: 'delivery_id', item: 'delivery', inQueue: `state = 'queued'`, due: `state = 'queued'` },
+  tasks: { table: 'tasks', key: 'id', item: 'task', inQueue: `status = 'queued'`, due: `status = 'queued' AND NOT blocked` },
+  notifications: { table: 'notifications', key: 'id', item: 'notification', inQueue: `status = 'pending'`, due: `status = 'pending'` },
+};
 
 /** How a process uses the store: the daemon migrates; tools never do, and readers cannot write. */
 export type PostgresAccess = 'owner' | 'write' | 'read';
@@ -116,11 +126,6 @@ const ms = (param: string) => `(${param}::double precision * interval '1 millise
 function whereOf(filter: { terms: FilterTerm[]; limit: number }): { where: string; limitParam: string; args: unknown[] } {
   const where = filter.terms.length > 0 ? `WHERE ${filter.terms.map((t, i) => `${t.column} ${t.op} $${i + 1}`).join(' AND ')}` : '';
   return { where, limitParam: `$${filter.terms.length + 1}`, args: [...filter.terms.map((t) => t.value), filter.limit] };
-}
-
-/** A claim whose token no longer matches: the lease ran out and another worker claimed the item. */
-function claimLost(what: string): GitBridgeError {
-  return new GitBridgeError('GB_STORE_CLAIM_LOST', { message: `The claim on ${what} was lost: its lease ran out and another worker claimed it` });
 }
 
 /** A task row with its stale flag, as the task queries select it. */
@@ -184,7 +189,7 @@ export class PostgresStore implements Store {
   readonly #onConnectionError: PostgresStoreOptions['onConnectionError'];
   /** Tells this node's wake-ups from the others' (it hears its own NOTIFY too). */
   readonly #nodeId = randomUUID();
-  readonly #wake = new Map<QueueName, Set<() => void>>();
+  readonly #wake = new WakeSignals();
   readonly #toNotify = new Set<QueueName>();
   #notifyScheduled = false;
   #listener: pg.Client | undefined;
@@ -323,18 +328,22 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** A connection of the pool for a transaction or a session lock; the caller releases it. */
+  async #connect(): Promise<PoolClient> {
+    this.#assertOpen();
+    try {
+      return await this.#pool.connect();
+    } catch (err) {
+      throw this.#wrap(err);
+    }
+  }
+
   /**
    * Runs `fn` in one transaction on one connection; COMMIT before the
    * promise resolves. A connection that broke is discarded, not reused.
    */
   async #tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    this.#assertOpen();
-    let client: PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw this.#wrap(err);
-    }
+    const client = await this.#connect();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -359,16 +368,6 @@ export class PostgresStore implements Store {
 
   // ---- wake-ups ---------------------------------------------------------
 
-  #emit(queue: QueueName): void {
-    for (const fn of this.#wake.get(queue) ?? []) {
-      try {
-        fn();
-      } catch {
-        // a listener's failure is its own business
-      }
-    }
-  }
-
   /**
    * After a commit: wakes this node's workers now, and the other nodes'
    * through NOTIFY, sent once per turn of the event loop from outside the
@@ -376,7 +375,7 @@ export class PostgresStore implements Store {
    * a poll interval.
    */
   #committed(queue: QueueName): void {
-    this.#emit(queue);
+    this.#wake.emit(queue);
     this.#toNotify.add(queue);
     if (this.#notifyScheduled) return;
     this.#notifyScheduled = true;
@@ -413,7 +412,7 @@ export class PostgresStore implements Store {
     client.on('end', () => fail(new Error('LISTEN connection ended')));
     client.on('notification', (n) => {
       const [queue, node] = (n.payload ?? '').split(':');
-      if (node !== this.#nodeId && QUEUES.includes(queue as QueueName)) this.#emit(queue as QueueName);
+      if (node !== this.#nodeId && QUEUES.includes(queue as QueueName)) this.#wake.emit(queue as QueueName);
     });
     client
       .connect()
@@ -422,17 +421,15 @@ export class PostgresStore implements Store {
         const reconnected = this.#listenerBackoffMs > 0;
         this.#listenerBackoffMs = 0;
         // Work may have been committed elsewhere while nobody listened.
-        if (reconnected) for (const q of QUEUES) this.#emit(q);
+        if (reconnected) for (const q of QUEUES) this.#wake.emit(q);
       })
       .catch((err: Error) => fail(err));
   }
 
   onWake(queue: QueueName, fn: () => void): () => void {
-    let set = this.#wake.get(queue);
-    if (!set) this.#wake.set(queue, (set = new Set()));
-    set.add(fn);
+    const off = this.#wake.on(queue, fn);
     this.#listen();
-    return () => set.delete(fn);
+    return off;
   }
 
   // ---- ingest -----------------------------------------------------------
@@ -501,16 +498,47 @@ export class PostgresStore implements Store {
 
   // ---- the delivery queue -----------------------------------------------
 
+  /**
+   * The claim of up to `limit` due items of a queue, leased for `leaseMs` on
+   * the database's clock: `FOR UPDATE SKIP LOCKED`, so that claimers on
+   * several nodes never wait on nor take each other's items. `returning`
+   * selects from the claimed rows (`claimed`).
+   */
+  #claimSql(queue: QueueName, returning: string): string {
+    const q = QUEUE_TABLES[queue];
+    return `WITH due AS (
+        SELECT ${q.key} FROM ${q.table} WHERE ${q.due} AND next_attempt_at <= now()
+        ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
+      ), claimed AS (
+        UPDATE ${q.table} x SET lease_until = now() + ${ms('$2')}, next_attempt_at = now() + ${ms('$2')}, attempts = x.attempts + 1, claim_token = $3
+        FROM due WHERE x.${q.key} = due.${q.key}
+        RETURNING x.*
+      )
+      ${returning}`;
+  }
+
+  /**
+   * Changes an item still held under this claim's token (`set` uses `$3`
+   * onwards for `params`).
+   * @throws GitBridgeError `GB_STORE_CLAIM_LOST` when the claim is stale
+   */
+  async #updateClaimed(queue: QueueName, claim: Claim<{ readonly id?: string | number; readonly deliveryId?: string }>, set: string, params: unknown[]): Promise<void> {
+    const q = QUEUE_TABLES[queue];
+    const id = queue === 'deliveries' ? claim.item.deliveryId : claim.item.id;
+    const n = await this.#run(`UPDATE ${q.table} SET ${set} WHERE ${q.key} = $1 AND claim_token = $2 AND ${q.inQueue}`, [id, claim.token, ...params]);
+    if (n !== 1) throw claimLost(`${q.item} ${String(id)}`);
+  }
+
+  /** Extends a claim's lease to `leaseMs` from now (the item is due again when it ends). */
+  #renew(queue: QueueName, claim: Claim<{ readonly id?: string | number; readonly deliveryId?: string }>, leaseMs: number): Promise<void> {
+    return this.#updateClaimed(queue, claim, `lease_until = now() + ${ms('$3')}, next_attempt_at = now() + ${ms('$3')}`, [leaseMs]);
+  }
+
   async claimDeliveries(limit: number, leaseMs: number): Promise<Claim<ClaimedDelivery>[]> {
     const token = randomUUID();
-    const rows = await this.#query<DeliveryRow & { body: Buffer | null }>(`
-      WITH due AS (
-        SELECT delivery_id FROM deliveries WHERE state = 'queued' AND next_attempt_at <= now()
-        ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
-      )
-      UPDATE deliveries d SET lease_until = now() + ${ms('$2')}, next_attempt_at = now() + ${ms('$2')}, attempts = d.attempts + 1, claim_token = $3
-      FROM due WHERE d.delivery_id = due.delivery_id
-      RETURNING d.*, (SELECT b.body FROM delivery_bodies b WHERE b.delivery_id = d.delivery_id) AS body`, [limit, leaseMs, token]);
+    const rows = await this.#query<DeliveryRow & { body: Buffer | null }>(
+      this.#claimSql('deliveries', 'SELECT claimed.*, (SELECT b.body FROM delivery_bodies b WHERE b.delivery_id = claimed.delivery_id) AS body FROM claimed'),
+      [limit, leaseMs, token]);
     return rows.map((r) => ({ item: { ...toDelivery(r), body: r.body ?? Buffer.alloc(0) }, token }));
   }
 
@@ -526,7 +554,7 @@ export class PostgresStore implements Store {
 
   async completeDelivery(claim: Claim<ClaimedDelivery>, result: DeliveryResult): Promise<string[]> {
     const deliveryId = claim.item.deliveryId;
-    const order = result.order ?? { event: claim.item.action ? `${claim.item.event}.${claim.item.action}` : claim.item.event, entity: `delivery:${deliveryId}`, eventAt: claim.item.receivedAt };
+    const order = orderOf(claim, result);
     const created = await this.#tx(async (c) => {
       // The entity first, then rows: every transaction takes its locks in that order.
       await this.#lockEntities(c, result.drafts.length > 0 ? [order.entity] : []);
@@ -567,19 +595,14 @@ export class PostgresStore implements Store {
     return created.ids;
   }
 
-  async failDelivery(claim: Claim<ClaimedDelivery>, error: string, retryInMs: number | null): Promise<void> {
-    const n = retryInMs === null
-      ? await this.#run(`UPDATE deliveries SET state = 'dead', outcome = 'dead', lease_until = NULL, claim_token = NULL, last_error = $3
-          WHERE delivery_id = $1 AND claim_token = $2 AND state = 'queued'`, [claim.item.deliveryId, claim.token, error])
-      : await this.#run(`UPDATE deliveries SET next_attempt_at = now() + ${ms('$4')}, lease_until = NULL, claim_token = NULL, last_error = $3
-          WHERE delivery_id = $1 AND claim_token = $2 AND state = 'queued'`, [claim.item.deliveryId, claim.token, error, retryInMs]);
-    if (n !== 1) throw claimLost(`delivery ${claim.item.deliveryId}`);
+  failDelivery(claim: Claim<ClaimedDelivery>, error: string, retryInMs: number | null): Promise<void> {
+    return retryInMs === null
+      ? this.#updateClaimed('deliveries', claim, `state = 'dead', outcome = 'dead', lease_until = NULL, claim_token = NULL, last_error = $3`, [error])
+      : this.#updateClaimed('deliveries', claim, `next_attempt_at = now() + ${ms('$4')}, lease_until = NULL, claim_token = NULL, last_error = $3`, [error, retryInMs]);
   }
 
-  async renewDelivery(claim: Claim<ClaimedDelivery>, leaseMs: number): Promise<void> {
-    const n = await this.#run(`UPDATE deliveries SET lease_until = now() + ${ms('$3')}, next_attempt_at = now() + ${ms('$3')}
-      WHERE delivery_id = $1 AND claim_token = $2 AND state = 'queued'`, [claim.item.deliveryId, claim.token, leaseMs]);
-    if (n !== 1) throw claimLost(`delivery ${claim.item.deliveryId}`);
+  renewDelivery(claim: Claim<ClaimedDelivery>, leaseMs: number): Promise<void> {
+    return this.#renew('deliveries', claim, leaseMs);
   }
 
   async requeueDelivery(deliveryId: string): Promise<boolean> {
@@ -593,16 +616,7 @@ export class PostgresStore implements Store {
 
   async claimTasks(limit: number, leaseMs: number): Promise<Claim<Task>[]> {
     const token = randomUUID();
-    const rows = await this.#query<StaleTaskRow>(`
-      WITH due AS (
-        SELECT id FROM tasks WHERE status = 'queued' AND NOT blocked AND next_attempt_at <= now()
-        ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
-      ), claimed AS (
-        UPDATE tasks t SET lease_until = now() + ${ms('$2')}, next_attempt_at = now() + ${ms('$2')}, attempts = t.attempts + 1, claim_token = $3
-        FROM due WHERE t.id = due.id
-        RETURNING t.*
-      )
-      ${TASKS_WITH_STALE('claimed')}`, [limit, leaseMs, token]);
+    const rows = await this.#query<StaleTaskRow>(this.#claimSql('tasks', TASKS_WITH_STALE('claimed')), [limit, leaseMs, token]);
     return rows.map((r) => ({ item: toTask(r, r.stale), token }));
   }
 
@@ -641,17 +655,13 @@ export class PostgresStore implements Store {
     return this.#leaveQueue(claim, 'status = $3, last_error = $4', [status, reason], { to: status, source, detail: reason });
   }
 
-  async retryTaskLater(claim: Claim<Task>, error: string, retryInMs: number, options: { readonly refundAttempt?: boolean } = {}): Promise<void> {
-    const n = await this.#run(`UPDATE tasks SET next_attempt_at = now() + ${ms('$3')}, lease_until = NULL, claim_token = NULL, last_error = $4, updated_at = now(),
-        attempts = GREATEST(0, attempts - $5) WHERE id = $1 AND claim_token = $2 AND status = 'queued'`,
-    [claim.item.id, claim.token, retryInMs, error, options.refundAttempt ? 1 : 0]);
-    if (n !== 1) throw claimLost(`task ${claim.item.id}`);
+  retryTaskLater(claim: Claim<Task>, error: string, retryInMs: number, options: { readonly refundAttempt?: boolean } = {}): Promise<void> {
+    return this.#updateClaimed('tasks', claim, `next_attempt_at = now() + ${ms('$3')}, lease_until = NULL, claim_token = NULL, last_error = $4, updated_at = now(),
+      attempts = GREATEST(0, attempts - $5)`, [retryInMs, error, options.refundAttempt ? 1 : 0]);
   }
 
-  async renewTask(claim: Claim<Task>, leaseMs: number): Promise<void> {
-    const n = await this.#run(`UPDATE tasks SET lease_until = now() + ${ms('$3')}, next_attempt_at = now() + ${ms('$3')}
-      WHERE id = $1 AND claim_token = $2 AND status = 'queued'`, [claim.item.id, claim.token, leaseMs]);
-    if (n !== 1) throw claimLost(`task ${claim.item.id}`);
+  renewTask(claim: Claim<Task>, leaseMs: number): Promise<void> {
+    return this.#renew('tasks', claim, leaseMs);
   }
 
   async releaseTaskBackoff(): Promise<number> {
@@ -691,12 +701,10 @@ export class PostgresStore implements Store {
       if (!locked) return { outcome: 'unknown' };
       const row = (await c.query<StaleTaskRow>(`${TASKS_WITH_STALE('tasks')} WHERE t.id = $1 FOR UPDATE OF t`, [locked.id])).rows[0]!;
       if (row.status !== 'dead' && row.status !== 'failed') return { outcome: 'refused', task: toTask(row, row.stale) };
-      // A task the MAS accepted (and then failed) needs a new idempotency key,
-      // or the MAS would answer with the old, finished task.
       let key = row.idempotency_key;
       if (row.task_id !== null) {
         const n = (await c.query<{ n: number }>(`SELECT count(*) AS n FROM task_history WHERE task_ref = $1 AND source = 'operator'`, [row.id])).rows[0]!.n + 1;
-        key = `${key.split(':retry:')[0]}:retry:${n}`;
+        key = retryKey(key, n);
       }
       await c.query(`UPDATE tasks SET status = 'queued', task_id = NULL, idempotency_key = $2, attempts = 0, next_attempt_at = now(), lease_until = NULL,
           claim_token = NULL, updated_at = now(), blocked = EXISTS (SELECT 1 FROM tasks q WHERE q.entity = $3 AND q.status = 'queued')
@@ -728,36 +736,23 @@ export class PostgresStore implements Store {
 
   async claimNotifications(limit: number, leaseMs: number): Promise<Claim<Notification>[]> {
     const token = randomUUID();
-    const rows = await this.#query<NotificationRow>(`
-      WITH due AS (
-        SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= now()
-        ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
-      )
-      UPDATE notifications n SET lease_until = now() + ${ms('$2')}, next_attempt_at = now() + ${ms('$2')}, attempts = n.attempts + 1, claim_token = $3
-      FROM due WHERE n.id = due.id
-      RETURNING ${NOTIFICATION_COLUMNS.split(', ').map((col) => `n.${col}`).join(', ')}`, [limit, leaseMs, token]);
+    const rows = await this.#query<NotificationRow>(this.#claimSql('notifications', `SELECT ${NOTIFICATION_COLUMNS} FROM claimed`), [limit, leaseMs, token]);
     return rows.map((r) => ({ item: toNotification(r), token }));
   }
 
-  async settleNotification(claim: Claim<Notification>, status: NotificationStatus, error: string | null, retryInMs: number | null): Promise<void> {
-    const n = await this.#run(`UPDATE notifications SET status = $3, last_error = $4,
-        next_attempt_at = CASE WHEN $5::double precision IS NULL THEN next_attempt_at ELSE now() + ${ms('$5')} END,
-        lease_until = NULL, claim_token = NULL, updated_at = now()
-      WHERE id = $1 AND claim_token = $2 AND status = 'pending'`, [claim.item.id, claim.token, status, error, retryInMs]);
-    if (n !== 1) throw claimLost(`notification ${claim.item.id}`);
+  settleNotification(claim: Claim<Notification>, status: NotificationStatus, error: string | null, retryInMs: number | null): Promise<void> {
+    return this.#updateClaimed('notifications', claim, `status = $3, last_error = $4,
+      next_attempt_at = CASE WHEN $5::double precision IS NULL THEN next_attempt_at ELSE now() + ${ms('$5')} END,
+      lease_until = NULL, claim_token = NULL, updated_at = now()`, [status, error, retryInMs]);
   }
 
   // ---- scheduling -------------------------------------------------------
 
   async msUntilDue(queue: QueueName): Promise<number | null> {
-    const [table, where] = {
-      deliveries: ['deliveries', `state = 'queued'`],
-      tasks: ['tasks', `status = 'queued' AND NOT blocked`],
-      notifications: ['notifications', `status = 'pending'`],
-    }[queue];
+    const q = QUEUE_TABLES[queue];
     // The first entry of the queue's due index: one index read, whatever the backlog.
     const rows = await this.#query<{ ms: number }>(`SELECT GREATEST(0, ceil(extract(epoch FROM next_attempt_at - now()) * 1000))::double precision AS ms
-      FROM ${table} WHERE ${where} ORDER BY next_attempt_at LIMIT 1`);
+      FROM ${q.table} WHERE ${q.due} ORDER BY next_attempt_at LIMIT 1`);
     return rows[0]?.ms ?? null;
   }
 
@@ -811,8 +806,7 @@ export class PostgresStore implements Store {
       SELECT 'd' AS k, state AS s, count(*) AS n FROM deliveries GROUP BY state
       UNION ALL SELECT 't', status, count(*) FROM tasks GROUP BY status
       UNION ALL SELECT 'h', 'held', count(*) FROM tasks WHERE status = 'queued' AND blocked`);
-    const deliveries = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
-    const tasks = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    const { deliveries, tasks } = zeroCounts();
     let tasksHeld = 0;
     for (const r of rows) {
       if (r.k === 'd' && r.s in deliveries) deliveries[r.s as DeliveryState] = r.n;
@@ -878,13 +872,7 @@ export class PostgresStore implements Store {
    * the lock: the next node's attempt takes it.
    */
   async runExclusive<T>(name: string, fn: () => Promise<T>): Promise<ExclusiveOutcome<T>> {
-    this.#assertOpen();
-    let client: PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw this.#wrap(err);
-    }
+    const client = await this.#connect();
     let locked = false;
     let broken: Error | undefined;
     try {

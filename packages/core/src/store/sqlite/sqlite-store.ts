@@ -6,9 +6,7 @@ import type { Database as Db, Statement } from 'better-sqlite3';
 import { GitBridgeError, errorCodeOf, isGitBridgeError } from '../../errors/errors.js';
 import { systemClock, type Clock, type ClockTimer } from '../../time/clock.js';
 import {
-  DELIVERY_STATES,
   STATUS_RANK,
-  TASK_STATUSES,
   isTerminal,
   type CallbackOutcome,
   type Claim,
@@ -58,6 +56,7 @@ import {
   type NotificationRow,
   type TaskRow,
 } from '../rows.js';
+import { WakeSignals, claimLost, orderOf, retryKey, zeroCounts } from '../common.js';
 import { checkSchema, newestVersion, refuseNewerSchema } from '../schema.js';
 import { MIGRATIONS } from './migrations.js';
 import { WriteGate } from './write-gate.js';
@@ -144,11 +143,6 @@ function unreadable(path: string, err: unknown): GitBridgeError {
   });
 }
 
-/** A claim whose token no longer matches: the lease ran out and another worker claimed the item. */
-function claimLost(what: string): GitBridgeError {
-  return new GitBridgeError('GB_STORE_CLAIM_LOST', { message: `The claim on ${what} was lost: its lease ran out and another worker claimed it` });
-}
-
 /**
  * The SQLite engine of the store contract (DESIGN §6): one file in the data
  * directory, WAL mode, versioned migrations. Deliveries are group-committed
@@ -166,7 +160,7 @@ export class SqliteStore implements Store {
   readonly #stmts = new Map<string, Statement>();
   readonly #committer: GroupCommitter;
   readonly #writes: TransactionBatcher;
-  readonly #wake = new Map<QueueName, Set<() => void>>();
+  readonly #wake = new WakeSignals();
   #checkpointer: BackgroundCheckpointer | undefined;
   #closed = false;
 
@@ -337,16 +331,6 @@ export class SqliteStore implements Store {
     return new GitBridgeError(unavailable ? 'GB_STORE_UNAVAILABLE' : 'GB_STORE_ERROR', { message: `${this.location}: ${(err as Error).message}${code ? ` (${code})` : ''}`, cause: err });
   }
 
-  #emit(queue: QueueName): void {
-    for (const fn of this.#wake.get(queue) ?? []) {
-      try {
-        fn();
-      } catch {
-        // a listener's failure is its own business
-      }
-    }
-  }
-
   // ---- ingest -----------------------------------------------------------
 
   /** Inserts a batch of deliveries in ONE transaction; the group committer calls it once per turn. */
@@ -396,7 +380,7 @@ export class SqliteStore implements Store {
       const e = this.#wrap(err) as GitBridgeError;
       throw e.code === 'GB_STORE_UNAVAILABLE' ? e : new GitBridgeError('GB_STORE_UNAVAILABLE', { message: e.message, cause: err });
     }
-    if (outcome === 'stored' && delivery.state === 'queued') this.#emit('deliveries');
+    if (outcome === 'stored' && delivery.state === 'queued') this.#wake.emit('deliveries');
     return outcome;
   }
 
@@ -420,7 +404,7 @@ export class SqliteStore implements Store {
       if (outcome !== 'stored') throw new GitBridgeError('GB_STORE_ERROR', { message: `Replay id ${id} could not be stored` });
       return id;
     });
-    if (replayId !== null) this.#emit('deliveries');
+    if (replayId !== null) this.#wake.emit('deliveries');
     return replayId;
   }
 
@@ -457,7 +441,7 @@ export class SqliteStore implements Store {
       const now = iso(nowMs);
       const ids: string[] = [];
       let notify = false;
-      const order = result.order ?? { event: claim.item.action ? `${claim.item.event}.${claim.item.action}` : claim.item.event, entity: `delivery:${deliveryId}`, eventAt: claim.item.receivedAt };
+      const order = orderOf(claim, result);
       for (const draft of result.drafts) {
         const id = `gbt_${randomUUID()}`;
         const key = `${deliveryId}:${draft.taskType}`;
@@ -485,8 +469,8 @@ export class SqliteStore implements Store {
         .run(state, result.drafts.length > 0 ? 'tasks' : 'ignored', now, deliveryId);
       return { ids, notify };
     });
-    if (created.ids.length > 0) this.#emit('tasks');
-    if (created.notify) this.#emit('notifications');
+    if (created.ids.length > 0) this.#wake.emit('tasks');
+    if (created.notify) this.#wake.emit('notifications');
     return created.ids;
   }
 
@@ -515,7 +499,7 @@ export class SqliteStore implements Store {
     const done = await this.#write(() =>
       this.#stmt(`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, lease_until = NULL, claim_token = NULL WHERE delivery_id = ? AND state = 'dead'`)
         .run(this.#now(), deliveryId).changes === 1);
-    if (done) this.#emit('deliveries');
+    if (done) this.#wake.emit('deliveries');
     return done;
   }
 
@@ -605,7 +589,7 @@ export class SqliteStore implements Store {
       return this.#stmt(`UPDATE tasks INDEXED BY tasks_next SET next_attempt_at = @now
         WHERE status = 'queued' AND blocked = 0 AND next_attempt_at > @now AND (lease_until IS NULL OR lease_until <= @now)`).run({ now }).changes;
     });
-    if (n > 0) this.#emit('tasks');
+    if (n > 0) this.#wake.emit('tasks');
     return n;
   }
 
@@ -631,12 +615,10 @@ export class SqliteStore implements Store {
       if (row.status !== 'dead' && row.status !== 'failed') return { outcome: 'refused', task: this.#toTask(row) };
       const nowMs = this.#now();
       const now = iso(nowMs);
-      // A task the MAS accepted (and then failed) needs a new idempotency key,
-      // or the MAS would answer with the old, finished task.
       let key = row.idempotency_key;
       if (row.task_id !== null) {
         const n = (this.#stmt(`SELECT COUNT(*) AS n FROM task_history WHERE task_ref = ? AND source = 'operator'`).get(row.id) as { n: number }).n + 1;
-        key = `${key.split(':retry:')[0]}:retry:${n}`;
+        key = retryKey(key, n);
       }
       // Behind any task of its entity that is still queued.
       const blocked = this.#stmt(`SELECT 1 FROM tasks INDEXED BY tasks_entity_queue WHERE entity = ? AND status = 'queued' LIMIT 1`).get(row.entity) ? 1 : 0;
@@ -645,7 +627,7 @@ export class SqliteStore implements Store {
       this.#history(row.id, row.status, 'queued', now, 'operator', 'retry');
       return { outcome: 'retried', task: this.#toTask(this.#stmt('SELECT * FROM tasks WHERE id = ?').get(row.id) as TaskRow) };
     });
-    if (out.outcome === 'retried') this.#emit('tasks');
+    if (out.outcome === 'retried') this.#wake.emit('tasks');
     return out;
   }
 
@@ -702,10 +684,7 @@ export class SqliteStore implements Store {
   }
 
   onWake(queue: QueueName, fn: () => void): () => void {
-    let set = this.#wake.get(queue);
-    if (!set) this.#wake.set(queue, (set = new Set()));
-    set.add(fn);
-    return () => set.delete(fn);
+    return this.#wake.on(queue, fn);
   }
 
   // ---- read model -------------------------------------------------------
@@ -759,9 +738,8 @@ export class SqliteStore implements Store {
 
   counts(): Promise<StoreCounts> {
     return this.#read(() => {
-      const deliveries = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
+      const { deliveries, tasks } = zeroCounts();
       for (const r of this.#stmt('SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state').all() as { state: DeliveryState; n: number }[]) deliveries[r.state] = r.n;
-      const tasks = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
       for (const r of this.#stmt('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as { status: TaskStatus; n: number }[]) tasks[r.status] = r.n;
       const tasksHeld = (this.#stmt(`SELECT COUNT(*) AS n FROM tasks INDEXED BY tasks_held WHERE status = 'queued' AND blocked = 1`).get() as { n: number }).n;
       return { deliveries, tasks, tasksHeld };
