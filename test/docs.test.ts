@@ -82,7 +82,7 @@ describe('loadConfig', () => {
       message = (err as Error).message;
     }
     expect(message).toContain('GITBRIDGE_DATABASE_URL (--database-url) must be a postgres:// URL, got "mysql://gitbridge:***@db/x"');
-    expect(message).toContain('GITBRIDGE_DATABASE_POOL_MAX must be positive');
+    expect(message).toContain('GITBRIDGE_DATABASE_POOL_MAX must be at least 2, got 0');
     expect(message).not.toMatch(/hunter[23]/);
   });
   it('refuses trust proxy "true", which would trust forged X-Forwarded-For', () => {

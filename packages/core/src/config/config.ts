@@ -117,7 +117,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   },
   {
     key: 'databasePoolMax', env: 'GITBRIDGE_DATABASE_POOL_MAX', flag: '--database-pool-max', kind: 'int', default: '10',
-    doc: 'With GITBRIDGE_DATABASE_URL: most connections one process keeps to PostgreSQL, besides one for wake-ups and one per running singleton job; size it against max_connections.',
+    doc: 'With GITBRIDGE_DATABASE_URL: most connections one process keeps to PostgreSQL (at least 2), besides one for wake-ups and one per running singleton job; size it against max_connections.',
   },
   { key: 'logDir', env: 'GITBRIDGE_LOG_DIR', flag: '--log-dir', kind: 'string', default: './logs', doc: 'Directory of webhook.log and security.log.' },
   { key: 'logLevel', env: 'GITBRIDGE_LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', doc: 'Minimum log level (trace, debug, info, warn, error, fatal, silent).' },
@@ -294,7 +294,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (out.rateLimitWindowS === 0) problems.push('GITBRIDGE_RATE_LIMIT_WINDOW_S must be positive');
   if (out.masConcurrency === 0) problems.push('GITBRIDGE_MAS_CONCURRENCY must be positive');
   if (out.taskMaxAgeS === 0) problems.push('GITBRIDGE_TASK_MAX_AGE_S must be positive');
-  if (out.databasePoolMax === 0) problems.push('GITBRIDGE_DATABASE_POOL_MAX must be positive');
+  // A singleton job holds one connection (its lock) while it works on another.
+  if (typeof out.databasePoolMax === 'number' && out.databasePoolMax < 2) problems.push(`GITBRIDGE_DATABASE_POOL_MAX must be at least 2, got ${out.databasePoolMax}`);
   out.storeSynchronous = String(out.storeSynchronous).toUpperCase();
   if (out.storeSynchronous !== 'NORMAL' && out.storeSynchronous !== 'FULL') problems.push(`GITBRIDGE_STORE_SYNCHRONOUS must be NORMAL or FULL, got "${String(out.storeSynchronous)}"`);
   if (typeof out.logLevel === 'string' && !LOG_LEVELS.includes(out.logLevel)) problems.push(`GITBRIDGE_LOG_LEVEL (--log-level) must be one of ${LOG_LEVELS.join(', ')}, got "${out.logLevel}"`);
