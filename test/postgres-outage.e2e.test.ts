@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { PostgresStore } from '@gitbridge/core';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
-import { CALLBACK_SECRET, postDelivery, startCallbackDaemon, tempDir, testEnv, waitFor } from './helpers/index.js';
+import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, tempDir, testEnv, waitFor } from './helpers/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { spawnDaemon, type DaemonProcess } from './helpers/process.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
@@ -106,6 +106,8 @@ describe('database outages (PostgreSQL store)', () => {
       expect(during.body).toMatchObject({ code: 'GB_WEBHOOK_STORE_UNAVAILABLE' });
       expect(Number(during.headers['retry-after'])).toBeGreaterThan(0);
       expect(await readyz(daemon.url)).toBe(503);
+      // Metrics keep answering through the outage (the store's gauges keep their last values).
+      expect(await scrape(daemon.url)).toMatch(/^gitbridge_event_queue_depth \d+$/m);
       expect(await store.getDelivery(during.deliveryId)).toBeUndefined();
       await new Promise((r) => setTimeout(r, 1500)); // the workers fail meanwhile and back off; the process stays up
 
