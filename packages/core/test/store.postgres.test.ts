@@ -161,11 +161,14 @@ describe('the PostgreSQL engine', () => {
       let self = 0;
       b.onWake('deliveries', () => woken++);
       a.onWake('deliveries', () => self++);
-      await new Promise((r) => setTimeout(r, 200)); // both LISTEN sessions up
-      await a.ingest(newDelivery('w'));
-      await vi.waitFor(() => expect(woken).toBe(1), { timeout: 5000 });
-      await new Promise((r) => setTimeout(r, 200));
-      expect(self).toBe(1);
+      // B's LISTEN session starts in the background: ingest on A until B hears one.
+      let sent = 0;
+      await vi.waitFor(async () => {
+        await a.ingest(newDelivery(`w${sent++}`));
+        expect(woken).toBeGreaterThan(0);
+      }, { timeout: 10_000, interval: 50 });
+      await new Promise((r) => setTimeout(r, 300)); // A's own NOTIFY has come back to A by now
+      expect(self).toBe(sent);
     });
 
     it('runExclusive holds across nodes; a holder whose session dies releases the lock', async () => {
