@@ -222,6 +222,16 @@ describe('the PostgreSQL engine', () => {
       }
     });
 
+    it('deliveries that arrive together commit together: one transaction (one multi-row INSERT) per batch', async () => {
+      const batches: number[] = [];
+      const s = await node(db.url, { onIngestCommit: (size) => batches.push(size) });
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => s.ingest(newDelivery(`g${i}`))));
+      expect(results.every((r) => r === 'stored')).toBe(true);
+      expect(batches.reduce((a, b) => a + b, 0)).toBe(100);
+      // Requests of one turn of the event loop share a transaction (at most two in flight).
+      expect(batches.length).toBeLessThanOrEqual(2);
+    });
+
     it('a batch with a row the database refuses fails only that row', async () => {
       const s = await node();
       const results = await Promise.allSettled([s.ingest(newDelivery('ok-1')), s.ingest(newDelivery('bad\u0000id')), s.ingest(newDelivery('ok-2'))]);
