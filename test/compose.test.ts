@@ -150,14 +150,21 @@ const services = asMap(compose.services, 'services');
 const service = (name: string) => asMap(services[name], `service ${name}`);
 
 describe('examples/docker-compose.yml', () => {
-  it('has the services redis, prometheus and grafana, each an official image with a pinned tag', () => {
-    expect(Object.keys(services).sort()).toEqual(['grafana', 'prometheus', 'redis']);
-    const images: Record<string, RegExp> = { redis: /^redis:/, prometheus: /^prom\/prometheus:/, grafana: /^grafana\/grafana(-oss)?:/ };
+  it('has the services redis, prometheus and grafana by default, and PostgreSQL, two daemons and a proxy in the profile "ha"; official images with pinned tags', () => {
+    const inProfile = (p: string | null) => Object.keys(services).filter((name) => {
+      const profiles = service(name).profiles;
+      return p === null ? profiles === undefined : Array.isArray(profiles) && profiles.includes(p);
+    }).sort();
+    expect(inProfile(null)).toEqual(['grafana', 'prometheus', 'redis']);
+    expect(inProfile('ha')).toEqual(['gitbridged-a', 'gitbridged-b', 'postgres', 'proxy']);
+    expect(Object.keys(services)).toHaveLength(7);
+    const images: Record<string, RegExp> = { redis: /^redis:/, prometheus: /^prom\/prometheus:/, grafana: /^grafana\/grafana(-oss)?:/, postgres: /^postgres:/, proxy: /^haproxy:/ };
     for (const [name, repo] of Object.entries(images)) {
       const image = service(name).image as string;
       expect(image).toMatch(repo);
       const tag = image.split(':')[1]!;
-      expect(tag, `${name} image tag`).toMatch(/^v?\d+\.\d+\.\d+/);
+      // PostgreSQL's versions have two parts since 10 (major.minor); the others three.
+      expect(tag, `${name} image tag`).toMatch(name === 'postgres' ? /^\d+\.\d+(-|$)/ : /^v?\d+\.\d+\.\d+/);
       expect(tag).not.toBe('latest');
     }
     expect(compose.version, 'the obsolete top-level version key').toBeUndefined();
@@ -268,6 +275,72 @@ describe('examples/docker-compose.yml', () => {
     };
     walk(dash.panels);
     expect([...uids]).toEqual([prom[0]!.uid]);
+  });
+});
+
+describe('examples/docker-compose.yml, profile "ha": several daemons on one PostgreSQL store', () => {
+  const daemons = ['gitbridged-a', 'gitbridged-b'];
+  const env = (name: string) => asMap(service(name).environment, `${name}.environment`) as Record<string, string>;
+  const dockerfile = readFileSync(join(EXAMPLES, 'Dockerfile'), 'utf8');
+
+  it('the daemons are built from this checkout by examples/Dockerfile, which runs gitbridged on port 3000', () => {
+    const build = asMap(service('gitbridged-a').build, 'gitbridged-a.build');
+    expect(resolve(EXAMPLES, build.context as string)).toBe(resolve(ROOT));
+    expect(resolve(ROOT, build.dockerfile as string)).toBe(join(EXAMPLES, 'Dockerfile'));
+    // Both daemons run the one image the first builds.
+    expect(service('gitbridged-b').image).toBe(service('gitbridged-a').image);
+    expect(dockerfile).toMatch(/^FROM node:20\.\d+\.\d+/m);
+    expect(dockerfile).toContain('pnpm install --frozen-lockfile');
+    expect(dockerfile).toMatch(/^CMD \["node", "bin\/gitbridged", "serve"\]$/m);
+    expect(dockerfile).toMatch(/GITBRIDGE_PORT=3000/);
+    expect(existsSync(join(ROOT, '.dockerignore'))).toBe(true);
+  });
+
+  it('every daemon has the same configuration: the compose PostgreSQL and Redis, the proxy as public URL, proxy trust', () => {
+    const pg = env('postgres');
+    for (const name of daemons) {
+      const e = env(name);
+      expect(e).toEqual(env('gitbridged-a'));
+      const db = new URL(e.GITBRIDGE_DATABASE_URL!.replace('${POSTGRES_PASSWORD:-gitbridge-local}', 'x'));
+      expect(db.protocol).toBe('postgres:');
+      expect(db.hostname).toBe('postgres');
+      expect(db.username).toBe(pg.POSTGRES_USER);
+      expect(db.pathname).toBe(`/${pg.POSTGRES_DB}`);
+      expect(e.GITBRIDGE_DATABASE_URL).toContain(':${POSTGRES_PASSWORD:-gitbridge-local}@');
+      expect(pg.POSTGRES_PASSWORD).toBe('${POSTGRES_PASSWORD:-gitbridge-local}');
+      expect(new URL(e.GITBRIDGE_REDIS_URL!).hostname).toBe('redis');
+      // The proxy's published port, unless GITBRIDGE_PUBLIC_URL says otherwise.
+      const publicUrl = new URL(/^\$\{GITBRIDGE_PUBLIC_URL:-([^}]+)\}$/.exec(e.GITBRIDGE_PUBLIC_URL!)![1]!);
+      expect(publicUrl.hostname).toBe('127.0.0.1');
+      expect((asList(service('proxy').ports, 'proxy.ports') as string[]).map((p) => p.split(':')[2])).toContain(publicUrl.port);
+      expect(e.GITBRIDGE_TRUST_PROXY).toBe('1');
+      const deps = asMap(service(name).depends_on, `${name}.depends_on`);
+      expect(asMap(deps.postgres, 'depends_on.postgres').condition).toBe('service_healthy');
+    }
+    expect(asList(asMap(service('postgres').healthcheck, 'postgres.healthcheck').test, 'healthcheck.test')).toContain('pg_isready');
+  });
+
+  it('the proxy checks /readyz on each daemon and keeps /metrics and /admin internal', () => {
+    const proxy = service('proxy');
+    const config = hostPath(proxy, '/usr/local/etc/haproxy/haproxy.cfg');
+    expect(config).toBe(join(EXAMPLES, 'haproxy/haproxy.cfg'));
+    const cfg = readFileSync(config!, 'utf8');
+    expect(cfg).toMatch(/^\s*option httpchk GET \/readyz$/m);
+    expect(cfg).toMatch(/^\s*http-check expect status 200$/m);
+    expect(cfg).toMatch(/^\s*option forwardfor$/m);
+    expect(cfg).toMatch(/http-request deny if \{ path_beg \/metrics \} \|\| \{ path_beg \/admin \}/);
+    const servers = [...cfg.matchAll(/^\s*server \S+ (\S+):(\d+) check$/gm)].map((m) => `${m[1]}:${m[2]}`);
+    expect(servers.sort()).toEqual(daemons.map((d) => `${d}:3000`));
+    const bind = /^\s*bind :(\d+)$/m.exec(cfg)![1];
+    expect(asList(proxy.ports, 'proxy.ports')).toEqual([`127.0.0.1:${bind}:${bind}`]);
+    expect(asList(proxy.depends_on, 'proxy.depends_on')).toEqual(daemons);
+  });
+
+  it('Prometheus scrapes each daemon directly', () => {
+    const config = asMap(readYaml(join(EXAMPLES, 'prometheus/prometheus.yml')), 'prometheus.yml');
+    const job = asList(config.scrape_configs, 'scrape_configs').map((j) => asMap(j, 'scrape config')).find((j) => j.job_name === 'gitbridged-ha');
+    const targets = asList(job!.static_configs, 'static_configs').flatMap((c) => asList(asMap(c, 'static config').targets, 'targets'));
+    expect(targets).toEqual(daemons.map((d) => `${d}:3000`));
   });
 });
 

@@ -91,6 +91,20 @@ describe('loadConfig', () => {
     const c = loadConfig({ env: { GITBRIDGE_WEBHOOK_SECRET_FILE: `${dir}/secret`, GITBRIDGE_MAS_CALLBACK_SECRET: 'c' } });
     expect(c.webhookSecrets).toEqual(['from-file']);
   });
+  it('takes a postgres:// database URL and never repeats a password in a problem', () => {
+    const base = { GITBRIDGE_WEBHOOK_SECRET: 's', GITBRIDGE_MAS_CALLBACK_SECRET: 'c' };
+    expect(loadConfig({ env: { ...base, GITBRIDGE_DATABASE_URL: 'postgres://gitbridge:pw@db:5432/gitbridge' } })).toMatchObject({ databaseUrl: 'postgres://gitbridge:pw@db:5432/gitbridge', databasePoolMax: 10 });
+    expect(loadConfig({ env: base })).toMatchObject({ databaseUrl: undefined });
+    let message = '';
+    try {
+      loadConfig({ env: { ...base, GITBRIDGE_DATABASE_URL: 'mysql://gitbridge:hunter2@db/x', GITBRIDGE_REDIS_URL: 'ftp://:hunter3@redis', GITBRIDGE_DATABASE_POOL_MAX: '0' } });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('GITBRIDGE_DATABASE_URL (--database-url) must be a postgres:// URL, got "mysql://gitbridge:***@db/x"');
+    expect(message).toContain('GITBRIDGE_DATABASE_POOL_MAX must be at least 2, got 0');
+    expect(message).not.toMatch(/hunter[23]/);
+  });
   it('refuses trust proxy "true", which would trust forged X-Forwarded-For', () => {
     expect(() => loadConfig({ env: { GITBRIDGE_TRUST_PROXY: 'true', GITBRIDGE_WEBHOOK_SECRET: 's', GITBRIDGE_MAS_CALLBACK_SECRET: 'c' } })).toThrow(/hop count/);
   });

@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '@gitbridge/core';
 import type { Daemon } from '@gitbridge/daemon';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import { advanceUntil, realDelay } from './helpers/clock.js';
 import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, tempDir, waitFor } from './helpers/index.js';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { startScriptedMas, type ScriptedMas } from './helpers/scripted-mas.js';
 
 const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
@@ -173,4 +174,76 @@ describe('tasks in the order things happened', () => {
     expect(metrics).toMatch(/^gitbridge_tasks\{status="dead"\} 2$/m);
     expect(metrics).toMatch(/^gitbridge_tasks_dead_total\{reason="max_age"\} 2$/m);
   }, 60_000);
+});
+
+describe('tasks in the order things happened, two daemons on one PostgreSQL store', () => {
+  let db: TestDatabase;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase('gitbridge_ordering');
+  });
+  // Each test's daemons stop before the next test: on one database, they would take its work too.
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  async function referenceMas(): Promise<ReferenceMas> {
+    const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 5, completeAfterMs: 5 });
+    cleanups.push(() => mas.close());
+    return mas;
+  }
+  /** Two daemons with the PR rules on the test's database, each giving the MAS its own callback URL. */
+  async function twoDaemons(masUrl: string): Promise<[Daemon, Daemon]> {
+    const daemons: Daemon[] = [];
+    for (let i = 0; i < 2; i++) {
+      const tmp = tempDir();
+      writeFileSync(`${tmp.dir}/rules.json`, RULES);
+      const { daemon } = await startCallbackDaemon(tmp.dir, {
+        GITBRIDGE_MAS_URL: masUrl, GITBRIDGE_CONFIG: `${tmp.dir}/rules.json`, GITBRIDGE_DATABASE_URL: db.url, GITBRIDGE_DATABASE_POOL_MAX: '3',
+      }, { policy: { pollMs: 200 } });
+      cleanups.push(() => tmp.cleanup(), () => daemon.stop(200));
+      daemons.push(daemon);
+    }
+    return daemons as [Daemon, Daemon];
+  }
+
+  it('an entity\'s first submission retried (503 Retry-After: 1) while its next event arrives at the other node: the MAS receives them in order, whichever node claims them', async () => {
+    const mas = await referenceMas();
+    const [a, b] = await twoDaemons(mas.url);
+    mas.failureModes.failNext(1, 503, { retryAfterS: 1 });
+    const opened = await postDelivery(a.url, 'pull_request', pr(601, 'opened', '2026-03-01T10:00:00Z'));
+    await waitFor(() => mas.submissions.length === 1, 5000, 'the first (failing) submission');
+    const closed = await postDelivery(b.url, 'pull_request', pr(601, 'closed', '2026-03-01T10:05:00Z'));
+    const held = await waitFor(async () => (await b.store.tasksForDelivery(closed.deliveryId))[0], 5000, 'the closed task');
+    expect(held).toMatchObject({ held: true, entity: 'repo:1296269/pull/601' });
+    await waitFor(() => mas.tasks.length === 2, 15_000, 'both tasks accepted');
+    const accepted = mas.submissions.filter((s) => s.status_code === 201);
+    expect(accepted.map((s) => s.delivery_id)).toEqual([opened.deliveryId, closed.deliveryId]);
+    expect(accepted.map((s) => s.ordering?.stale)).toEqual([false, false]);
+    expect(mas.submissions[0]).toMatchObject({ delivery_id: opened.deliveryId, status_code: 503 });
+  }, 30_000);
+
+  it('many events of a few entities arriving at both nodes at once: per entity, the MAS receives them in arrival order at the store', async () => {
+    const mas = await referenceMas();
+    const daemons = await twoDaemons(mas.url);
+    // MAS hiccups: some first submissions are retried while later events of the same entity wait.
+    mas.failureModes.failNext(4, 503, { retryAfterS: 1 });
+    const sent = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+      postDelivery(daemons[i % 2]!.url, 'pull_request', pr(700 + (i % 3), i % 2 ? 'closed' : 'opened', `2026-03-01T10:${String(i).padStart(2, '0')}:00Z`))));
+    expect(sent.every((s) => s.status === 202)).toBe(true);
+    const store = daemons[0]!.store;
+    await waitFor(async () => mas.tasks.length === 30 && (await store.counts()).tasks.queued === 0, 20_000, 'every task accepted and recorded');
+    for (let e = 0; e < 3; e++) {
+      const entity = `repo:1296269/pull/${700 + e}`;
+      // Creation order at the store (one delivery each): the order the MAS must see.
+      const created = (await store.listTasks({ limit: 100 })).filter((t) => t.entity === entity).reverse();
+      const histories = await Promise.all(created.map(async (t) => (await store.taskHistory(t.id)).find((h) => h.to === 'pending')!.at));
+      expect([...histories].sort(), entity).toEqual(histories);
+      const masOrder = mas.tasks.filter((t) => t.ordering?.entity === entity).map((t) => t.delivery_id);
+      expect(masOrder, entity).toEqual(created.map((t) => t.deliveryId));
+    }
+  }, 40_000);
 });

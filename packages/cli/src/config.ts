@@ -16,3 +16,14 @@ export async function cliConfig(flags: ConfigFlags = {}): Promise<Config> {
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as ConfigFlags;
   return loadConfig({ flags: defined, scope: 'cli' });
 }
+
+/** The flags that name the store: `--data-dir` (SQLite) and `--database-url` (PostgreSQL). */
+export interface StoreFlags {
+  readonly dataDir?: string | undefined;
+  readonly databaseUrl?: string | undefined;
+}
+
+/** {@link cliConfig} for a command that opens the store, with its store flags. */
+export function storeConfig(opts: StoreFlags, flags: ConfigFlags = {}): Promise<Config> {
+  return cliConfig({ ...flags, dataDir: opts.dataDir, databaseUrl: opts.databaseUrl });
+}

@@ -8,6 +8,7 @@ import { metaCommand } from './commands/meta.js';
 import { recoverCommand } from './commands/recover.js';
 import { replayCommand } from './commands/replay.js';
 import { sendTestCommand } from './commands/send-test.js';
+import { storeCommand } from './commands/store.js';
 import { tasksCommand } from './commands/tasks.js';
 import { EXIT } from './exit.js';
 import { VERSION } from './version.js';
@@ -34,6 +35,7 @@ export function createProgram(): Command {
     .addCommand(replayCommand())
     .addCommand(metaCommand())
     .addCommand(recoverCommand())
+    .addCommand(storeCommand())
     .addHelpText('after', `
 Examples:
   $ gitbridge send-test --event pull_request --action opened
@@ -45,10 +47,11 @@ Examples:
   $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958 [--notify]
   $ gitbridge meta sync
   $ gitbridge recover --dry-run
+  $ gitbridge store copy --to postgres://gitbridge@db:5432/gitbridge
 
 Configuration: the daemon's, read the same way (flags > environment > the file named by
 GITBRIDGE_CONFIG > defaults): GITBRIDGE_PORT, GITBRIDGE_WEBHOOK_SECRET, GITBRIDGE_DATA_DIR,
-GITBRIDGE_LOG_DIR, GITBRIDGE_META_URL, GITBRIDGE_ADMIN_TOKEN, … (docs/configuration.md).
+GITBRIDGE_LOG_DIR, GITBRIDGE_DATABASE_URL, GITBRIDGE_META_URL, GITBRIDGE_ADMIN_TOKEN, … (docs/configuration.md).
 Exit status: 0 ok, 1 non-2xx answer or not found, 2 usage or configuration, 3 unreachable,
 4 store missing or unreadable (docs/errors.md). Run "gitbridge <command> --help" for more.`);
   forEachCommand(program, (c) => {

@@ -88,7 +88,8 @@ export function lsCommand(parent: Command, what: { readonly noun: string; readon
     .option('--since <time>', `only ${noun} ${when} at or after this ISO-8601 time, or within this age (30m, 2h, 7d)`, (v: string) => parseSince(v))
     .option('--limit <n>', `at most this many ${noun}`, parsePositiveInt, 100)
     .addOption(wideOption())
-    .addOption(dataDirOption());
+    .addOption(dataDirOption())
+    .addOption(databaseUrlOption());
 }
 
 /** A store filter from parsed options: the `keys` that were given, and the limit. */
@@ -106,4 +107,9 @@ export function dataDirOption(prefix = ''): Option {
 /** `--wide`, shared by every command that prints a table. */
 export function wideOption(): Option {
   return new Option('--wide', 'print every column and every value in full (ids too); otherwise tables fit 100 columns and show 8-character ids, which every command accepts back');
+}
+
+/** `--database-url`, beside `--data-dir` on every command that reads the store: the PostgreSQL store instead of the SQLite file. */
+export function databaseUrlOption(prefix = ''): Option {
+  return new Option('--database-url <url>', `${prefix}the PostgreSQL store gitbridged uses (default $GITBRIDGE_DATABASE_URL; unset: the SQLite file in the data directory)`);
 }

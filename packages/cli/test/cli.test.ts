@@ -17,6 +17,8 @@ const COMMANDS = [
   ['journal', 'ls'],
   ['meta'],
   ['meta', 'sync'],
+  ['store'],
+  ['store', 'copy'],
 ];
 
 describe('gitbridge', () => {

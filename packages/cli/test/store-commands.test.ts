@@ -3,85 +3,16 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, SCHEMA_VERSION, SqliteStore } from '@gitbridge/core';
 import type { Claim, ClaimedDelivery, JournalEntry, NewDelivery, Store, TaskDraft } from '@gitbridge/core';
+import { D1, D2, D3, T0, populateStore } from './store-fixture.js';
 import { withRawDb, type RawDb } from '../../../test/helpers/sqlite.js';
 import { runCli, tempDir } from './helpers.js';
 
-const T0 = Date.parse('2025-03-01T10:00:00.000Z');
-const HOUR = 3_600_000;
-const D1 = '0b6c4a10-0000-4000-8000-000000000001';
-const D2 = '0b6c4a10-0000-4000-8000-000000000002';
-const D3 = '0b6c4a10-0000-4000-8000-000000000003';
-
-function delivery(id: string, event: string, action: string | null, repo: string | null, atMs: number, body: string): NewDelivery {
-  return {
-    deliveryId: id,
-    event,
-    action,
-    hookId: '123456789',
-    repo,
-    repoId: repo ? 1296269 : null,
-    installationId: null,
-    receivedAt: new Date(atMs).toISOString(),
-    contentType: 'json',
-    // A signature header slipped into the stored headers must still never be shown.
-    headers: { 'x-github-event': event, 'x-github-delivery': id, 'user-agent': 'GitHub-Hookshot/abc1234', 'x-hub-signature-256': 'sha256=deadbeef' },
-    body: Buffer.from(body, 'utf8'),
-    signatureSlot: 0,
-    sourceIp: '140.82.115.1',
-    state: event === 'ping' ? 'processed' : 'queued',
-    outcome: event === 'ping' ? 'ping' : null,
-  };
-}
-
-function draft(taskType: string, priority: TaskDraft['priority'], rule: string): TaskDraft {
-  return { rule, taskType, priority, payload: { type: taskType, priority, metadata: { number: 1 }, protocol_version: '2.1' }, notify: null };
-}
-
-function journal(type: string, action: string | null, repo: string | null, number: number | null): JournalEntry {
-  return { type, action, repo, number, timestamp: '2011-01-26T19:01:12Z' };
-}
-
-/**
- * A real store: two deliveries with tasks (one task accepted by the MAS,
- * one dead after retries) and a ping; built through the store's public
- * methods. The caller closes it (as after a daemon stop) or keeps it open
- * (as while the daemon runs).
- */
+/** A SQLite store filled by {@link populateStore}, dated from T0 by a ManualClock. The caller closes it (as after a daemon stop) or keeps it open (as while the daemon runs). */
 async function buildStore(dir: string): Promise<{ reviewId: string; triageId: string; deployId: string; store: Store }> {
   // The store's clock dates what it records (processing, task creation, transitions).
   const clock = new ManualClock(T0);
   const store = SqliteStore.open(dir, { clock });
-  for (const d of [
-    delivery(D1, 'pull_request', 'opened', 'octocat/Hello-World', T0, '{"action":"opened","number":1}'),
-    delivery(D2, 'issues', 'opened', 'acme/widgets', T0 + HOUR, '{"action":"opened","issue":{"number":7}}'),
-    delivery(D3, 'ping', null, null, T0 + 2 * HOUR, '{"zen":"Design for failure."}'),
-  ]) {
-    expect(await store.ingest(d)).toBe('stored');
-  }
-  const claims = await store.claimDeliveries(10, 24 * HOUR);
-  const claimOf = (id: string): Claim<ClaimedDelivery> => claims.find((c) => c.item.deliveryId === id)!;
-  expect(claims.map((c) => c.item.deliveryId).sort()).toEqual([D1, D2]);
-  const [reviewId] = await store.completeDelivery(claimOf(D1), {
-    drafts: [draft('review_pull_request', 'high', 'pr-opened')],
-    journal: journal('pull_request', 'opened', 'octocat/Hello-World', 1),
-    repo: 'octocat/Hello-World',
-  });
-  await clock.advance(1000);
-  const [reviewClaim] = await store.claimTasks(10, 24 * HOUR);
-  expect(reviewClaim!.item.id).toBe(reviewId);
-  await store.markTaskSubmitted(reviewClaim!, 'mas_task_8842');
-  await clock.advance(HOUR - 1000);
-  const [triageId, deployId] = await store.completeDelivery(claimOf(D2), {
-    drafts: [draft('triage_issue', 'normal', 'issue-opened'), draft('notify_team', 'low', 'issue-notify')],
-    journal: journal('issues', 'opened', 'acme/widgets', 7),
-    repo: 'acme/widgets',
-  });
-  await clock.advance(5000);
-  // This claims notify_team too: it stays queued, under a lease, as while a submission is in flight.
-  const taskClaims = await store.claimTasks(10, 24 * HOUR);
-  const triageClaim = taskClaims.find((c) => c.item.id === triageId)!;
-  await store.endTask(triageClaim, 'dead', 'MAS unreachable after 12 attempts', 'gitbridge');
-  return { reviewId: reviewId!, triageId: triageId!, deployId: deployId!, store };
+  return { ...(await populateStore(store, (ms) => clock.advance(ms))), store };
 }
 
 let dir: string;

@@ -6,7 +6,7 @@ export { CONFIG_SCHEMA, REDACTED, configWarnings, displayValue, loadConfig, reso
 export type { Config, ConfigSources, OptionSource, OptionSpec, ResolvedConfig, ResolvedOption } from './config/config.js';
 export { webhookContentType, readDeliveryHeaders, decodePayload, identifyDelivery, rateLimitSubject, payloadInteger } from './webhook/delivery.js';
 export type { ParsedDelivery, Payload, HeaderGetter, WebhookContentType } from './webhook/delivery.js';
-export { IpAllowlist, clientAddress, normalizeAddress, parseCidr, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT } from './webhook/ip-allowlist.js';
+export { IpAllowlist, clientAddress, normalizeAddress, parseCidr, parseHooksSnapshot, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT } from './webhook/ip-allowlist.js';
 export type { HooksSnapshot } from './webhook/ip-allowlist.js';
 export { FORWARDING_HEADERS, ProxyGuard, forwardingProblem, proxyUntrusted } from './webhook/proxy-guard.js';
 export type { ForwardingHeader, ForwardingProblem, TrustProxySetting } from './webhook/proxy-guard.js';
@@ -25,6 +25,8 @@ export type {
 } from './store/index.js';
 export { SqliteStore, STORE_FILE, SCHEMA_VERSION } from './store/sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
+export { PostgresStore, PG_SCHEMA_VERSION } from './store/postgres/postgres-store.js';
+export type { PostgresStoreOptions, PostgresAccess } from './store/postgres/postgres-store.js';
 export { systemClock, ManualClock, sleep } from './time/clock.js';
 export type { Clock, ClockTimer } from './time/clock.js';
 export { backoffDelay, parseRetryAfter } from './time/backoff.js';
@@ -36,7 +38,7 @@ export { createMetrics, labelValue } from './metrics.js';
 export type { Metrics, EventStatus, RejectionReason } from './metrics.js';
 export { createLoggers, REDACT_PATHS } from './logging.js';
 export type { Loggers } from './logging.js';
-export { fetchHooksSnapshot, writeHooksSnapshot, currentHooksSnapshot, HOOKS_SNAPSHOT_FILE } from './github/meta.js';
+export { fetchHooksSnapshot, writeHooksSnapshot, currentHooksSnapshot, HOOKS_SNAPSHOT_FILE, HOOKS_SNAPSHOT_SETTING, storedHooksSnapshot, storeHooksSnapshot, newestHooksSnapshot } from './github/meta.js';
 export {
   GITHUB_API_URL, MAX_REDELIVERY_REQUESTS, appJwt, createGitHubClient, credentialFor, deliveriesWindowMs, gitHubClientFromConfig, gitHubError,
   groupByGuid, isGitHubDotCom, judgeDelivery, parseHookPath, passSpan, readAppPrivateKey, runRecoveryPass, succeeded,
@@ -50,6 +52,6 @@ export type { Ingest, IngestDeps, IngestOutcome, Admission, WebhookRequest } fro
 export { KEPT_HEADERS, keptHeaders, newDelivery, replayDelivery } from './ingest/stored-delivery.js';
 export type { VerifiedDelivery } from './ingest/stored-delivery.js';
 export { VERSION, USER_AGENT } from './version.js';
-export { isObject, jsonDeeperThan, nonEmpty } from './util.js';
+export { isObject, jsonDeeperThan, nonEmpty, redactUrl } from './util.js';
 export { describeNetworkError } from './errors/network.js';
 export { invalidAllowlistEntries } from './webhook/ip-allowlist.js';

@@ -59,12 +59,22 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const store = options.store;
+  // While the store cannot be reached (a database outage) the gauges keep their
+  // last values: /metrics must keep answering when it matters most.
+  const counts = async () => {
+    try {
+      return await store?.counts();
+    } catch {
+      return undefined;
+    }
+  };
   new Gauge({
     name: 'gitbridge_event_queue_depth',
     help: 'Deliveries stored and waiting to be turned into tasks',
     registers: [registry],
     async collect() {
-      if (store) this.set((await store.counts()).deliveries.queued);
+      const c = await counts();
+      if (c) this.set(c.deliveries.queued);
     },
   });
   new Gauge({
@@ -73,9 +83,8 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
     labelNames: ['status'],
     registers: [registry],
     async collect() {
-      if (!store) return;
-      const counts = (await store.counts()).tasks;
-      for (const s of TASK_STATUSES) this.set({ status: s }, counts[s]);
+      const c = await counts();
+      if (c) for (const s of TASK_STATUSES) this.set({ status: s }, c.tasks[s]);
     },
   });
   new Gauge({
@@ -83,7 +92,8 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
     help: 'Queued tasks waiting for an earlier task of the same entity to reach the MAS',
     registers: [registry],
     async collect() {
-      if (store) this.set((await store.counts()).tasksHeld);
+      const c = await counts();
+      if (c) this.set(c.tasksHeld);
     },
   });
   new Gauge({
@@ -92,9 +102,8 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
     labelNames: ['state'],
     registers: [registry],
     async collect() {
-      if (!store) return;
-      const counts = (await store.counts()).deliveries;
-      for (const s of DELIVERY_STATES) this.set({ state: s }, counts[s]);
+      const c = await counts();
+      if (c) for (const s of DELIVERY_STATES) this.set({ state: s }, c.deliveries[s]);
     },
   });
   return {

@@ -25,3 +25,19 @@ export function jsonDeeperThan(value: unknown, max: number): boolean {
   }
   return false;
 }
+
+/**
+ * A URL fit for logs and messages: its password (and a `password` query
+ * parameter, which libpq-style database URLs accept) replaced by `***`.
+ * A value that is not a URL is returned with anything after `//user:` up to
+ * `@` masked, so that a malformed URL with a password in it never leaks either.
+ */
+export function redactUrl(url: string): string {
+  if (URL.canParse(url)) {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
+    return u.toString();
+  }
+  return url.replace(/(\/\/[^/:@]*:)[^@/]*@/, '$1***@').replace(/([?&]password=)[^&]*/i, '$1***');
+}

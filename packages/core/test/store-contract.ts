@@ -650,12 +650,16 @@ export function describeStoreContract(engine: string, open: () => Promise<StoreH
 
       it('runExclusive runs one holder at a time and releases when done (or when it throws)', async () => {
         let release!: () => void;
+        let started!: () => void;
         const held = new Promise<void>((r) => (release = r));
+        const running = new Promise<void>((r) => (started = r));
         const first = store.runExclusive('job', async () => {
+          started();
           await held;
           return 1;
         });
-        await new Promise((r) => setTimeout(r, 20));
+        // Taking the lock is a round trip on some engines: wait until the first holder runs.
+        await running;
         expect(await store.runExclusive('job', async () => 2)).toEqual({ ran: false });
         expect(await store.runExclusive('other-job', async () => 3)).toEqual({ ran: true, value: 3 });
         release();
@@ -674,6 +678,15 @@ export function describeStoreContract(engine: string, open: () => Promise<StoreH
         expect((await store.redeliveryRequests(['old-guid', 'new-guid'])).map((r) => r.deliveryId)).toEqual(['new-guid']);
         // The old gap is gone: recording it again makes a new one.
         expect(await store.recordRecoveryGap({ hook: 'app', start: '2020-01-01T00:00:00.000Z', end: '2020-01-02T00:00:00.000Z' })).toBe(true);
+      });
+
+      it('shares settings: undefined until stored, the last value stored wins', async () => {
+        expect(await store.getSetting('hook-ranges')).toBeUndefined();
+        await store.putSetting('hook-ranges', '{"hooks":["192.30.252.0/22"]}');
+        await store.putSetting('other', 'x');
+        await store.putSetting('hook-ranges', '{"hooks":["140.82.112.0/20"]}');
+        expect(await store.getSetting('hook-ranges')).toBe('{"hooks":["140.82.112.0/20"]}');
+        expect(await store.getSetting('other')).toBe('x');
       });
 
       it('is healthy, knows its schema version, and flush commits what is queued', async () => {

@@ -169,6 +169,22 @@ describe('the SQLite engine', () => {
     });
   });
 
+  it('a store at 6 gets the later migrations, and a store without a known migration is refused to tools', async () => {
+    storeAtVersion(dir, 6).close();
+    const owner = SqliteStore.open(dir);
+    expect(await owner.schemaVersion()).toBe(SCHEMA_VERSION);
+    await owner.putSetting('k', 'v');
+    await owner.close();
+    const reader = await openStore({ dataDir: dir, access: 'read' });
+    expect(await reader.getSetting('k')).toBe('v');
+    await reader.close();
+    // A store that has the newest version but lacks an earlier migration is not current.
+    const db = new Database(join(dir, 'gitbridge.db'));
+    db.prepare('DELETE FROM schema_migrations WHERE version = 6').run();
+    db.close();
+    await expect(openStore({ dataDir: dir, access: 'read' })).rejects.toMatchObject({ code: 'GB_STORE_SCHEMA_MISMATCH', message: expect.stringMatching(/lacks schema migration 6/) });
+  });
+
   it('a reader sees committed work while the daemon writes; a read-only store refuses writes with a code', async () => {
     const owner = SqliteStore.open(dir);
     const reader = await openStore({ dataDir: dir, access: 'read' });

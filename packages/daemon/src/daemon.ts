@@ -14,6 +14,8 @@ import {
   currentHooksSnapshot,
   defaultRules,
   gitHubClientFromConfig,
+  newestHooksSnapshot,
+  storedHooksSnapshot,
   openStore,
   systemClock,
   type Clock,
@@ -21,10 +23,11 @@ import {
   type GitHubClient,
   type Loggers,
   type Metrics,
+  type HooksSnapshot,
   type RateLimiter,
   type Store,
 } from '@gitbridge/core';
-import { startHookRangesRefresh } from './jobs/hook-ranges.js';
+import { startHookRanges } from './jobs/hook-ranges.js';
 import { startHeartbeat, startRecovery } from './jobs/recovery.js';
 import { startRetention } from './jobs/retention.js';
 import { buildServer } from './server.js';
@@ -56,8 +59,9 @@ export interface Daemon {
   /** The callback URL given to the MAS: `<GITBRIDGE_PUBLIC_URL or http://127.0.0.1:<bound port>>/mas/callback`. */
   readonly callbackUrl: string;
   /**
-   * Reopens the log files and reloads the hook ranges snapshot from the data
-   * directory (after `gitbridge meta sync`). The daemon's main calls it on SIGHUP.
+   * Reopens the log files and reloads the hook ranges snapshot (the data
+   * directory's after `gitbridge meta sync`, or the store's when it is newer).
+   * The daemon's main calls it on SIGHUP.
    */
   reload(): void;
   /**
@@ -80,6 +84,8 @@ export interface StartOptions {
   readonly random?: () => number;
   /** Overrides of the workers' policy numbers (tests). */
   readonly policy?: Partial<WorkerPolicy>;
+  /** How often to reload the hook ranges another node shared in the store, ms (default a minute; tests). */
+  readonly hookRangesReloadMs?: number;
 }
 
 /** `http://host:port` for a bound address; a wildcard host is reached through 127.0.0.1. */
@@ -115,13 +121,22 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     }
   }
   let checkpointWarnedAt = -Infinity;
+  let connectionWarnedAt = -Infinity;
   let metrics: Metrics | undefined;
   let store: Store;
   try {
     store = await openStore({
       dataDir: config.dataDir,
+      databaseUrl: config.databaseUrl,
+      poolMax: config.databasePoolMax,
       access: 'owner',
       clock,
+      onConnectionError(err) {
+        // At most once every 10 s: an outage breaks every pooled connection at once.
+        if (Date.now() - connectionWarnedAt < 10_000) return;
+        connectionWarnedAt = Date.now();
+        log.warn({ err }, 'database connection lost: reconnecting (webhooks get 503 until it is back)');
+      },
       synchronous: config.storeSynchronous,
       onCheckpointError(err) {
         // At most once a minute: a full disk fails every checkpoint, ten times a second.
@@ -139,6 +154,9 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     throw err;
   }
   metrics = createMetrics({ store });
+  if (store.engine === 'postgres' && !config.redisUrl) {
+    log.warn('several daemons may share this PostgreSQL store, but without GITBRIDGE_REDIS_URL the rate limits are counted per node: set GITBRIDGE_REDIS_URL to share them');
+  }
 
   let redis: Redis | undefined;
   let inner: RateLimiter;
@@ -163,21 +181,31 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
 
   // The configured allowlist and GitHub's ranges alone are rebuilt together
   // whenever the hook ranges change (start-up, periodic refresh, SIGHUP).
+  // The newest of the data directory's snapshot (or the shipped one) and
+  // the one another node shared in the store.
   let allowlist!: IpAllowlist;
   let githubRanges!: IpAllowlist;
-  const applyHooks = (hooks: readonly string[]) => {
-    allowlist = new IpAllowlist(config.ipAllowlist, hooks);
-    githubRanges = new IpAllowlist(['github'], hooks);
+  let hooksInForce!: HooksSnapshot;
+  const applyHooks = (snapshot: HooksSnapshot) => {
+    hooksInForce = snapshot;
+    allowlist = new IpAllowlist(config.ipAllowlist, snapshot.hooks);
+    githubRanges = new IpAllowlist(['github'], snapshot.hooks);
   };
-  const snapshot = currentHooksSnapshot(config.dataDir);
-  applyHooks(snapshot.hooks);
+  const loadHooks = async () => newestHooksSnapshot(currentHooksSnapshot(config.dataDir), await storedHooksSnapshot(store).catch(() => undefined));
+  const snapshot = await loadHooks();
+  applyHooks(snapshot);
   log.info({ hooksSnapshot: snapshot.snapshot_date, source: snapshot.source, ranges: allowlist.ranges.length }, 'IP allowlist loaded');
 
   const lifecycle = { draining: false };
   const stopping = () => lifecycle.draining;
   const stops: (() => void)[] = [];
-  if (config.metaRefreshS > 0 && config.ipAllowlist.some((e) => e.toLowerCase() === 'github')) {
-    stops.push(startHookRangesRefresh({ metaUrl: config.metaUrl, dataDir: config.dataDir, refreshS: config.metaRefreshS, clock, log, metrics, apply: (s) => applyHooks(s.hooks), stopping }));
+  if (config.ipAllowlist.some((e) => e.toLowerCase() === 'github')) {
+    stops.push(startHookRanges({
+      metaUrl: config.metaUrl, dataDir: config.dataDir, store, refreshS: config.metaRefreshS, clock, log, metrics, stopping,
+      current: () => hooksInForce,
+      apply: applyHooks,
+      ...(options.hookRangesReloadMs !== undefined ? { reloadEveryMs: options.hookRangesReloadMs } : {}),
+    }));
   }
   if (config.retentionDays > 0) stops.push(startRetention({ store, clock, log, retentionDays: config.retentionDays, stopping }));
   // The last sign of life before this start bounds how far back the first recovery pass reaches.
@@ -254,7 +282,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   // The default public URL is known only now: the port actually bound (`--port 0`).
   callbackUrl ||= `http://127.0.0.1:${port}/mas/callback`;
   workers.start();
-  log.info({ port, host: config.host, mas: config.masUrl, callbackUrl, store: store.engine, redis: Boolean(config.redisUrl), rules: rules.length }, 'gitbridged listening');
+  log.info({ port, host: config.host, mas: config.masUrl, callbackUrl, store: store.engine, storeLocation: store.location, redis: Boolean(config.redisUrl), rules: rules.length }, 'gitbridged listening');
   if (admin) log.info({ adminPort: admin.port, adminHost: config.adminHost }, 'management listener: /metrics and /admin/* are served here only');
   for (const warning of configWarnings(config)) log.warn({ kind: 'config_warning' }, warning);
 
@@ -273,12 +301,15 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     reload() {
       loggers.reopen();
       try {
-        const fresh = currentHooksSnapshot(config.dataDir);
-        applyHooks(fresh.hooks);
-        log.info({ hooksSnapshot: fresh.snapshot_date, ranges: allowlist.ranges.length }, 'reloaded: log files reopened, IP allowlist reloaded');
+        // The data directory's file now (`meta sync` just wrote it), then the store's if it is newer.
+        applyHooks(newestHooksSnapshot(currentHooksSnapshot(config.dataDir), hooksInForce));
+        log.info({ hooksSnapshot: hooksInForce.snapshot_date, ranges: allowlist.ranges.length }, 'reloaded: log files reopened, IP allowlist reloaded');
       } catch (err) {
         log.warn({ err: { message: (err as Error).message } }, 'reload: keeping the current IP allowlist');
       }
+      loadHooks().then((fresh) => {
+        if (fresh !== hooksInForce && newestHooksSnapshot(hooksInForce, fresh) === fresh) applyHooks(fresh);
+      }, () => undefined);
     },
     stop(graceMs = config.shutdownGraceMs) {
       stopped ??= (async () => {

@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
 import { GitBridgeError } from '@gitbridge/core/errors';
 import type { Delivery, RedeliveryRequest } from '@gitbridge/core/store';
-import { cliConfig } from '../config.js';
+import { storeConfig } from '../config.js';
 import { formatBytes, formatFields, formatTable, printJson, sanitize, shortTime } from '../format.js';
-import { dataDirOption, DELIVERY_STATE_CHOICES, filterOf, lsCommand, wideOption, type ListFilterOptions } from '../options.js';
+import { databaseUrlOption, dataDirOption, DELIVERY_STATE_CHOICES, filterOf, lsCommand, wideOption, type ListFilterOptions } from '../options.js';
 import { withStore } from '../store-access.js';
 import { taskJson, taskTable } from './tasks.js';
 
@@ -108,7 +108,7 @@ Examples:
   $ gitbridge deliveries ls --repo octocat/Hello-World --event pull_request --limit 20
   $ gitbridge deliveries ls --json --limit 500 | jq '.[] | select(.state == "dead")'`)
     .action(async (opts: ListFilterOptions & { json?: boolean; wide?: boolean; state?: Delivery['state']; event?: string; dataDir?: string }) => {
-      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listDeliveries(filterOf(opts, ['state', 'event', 'repo', 'since'])));
+      const rows = await withStore(await storeConfig(opts), {}, (store) => store.listDeliveries(filterOf(opts, ['state', 'event', 'repo', 'since'])));
       if (opts.json) {
         printJson(rows.map(deliveryJson));
         return;
@@ -136,13 +136,14 @@ Examples:
     .option('--json', 'print a JSON object')
     .addOption(wideOption())
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 Examples:
   $ gitbridge deliveries show 72d3162e-cc78-11e3-81ab-4c9367dc0958
   $ gitbridge deliveries show 72d3162e
   $ gitbridge deliveries show 72d3162e --json | jq .tasks`)
     .action(async (ref: string, opts: { json?: boolean; wide?: boolean; dataDir?: string }) => {
-      const { delivery: d, tasks, notifications, recovery } = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
+      const { delivery: d, tasks, notifications, recovery } = await withStore(await storeConfig(opts), {}, async (store) => {
         const { resolveDeliveryId } = await import('@gitbridge/core/store');
         const id = await resolveDeliveryId(store, ref);
         const [request] = await store.redeliveryRequests([id]);
@@ -207,6 +208,7 @@ Examples:
     .argument('<delivery id>', 'the X-GitHub-Delivery GUID, or a unique prefix of it')
     .option('--json', 'print a JSON object {delivery_id, state}')
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 A delivery is dead when turning it into tasks failed GITBRIDGE_PROCESS_MAX_ATTEMPTS
 times (see its last_error in "deliveries show"). This puts it back to "queued"
@@ -216,7 +218,7 @@ delivery that was processed normally, use "gitbridge replay". This writes to the
 Examples:
   $ gitbridge deliveries retry 72d3162e-cc78-11e3-81ab-4c9367dc0958`)
     .action(async (ref: string, opts: { json?: boolean; dataDir?: string }) => {
-      const outcome = await withStore(await cliConfig({ dataDir: opts.dataDir }), { writable: true }, async (store) => {
+      const outcome = await withStore(await storeConfig(opts), { writable: true }, async (store) => {
         const { resolveDeliveryId } = await import('@gitbridge/core/store');
         const id = await resolveDeliveryId(store, ref);
         const row = (await store.getDelivery(id))!;

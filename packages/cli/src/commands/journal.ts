@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { cliConfig } from '../config.js';
+import { storeConfig } from '../config.js';
 import { formatTable, printJson, shortTime } from '../format.js';
 import { filterOf, lsCommand, type ListFilterOptions } from '../options.js';
 import { withStore } from '../store-access.js';
@@ -24,7 +24,7 @@ Examples:
   $ gitbridge journal ls --type pull_request --repo octocat/Hello-World --since 7d
   $ gitbridge journal ls --json | jq '.[] | select(.type == "pull_request")'`)
     .action(async (opts: ListFilterOptions & { json?: boolean; wide?: boolean; type?: string; dataDir?: string }) => {
-      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listJournal(filterOf(opts, ['type', 'repo', 'since'])));
+      const rows = await withStore(await storeConfig(opts), {}, (store) => store.listJournal(filterOf(opts, ['type', 'repo', 'since'])));
       if (opts.json) {
         printJson(rows.map((j) => ({ delivery_id: j.deliveryId, type: j.type, action: j.action, repo: j.repo, number: j.number, timestamp: j.timestamp, recorded_at: j.recordedAt, replay_of: j.replayOf })));
         return;

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import type { HookRef, HookReport, MissingDelivery, RecoveryProgress, RecoveryReport } from '@gitbridge/core/github';
 import { GitBridgeError } from '@gitbridge/core/errors';
-import { cliConfig } from '../config.js';
+import { storeConfig } from '../config.js';
 import { usageError } from '../exit.js';
 import { formatTable, printJson, sanitize, shortTime } from '../format.js';
-import { collect, dataDirOption, parseDuration } from '../options.js';
+import { collect, databaseUrlOption, dataDirOption, parseDuration } from '../options.js';
 import { withStore } from '../store-access.js';
 
 interface RecoverOptions {
@@ -73,6 +73,7 @@ export function recoverCommand(): Command {
     .option('--dry-run', 'show what is missing, request nothing, write nothing')
     .option('--json', 'print the report as JSON')
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 Runs the pass gitbridged runs every GITBRIDGE_RECOVER_INTERVAL_S, with the same
 configuration and store: for each hook it lists the deliveries GitHub attempted
@@ -96,7 +97,7 @@ Examples:
   $ gitbridge recover --dry-run --since 3d
   $ gitbridge recover --hook repos/octocat/Hello-World/hooks/12345678 --json`)
     .action(async (opts: RecoverOptions) => {
-      const config = await cliConfig({ dataDir: opts.dataDir });
+      const config = await storeConfig(opts);
       const github = await import('@gitbridge/core/github');
       const hooks: HookRef[] = [];
       for (const raw of opts.hook.length > 0 ? opts.hook : config.recoverHooks) {

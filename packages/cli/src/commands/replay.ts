@@ -3,12 +3,12 @@ import { Command } from 'commander';
 import { EXIT_CODES, ERROR_CATALOGUE, type ErrorCode } from '@gitbridge/core/errors';
 import { KEPT_HEADERS } from '@gitbridge/core/stored-delivery';
 import type { Config } from '@gitbridge/core/config';
-import { cliConfig } from '../config.js';
+import { storeConfig } from '../config.js';
 import { checkHttpUrl, defaultAdminUrl, resolveSecret } from '../env.js';
 import { EXIT, usageError } from '../exit.js';
 import { formatBytes, parseJsonOrText, printJson } from '../format.js';
 import { postOrFail } from '../http.js';
-import { parsePositiveInt, dataDirOption } from '../options.js';
+import { parsePositiveInt, dataDirOption, databaseUrlOption } from '../options.js';
 import { withStore } from '../store-access.js';
 
 /** Options of `gitbridge replay`. */
@@ -21,6 +21,7 @@ export interface ReplayOptions {
   readonly notify?: boolean;
   readonly json?: boolean;
   readonly dataDir?: string;
+  readonly databaseUrl?: string;
   /** ms */
   readonly timeout: number;
 }
@@ -141,6 +142,7 @@ export function replayCommand(): Command {
     .option('--to <url>', 'instead, re-send the stored delivery to this webhook URL (another GitBridge)')
     .option('--secret <secret>', "with --to: the target's webhook secret (default the first of $GITBRIDGE_WEBHOOK_SECRET, else $GITBRIDGE_WEBHOOK_SECRET_FILE)")
     .addOption(dataDirOption('with --to: '))
+    .addOption(databaseUrlOption('with --to: '))
     .option('--dry-run', 'print what would be sent, send nothing')
     .option('--json', 'print the result as JSON')
     .option('--timeout <ms>', 'give up after this many milliseconds', parsePositiveInt, 10_000)
@@ -164,7 +166,7 @@ Examples:
   $ gitbridge replay 72d3162e-cc78-11e3-81ab-4c9367dc0958 --to http://127.0.0.1:3001/webhook --secret dev`)
     .action(async (id: string, opts: ReplayOptions) => {
       if (opts.to && opts.notify) throw usageError('--notify applies to replays through the daemon', 'with --to the target GitBridge takes the delivery as a new one and notifies as it would for any');
-      const config = await cliConfig({ dataDir: opts.dataDir });
+      const config = await storeConfig(opts);
       process.exitCode = opts.to ? await replayTo(id, { ...opts, to: opts.to }, config) : await replayThroughDaemon(id, opts, config);
     });
 }

@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
 import { GitBridgeError } from '@gitbridge/core/errors';
 import type { Delivery, Task, TaskStatus, TaskTransition } from '@gitbridge/core/store';
-import { cliConfig } from '../config.js';
+import { storeConfig } from '../config.js';
 import { formatFields, formatTable, printJson, shortTime, type TableOptions } from '../format.js';
-import { filterOf, lsCommand, TASK_STATUS_CHOICES, dataDirOption, wideOption, type ListFilterOptions } from '../options.js';
+import { databaseUrlOption, filterOf, lsCommand, TASK_STATUS_CHOICES, dataDirOption, wideOption, type ListFilterOptions } from '../options.js';
 import { withStore } from '../store-access.js';
 
 /** A task as `tasks ls --json` prints it. */
@@ -67,12 +67,14 @@ interface LsOptions extends ListFilterOptions {
   readonly status?: TaskStatus;
   readonly type?: string;
   readonly dataDir?: string;
+  readonly databaseUrl?: string;
 }
 
 interface ShowOptions {
   readonly json?: boolean;
   readonly wide?: boolean;
   readonly dataDir?: string;
+  readonly databaseUrl?: string;
 }
 
 /** The `tasks` command: `ls`, `show`, `retry`. */
@@ -101,7 +103,7 @@ Examples:
   $ gitbridge tasks ls --data-dir /var/lib/gitbridge --limit 20`)
     .action(async (opts: LsOptions) => {
       const filter = filterOf(opts, ['status', 'repo', 'type', 'since']);
-      const rows = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, (store) => store.listTasks(filter));
+      const rows = await withStore(await storeConfig(opts), {}, (store) => store.listTasks(filter));
       if (opts.json) printJson(rows.map(taskJson));
       else process.stdout.write(rows.length === 0 ? 'No tasks.\n' : taskTable(rows, opts));
     });
@@ -113,13 +115,14 @@ Examples:
     .option('--json', 'print a JSON object {task, delivery, history}')
     .addOption(wideOption())
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 Examples:
   $ gitbridge tasks show gbt_5d1c2a8e-3f0b-4a55-9d59-0e3c1a0b7f21
   $ gitbridge tasks show gbt_5d1c2a8e
   $ gitbridge tasks show mas_task_8842 --json`)
     .action(async (ref: string, opts: ShowOptions) => {
-      const found = await withStore(await cliConfig({ dataDir: opts.dataDir }), {}, async (store) => {
+      const found = await withStore(await storeConfig(opts), {}, async (store) => {
         const { resolveTaskId } = await import('@gitbridge/core/store');
         const task = (await store.getTask(await resolveTaskId(store, ref)))!;
         return { task, delivery: await store.getDelivery(task.deliveryId), history: await store.taskHistory(task.id) };
@@ -133,6 +136,7 @@ Examples:
     .argument('<id>', "GitBridge's task id (gbt_…) or the MAS's task id, or a unique prefix of either")
     .option('--json', 'print a JSON object {id, status}')
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .addHelpText('after', `
 The task goes back to "queued" with its attempts reset; a running gitbridged
 submits it again to the MAS within a second. This writes to the store.
@@ -142,7 +146,7 @@ Examples:
   $ gitbridge tasks retry gbt_5d1c2a8e
   $ gitbridge tasks ls --status dead --json | jq -r '.[].id' | xargs -n1 gitbridge tasks retry`)
     .action(async (ref: string, opts: ShowOptions) => {
-      const outcome = await withStore(await cliConfig({ dataDir: opts.dataDir }), { writable: true }, async (store) => {
+      const outcome = await withStore(await storeConfig(opts), { writable: true }, async (store) => {
         const { resolveTaskId } = await import('@gitbridge/core/store');
         return store.retryTask(await resolveTaskId(store, ref));
       });

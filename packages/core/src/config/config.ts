@@ -2,7 +2,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GitBridgeError } from '../errors/errors.js';
 import { GITHUB_API_URL, credentialFor, deliveriesWindowMs, parseHookPath } from '../github/hooks.js';
-import { nonEmpty } from '../util.js';
+import { nonEmpty, redactUrl } from '../util.js';
 import { invalidAllowlistEntries, parseCidr } from '../webhook/ip-allowlist.js';
 import type { RuleSpec } from '../routing/rules.js';
 
@@ -18,8 +18,12 @@ export interface Config {
   readonly host: string;
   /** Webhook secrets: the first signs (CLI), all verify (rotation). Never empty after validation. */
   readonly webhookSecrets: readonly string[];
-  /** Directory of the SQLite store (`gitbridge.db`). */
+  /** Directory of the SQLite store (`gitbridge.db`, unless `databaseUrl`) and of the refreshed hook ranges. */
   readonly dataDir: string;
+  /** PostgreSQL URL: the store is that database (several daemons share it) instead of the SQLite file; undefined = SQLite. */
+  readonly databaseUrl: string | undefined;
+  /** Most connections a process keeps to PostgreSQL (besides one for wake-ups and one per running singleton job). */
+  readonly databasePoolMax: number;
   /** Directory of `webhook.log` and `security.log`. */
   readonly logDir: string;
   /** Minimum pino log level. */
@@ -110,7 +114,7 @@ export interface Config {
   readonly rules: readonly RuleSpec[] | undefined;
 }
 
-type Kind = 'int' | 'string' | 'secret' | 'bool' | 'list' | 'secret-list' | 'trust-proxy' | 'url';
+type Kind = 'int' | 'string' | 'secret' | 'bool' | 'list' | 'secret-list' | 'trust-proxy' | 'url' | 'database-url';
 
 /** One option of the configuration schema: its key, environment name, flag, default and meaning. */
 export interface OptionSpec {
@@ -139,7 +143,15 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
     key: 'webhookSecrets', env: 'GITBRIDGE_WEBHOOK_SECRET', flag: '--webhook-secret', secret: true, kind: 'secret-list', default: undefined, required: true, fileEnv: 'GITBRIDGE_WEBHOOK_SECRET_FILE',
     doc: 'Webhook secret(s), comma-separated: the first signs, all verify (rotation). Or GITBRIDGE_WEBHOOK_SECRET_FILE: a file with one secret per line (trailing newline trimmed).',
   },
-  { key: 'dataDir', env: 'GITBRIDGE_DATA_DIR', flag: '--data-dir', kind: 'string', default: './data', doc: 'Directory of the SQLite store.' },
+  { key: 'dataDir', env: 'GITBRIDGE_DATA_DIR', flag: '--data-dir', kind: 'string', default: './data', doc: 'Directory of the SQLite store (unless GITBRIDGE_DATABASE_URL is set) and of the refreshed GitHub hook ranges.' },
+  {
+    key: 'databaseUrl', env: 'GITBRIDGE_DATABASE_URL', flag: '--database-url', kind: 'database-url', default: undefined,
+    doc: 'PostgreSQL URL (postgres://user:password@host:5432/db): the store is that database, shared by several daemons behind a load balancer, instead of the SQLite file. Its password never appears in logs or messages. See docs/high-availability.md.',
+  },
+  {
+    key: 'databasePoolMax', env: 'GITBRIDGE_DATABASE_POOL_MAX', flag: '--database-pool-max', kind: 'int', default: '10',
+    doc: 'With GITBRIDGE_DATABASE_URL: most connections one process keeps to PostgreSQL (at least 2), besides one for wake-ups and one per running singleton job; size it against max_connections.',
+  },
   { key: 'logDir', env: 'GITBRIDGE_LOG_DIR', flag: '--log-dir', kind: 'string', default: './logs', doc: 'Directory of webhook.log and security.log.' },
   { key: 'logLevel', env: 'GITBRIDGE_LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', doc: 'Minimum log level (trace, debug, info, warn, error, fatal, silent).' },
   { key: 'logStdout', env: 'GITBRIDGE_LOG_STDOUT', flag: '--log-stdout', kind: 'bool', default: 'true', doc: 'Also write the webhook log to standard output.' },
@@ -407,8 +419,14 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
       }
       case 'url': {
         const protocol = URL.canParse(raw) ? new URL(raw).protocol : null;
-        if (protocol === null || !URL_PROTOCOLS.includes(protocol)) problems.push(`${spec.env} (${spec.flag}) must be a URL, got "${raw}"`);
+        if (protocol === null || !URL_PROTOCOLS.includes(protocol)) problems.push(`${spec.env} (${spec.flag}) must be a URL, got "${redactUrl(raw)}"`);
         else out[spec.key] = raw.replace(/\/+$/, '');
+        break;
+      }
+      case 'database-url': {
+        const protocol = URL.canParse(raw) ? new URL(raw).protocol : null;
+        if (protocol !== 'postgres:' && protocol !== 'postgresql:') problems.push(`${spec.env} (${spec.flag}) must be a postgres:// URL, got "${redactUrl(raw)}"`);
+        else out[spec.key] = raw;
         break;
       }
       default:
@@ -422,6 +440,8 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
   if (out.rateLimitWindowS === 0) problems.push('GITBRIDGE_RATE_LIMIT_WINDOW_S must be positive');
   if (out.masConcurrency === 0) problems.push('GITBRIDGE_MAS_CONCURRENCY must be positive');
   if (out.taskMaxAgeS === 0) problems.push('GITBRIDGE_TASK_MAX_AGE_S must be positive');
+  // A singleton job holds one connection (its lock) while it works on another.
+  if (typeof out.databasePoolMax === 'number' && out.databasePoolMax < 2) problems.push(`GITBRIDGE_DATABASE_POOL_MAX must be at least 2, got ${out.databasePoolMax}`);
   out.storeSynchronous = String(out.storeSynchronous).toUpperCase();
   if (out.storeSynchronous !== 'NORMAL' && out.storeSynchronous !== 'FULL') problems.push(`GITBRIDGE_STORE_SYNCHRONOUS must be NORMAL or FULL, got "${String(out.storeSynchronous)}"`);
   if (typeof out.logLevel === 'string' && !LOG_LEVELS.includes(out.logLevel)) problems.push(`GITBRIDGE_LOG_LEVEL (--log-level) must be one of ${LOG_LEVELS.join(', ')}, got "${out.logLevel}"`);

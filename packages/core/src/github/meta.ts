@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { GitBridgeError } from '../errors/errors.js';
 import { USER_AGENT } from '../version.js';
-import { parseCidr, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT, type HooksSnapshot } from '../webhook/ip-allowlist.js';
+import type { Store } from '../store/contract.js';
+import { parseCidr, parseHooksSnapshot, readHooksSnapshot, SHIPPED_HOOKS_SNAPSHOT, type HooksSnapshot } from '../webhook/ip-allowlist.js';
+
+/**
+ * Store setting under which a refreshed snapshot is shared by every daemon
+ * on the store: one node refreshes (`runExclusive('hook-ranges')`), all
+ * reload it.
+ */
+export const HOOKS_SNAPSHOT_SETTING = 'github-meta-hooks';
 
 /** File name of a refreshed snapshot in the data directory; it wins over the shipped one. */
 export const HOOKS_SNAPSHOT_FILE = 'github-meta-hooks.json';
@@ -68,4 +76,32 @@ export function currentHooksSnapshot(dataDir: string): HooksSnapshot {
     }
   }
   return readHooksSnapshot(SHIPPED_HOOKS_SNAPSHOT);
+}
+
+/** The snapshot stored in the store's settings, or undefined when there is none or it is not valid. */
+export async function storedHooksSnapshot(store: Pick<Store, 'getSetting'>): Promise<HooksSnapshot | undefined> {
+  const text = await store.getSetting(HOOKS_SNAPSHOT_SETTING);
+  if (text === undefined) return undefined;
+  try {
+    return parseHooksSnapshot(text, `store setting ${HOOKS_SNAPSHOT_SETTING}`);
+  } catch {
+    // A damaged value must not lock GitHub out: the file or the shipped ranges stay in force.
+    return undefined;
+  }
+}
+
+/** Shares a refreshed snapshot with every daemon on the store. */
+export async function storeHooksSnapshot(store: Pick<Store, 'putSetting'>, snapshot: HooksSnapshot): Promise<void> {
+  await store.putSetting(HOOKS_SNAPSHOT_SETTING, JSON.stringify(snapshot));
+}
+
+/** The most recent of some snapshots (by `snapshot_date`; an undated one loses). */
+export function newestHooksSnapshot(first: HooksSnapshot, ...others: readonly (HooksSnapshot | undefined)[]): HooksSnapshot {
+  const time = (s: HooksSnapshot) => {
+    const t = Date.parse(s.snapshot_date);
+    return Number.isNaN(t) ? -Infinity : t;
+  };
+  let best = first;
+  for (const s of others) if (s !== undefined && time(s) > time(best)) best = s;
+  return best;
 }

@@ -493,6 +493,16 @@ export interface Store {
   /** Deliveries and tasks by state (the metrics gauges). */
   counts(): Promise<StoreCounts>;
 
+  // ---- shared settings --------------------------------------------------
+
+  /**
+   * A small value every node shares (the hook ranges snapshot that one node
+   * refreshed), or undefined when none was stored.
+   */
+  getSetting(key: string): Promise<string | undefined>;
+  /** Stores (or replaces) a shared setting, durable when the promise resolves. */
+  putSetting(key: string, value: string): Promise<void>;
+
   // ---- recovery (DESIGN §11): what GitHub could not deliver ---------------
   //
   // Recovery compares the deliveries GitHub lists for a hook with what the

@@ -22,14 +22,30 @@ export const SHIPPED_HOOKS_SNAPSHOT = fileURLToPath(new URL('../../assets/github
  * @throws GitBridgeError `GB_HOOKS_SNAPSHOT_INVALID` when the file cannot be read or holds no valid `hooks` array
  */
 export function readHooksSnapshot(path: string = SHIPPED_HOOKS_SNAPSHOT): HooksSnapshot {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new GitBridgeError('GB_HOOKS_SNAPSHOT_INVALID', { message: `${path}: cannot be read (${(err as Error).message})`, cause: err });
+  }
+  return parseHooksSnapshot(text, path);
+}
+
+/**
+ * Parses a hooks snapshot (JSON `{source, snapshot_date, hooks}`).
+ *
+ * @param where names the snapshot in the error (a path, a store setting)
+ * @throws GitBridgeError `GB_HOOKS_SNAPSHOT_INVALID` when it is not JSON or holds no valid `hooks` array
+ */
+export function parseHooksSnapshot(text: string, where: string): HooksSnapshot {
   let parsed: Partial<HooksSnapshot>;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<HooksSnapshot>;
+    parsed = JSON.parse(text) as Partial<HooksSnapshot>;
   } catch (err) {
-    throw new GitBridgeError('GB_HOOKS_SNAPSHOT_INVALID', { message: `${path}: cannot be read as JSON (${(err as Error).message})`, cause: err });
+    throw new GitBridgeError('GB_HOOKS_SNAPSHOT_INVALID', { message: `${where}: cannot be read as JSON (${(err as Error).message})`, cause: err });
   }
   if (!Array.isArray(parsed?.hooks) || parsed.hooks.length === 0 || !parsed.hooks.every((c) => typeof c === 'string' && parseCidr(c) !== null)) {
-    throw new GitBridgeError('GB_HOOKS_SNAPSHOT_INVALID', { message: `${path}: "hooks" must be a non-empty array of CIDRs` });
+    throw new GitBridgeError('GB_HOOKS_SNAPSHOT_INVALID', { message: `${where}: "hooks" must be a non-empty array of CIDRs` });
   }
   return { source: String(parsed.source ?? 'unknown'), snapshot_date: String(parsed.snapshot_date ?? 'unknown'), hooks: parsed.hooks };
 }

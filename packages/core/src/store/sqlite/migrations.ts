@@ -1,3 +1,5 @@
+import type { Migration } from '../schema.js';
+
 /**
  * Schema migrations of the SQLite store, applied in order at open. Each runs
  * in a transaction and is recorded in `schema_migrations`; never edit a
@@ -7,9 +9,9 @@
  * store is current when every version listed here is applied (the runner
  * applies the missing ones, whatever their number; a store with a version
  * this list does not know is newer than this code).
- * (Versions 6, 7 and 9 were made in parallel; they touch different tables.)
+ * (Versions 6 to 9 were made in parallel; they touch different tables.)
  */
-export const MIGRATIONS: readonly { readonly version: number; readonly name: string; readonly sql: string }[] = [
+export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'initial schema',
@@ -247,7 +249,19 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       ) STRICT;
     `,
   },
-  // 8 is the PostgreSQL work's (shared settings), made in parallel.
+  {
+    version: 8,
+    name: 'shared settings',
+    // Small values every daemon on the store shares: the hook ranges one node
+    // refreshed from GitHub's meta API, read by the others.
+    sql: `
+      CREATE TABLE settings (
+        key         TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
   {
     version: 9,
     name: 'replays without chat notifications, replays marked in the journal, why a delivery was ignored',

@@ -4,13 +4,9 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { GitBridgeError, errorCodeOf, isGitBridgeError } from '../../errors/errors.js';
-import type { Priority, TaskPayload } from '../../routing/rules.js';
 import { systemClock, type Clock, type ClockTimer } from '../../time/clock.js';
-import type { WebhookContentType } from '../../webhook/delivery.js';
 import {
-  DELIVERY_STATES,
   STATUS_RANK,
-  TASK_STATUSES,
   isTerminal,
   type CallbackOutcome,
   type Claim,
@@ -41,8 +37,34 @@ import {
   type TaskTransition,
   type TransitionSource,
 } from '../contract.js';
+import type { CopySource } from '../copy.js';
 import { startBackgroundCheckpointer, type BackgroundCheckpointer } from './checkpointer.js';
+import { createCopySource } from './copy-source.js';
 import { GroupCommitter, TransactionBatcher } from './group-commit.js';
+import {
+  FILTER_COLUMNS,
+  HISTORY_COLUMNS,
+  JOURNAL_COLUMNS,
+  NOTIFICATION_COLUMNS,
+  errorText,
+  filterTerms,
+  iso,
+  toDelivery,
+  toJournalRecord,
+  toNotification,
+  toRedelivery,
+  toTask,
+  toTransition,
+  type DeliveryRow,
+  type FilterTerm,
+  type HistoryRow,
+  type JournalRow,
+  type NotificationRow,
+  type RedeliveryRow,
+  type TaskRow,
+} from '../rows.js';
+import { WakeSignals, claimLost, orderOf, retryKey, zeroCounts } from '../common.js';
+import { checkSchema, newestVersion, refuseNewerSchema } from '../schema.js';
 import { MIGRATIONS } from './migrations.js';
 import { WriteGate } from './write-gate.js';
 
@@ -50,7 +72,7 @@ import { WriteGate } from './write-gate.js';
 export const STORE_FILE = 'gitbridge.db';
 
 /** The schema version this code reads and writes: the newest migration. */
-export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
+export const SCHEMA_VERSION = newestVersion(MIGRATIONS);
 
 /** Applied schema versions that no migration of this code has: the store is newer than this code. */
 function unknownVersions(applied: ReadonlySet<number>): number[] {
@@ -151,153 +173,6 @@ export interface SqliteStoreOptions {
   readonly gate?: WriteGate;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
-
-/** Milliseconds since the epoch of a stored ISO time, for comparisons. */
-const parseJson = (text: string | null): unknown => {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-};
-
-interface DeliveryRow {
-  delivery_id: string;
-  event: string;
-  action: string | null;
-  hook_id: string | null;
-  repo: string | null;
-  repo_id: number | null;
-  installation_id: number | null;
-  received_at: string;
-  content_type: string;
-  headers: string;
-  size: number;
-  signature_slot: number | null;
-  source_ip: string | null;
-  state: DeliveryState;
-  outcome: string | null;
-  attempts: number;
-  last_error: string | null;
-  processed_at: string | null;
-  replay_of: string | null;
-  notify: number;
-  ignored_reason: string | null;
-}
-
-interface TaskRow {
-  id: string;
-  task_id: string | null;
-  delivery_id: string;
-  idempotency_key: string;
-  task_type: string;
-  priority: string;
-  rule: string;
-  repo: string | null;
-  payload: string;
-  status: TaskStatus;
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  result: string | null;
-  created_at: string;
-  updated_at: string;
-  entity: string;
-  event: string | null;
-  event_at: string;
-  blocked: number;
-  on_stale: string;
-}
-
-function toDelivery(r: DeliveryRow): Delivery {
-  const headers = parseJson(r.headers);
-  return {
-    deliveryId: r.delivery_id,
-    event: r.event,
-    action: r.action,
-    hookId: r.hook_id,
-    repo: r.repo,
-    repoId: r.repo_id,
-    installationId: r.installation_id,
-    receivedAt: r.received_at,
-    contentType: r.content_type as WebhookContentType,
-    headers: headers !== null && typeof headers === 'object' ? (headers as Record<string, string>) : {},
-    size: r.size,
-    signatureSlot: r.signature_slot,
-    sourceIp: r.source_ip,
-    state: r.state,
-    outcome: r.outcome,
-    attempts: r.attempts,
-    lastError: r.last_error,
-    processedAt: r.processed_at,
-    replayOf: r.replay_of,
-    notify: r.notify !== 0,
-    ignoredReason: r.ignored_reason,
-  };
-}
-
-/** A task row as a domain task; `stale` comes from the entity's newest accepted event. */
-function toTask(r: TaskRow, stale: boolean): Task {
-  return {
-    id: r.id,
-    taskId: r.task_id,
-    deliveryId: r.delivery_id,
-    idempotencyKey: r.idempotency_key,
-    taskType: r.task_type,
-    priority: r.priority as Priority,
-    rule: r.rule,
-    repo: r.repo,
-    payload: parseJson(r.payload) as TaskPayload,
-    status: r.status,
-    attempts: r.attempts,
-    nextAttemptAt: r.status === 'queued' ? iso(r.next_attempt_at) : null,
-    lastError: r.last_error,
-    result: parseJson(r.result),
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    entity: r.entity,
-    event: r.event,
-    eventAt: r.event_at,
-    held: r.status === 'queued' && r.blocked === 1,
-    stale,
-    onStale: r.on_stale === 'hold' ? 'hold' : 'submit',
-  };
-}
-
-interface RedeliveryRow {
-  delivery_id: string;
-  hook: string;
-  github_delivery_id: number;
-  event: string;
-  action: string | null;
-  reason: string;
-  requests: number;
-  first_requested_at: string;
-  last_requested_at: string;
-  outcome: string;
-  detail: string | null;
-  arrived_at: string | null;
-}
-
-function toRedelivery(r: RedeliveryRow): RedeliveryRequest {
-  return {
-    deliveryId: r.delivery_id,
-    hook: r.hook,
-    githubDeliveryId: r.github_delivery_id,
-    event: r.event,
-    action: r.action,
-    reason: r.reason as RedeliveryReason,
-    requests: r.requests,
-    firstRequestedAt: r.first_requested_at,
-    lastRequestedAt: r.last_requested_at,
-    outcome: r.outcome as RedeliveryOutcome,
-    detail: r.detail,
-    arrivedAt: r.arrived_at,
-  };
-}
-
 /**
  * Runs `fn` on `ids` in slices small enough for SQLite's bound-parameter
  * limit, as one `IN (?, …)` list per slice, and concatenates the rows.
@@ -312,25 +187,13 @@ function inSlices<R>(ids: readonly string[], fn: (placeholders: string, slice: r
   return out;
 }
 
-function toNotification(r: { id: number; delivery_id: string; task_ref: string | null; channel: string; text: string; url: string | null; status: NotificationStatus; attempts: number }): Notification {
-  return { id: r.id, deliveryId: r.delivery_id, taskRef: r.task_ref, channel: r.channel, text: r.text, url: r.url, status: r.status, attempts: r.attempts };
-}
-
 /**
- * The WHERE clause of a list query: one condition (from `conditions`, with a
- * named parameter of the same key) per filter field that is set; `@limit` is
- * the filter's limit, 100 by default.
+ * The WHERE clause and arguments of a list query (positional `?`), the
+ * filter's limit last.
  */
-function whereOf<F extends { readonly limit?: number }>(filter: F, conditions: Partial<Record<Exclude<keyof F, 'limit'>, string>>): { where: string; args: Record<string, unknown> } {
-  const parts: string[] = [];
-  const args: Record<string, unknown> = { limit: filter.limit ?? 100 };
-  for (const [key, sql] of Object.entries(conditions) as [string, string][]) {
-    const v = (filter as Record<string, unknown>)[key];
-    if (v === undefined || v === null || v === '') continue;
-    parts.push(sql);
-    args[key] = v;
-  }
-  return { where: parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '', args };
+function whereOf(filter: { terms: FilterTerm[]; limit: number }): { where: string; args: unknown[] } {
+  const where = filter.terms.length > 0 ? `WHERE ${filter.terms.map((t) => `${t.column} ${t.op} ?`).join(' AND ')}` : '';
+  return { where, args: [...filter.terms.map((t) => t.value), filter.limit] };
 }
 
 /** A store file that cannot be opened or read (not a database, permissions, I/O). */
@@ -340,11 +203,6 @@ function unreadable(path: string, err: unknown): GitBridgeError {
     hint: "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory",
     cause: err,
   });
-}
-
-/** A claim whose token no longer matches: the lease ran out and another worker claimed the item. */
-function claimLost(what: string): GitBridgeError {
-  return new GitBridgeError('GB_STORE_CLAIM_LOST', { message: `The claim on ${what} was lost: its lease ran out and another worker claimed it` });
 }
 
 /**
@@ -364,7 +222,7 @@ export class SqliteStore implements Store {
   readonly #stmts = new Map<string, Statement>();
   readonly #committer: GroupCommitter;
   readonly #writes: TransactionBatcher;
-  readonly #wake = new Map<QueueName, Set<() => void>>();
+  readonly #wake = new WakeSignals();
   #checkpointer: BackgroundCheckpointer | undefined;
   #closed = false;
 
@@ -458,39 +316,13 @@ export class SqliteStore implements Store {
    * (versions may have holes, so the highest version alone proves nothing).
    */
   #checkVersion(): void {
-    const applied = this.#appliedVersions();
-    const version = Math.max(0, ...applied);
-    if (version === 0) {
-      throw new GitBridgeError('GB_STORE_NOT_FOUND', { message: `${this.location} is not a GitBridge store (no schema)`, hint: "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory" });
-    }
-    const unknown = unknownVersions(applied);
-    if (unknown.length > 0) {
-      throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-        message: `The store ${this.location} has schema version ${Math.max(...unknown)}, newer than this GitBridge knows (${SCHEMA_VERSION})`,
-        hint: 'upgrade GitBridge to the version gitbridged runs',
-      });
-    }
-    const missing = MIGRATIONS.filter((m) => !applied.has(m.version)).map((m) => m.version);
-    if (missing.length > 0) {
-      throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-        message: version < SCHEMA_VERSION
-          ? `The store ${this.location} has schema version ${version}; this GitBridge needs ${SCHEMA_VERSION}`
-          : `The store ${this.location} lacks schema migration ${missing.join(', ')} of this GitBridge`,
-        hint: 'start gitbridged of this version once: it migrates the store at start-up',
-      });
-    }
+    checkSchema(this.location, this.#appliedVersions(), MIGRATIONS, "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory");
   }
 
   #migrate(): void {
     this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
     const applied = this.#appliedVersions();
-    const unknown = unknownVersions(applied);
-    if (unknown.length > 0) {
-      throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-        message: `${this.location}: store schema version ${Math.max(...unknown)} is newer than this GitBridge knows (${SCHEMA_VERSION})`,
-        hint: 'upgrade GitBridge or restore a backup',
-      });
-    }
+    refuseNewerSchema(this.location, applied, MIGRATIONS);
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
       this.#checkSpaceFor(m.version);
@@ -565,16 +397,6 @@ export class SqliteStore implements Store {
     return new GitBridgeError(unavailable ? 'GB_STORE_UNAVAILABLE' : 'GB_STORE_ERROR', { message: `${this.location}: ${(err as Error).message}${code ? ` (${code})` : ''}`, cause: err });
   }
 
-  #emit(queue: QueueName): void {
-    for (const fn of this.#wake.get(queue) ?? []) {
-      try {
-        fn();
-      } catch {
-        // a listener's failure is its own business
-      }
-    }
-  }
-
   // ---- ingest -----------------------------------------------------------
 
   /** Inserts a batch of deliveries in ONE transaction; the group committer calls it once per turn. */
@@ -621,7 +443,7 @@ export class SqliteStore implements Store {
       const e = this.#wrap(err) as GitBridgeError;
       throw e.code === 'GB_STORE_UNAVAILABLE' ? e : new GitBridgeError('GB_STORE_UNAVAILABLE', { message: e.message, cause: err });
     }
-    if (outcome === 'stored' && delivery.state === 'queued') this.#emit('deliveries');
+    if (outcome === 'stored' && delivery.state === 'queued') this.#wake.emit('deliveries');
     return outcome;
   }
 
@@ -640,7 +462,7 @@ export class SqliteStore implements Store {
       if (outcome !== 'stored') throw new GitBridgeError('GB_STORE_ERROR', { message: `Replay id ${id} could not be stored` });
       return id;
     });
-    if (replayId !== null) this.#emit('deliveries');
+    if (replayId !== null) this.#wake.emit('deliveries');
     return replayId;
   }
 
@@ -677,7 +499,7 @@ export class SqliteStore implements Store {
       const now = iso(nowMs);
       const ids: string[] = [];
       let notify = false;
-      const order = result.order ?? { event: claim.item.action ? `${claim.item.event}.${claim.item.action}` : claim.item.event, entity: `delivery:${deliveryId}`, eventAt: claim.item.receivedAt };
+      const order = orderOf(claim, result);
       for (const draft of result.drafts) {
         const id = `gbt_${randomUUID()}`;
         const key = `${deliveryId}:${draft.taskType}`;
@@ -705,8 +527,8 @@ export class SqliteStore implements Store {
         .run(state, result.drafts.length > 0 ? 'tasks' : 'ignored', result.drafts.length > 0 ? null : (result.ignoredReason ?? null), now, deliveryId);
       return { ids, notify };
     });
-    if (created.ids.length > 0) this.#emit('tasks');
-    if (created.notify) this.#emit('notifications');
+    if (created.ids.length > 0) this.#wake.emit('tasks');
+    if (created.notify) this.#wake.emit('notifications');
     return created.ids;
   }
 
@@ -735,7 +557,7 @@ export class SqliteStore implements Store {
     const done = await this.#write(() =>
       this.#stmt(`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, lease_until = NULL, claim_token = NULL WHERE delivery_id = ? AND state = 'dead'`)
         .run(this.#now(), deliveryId).changes === 1);
-    if (done) this.#emit('deliveries');
+    if (done) this.#wake.emit('deliveries');
     return done;
   }
 
@@ -825,7 +647,7 @@ export class SqliteStore implements Store {
       return this.#stmt(`UPDATE tasks INDEXED BY tasks_next SET next_attempt_at = @now
         WHERE status = 'queued' AND blocked = 0 AND next_attempt_at > @now AND (lease_until IS NULL OR lease_until <= @now)`).run({ now }).changes;
     });
-    if (n > 0) this.#emit('tasks');
+    if (n > 0) this.#wake.emit('tasks');
     return n;
   }
 
@@ -851,12 +673,10 @@ export class SqliteStore implements Store {
       if (row.status !== 'dead' && row.status !== 'failed') return { outcome: 'refused', task: this.#toTask(row) };
       const nowMs = this.#now();
       const now = iso(nowMs);
-      // A task the MAS accepted (and then failed) needs a new idempotency key,
-      // or the MAS would answer with the old, finished task.
       let key = row.idempotency_key;
       if (row.task_id !== null) {
         const n = (this.#stmt(`SELECT COUNT(*) AS n FROM task_history WHERE task_ref = ? AND source = 'operator'`).get(row.id) as { n: number }).n + 1;
-        key = `${key.split(':retry:')[0]}:retry:${n}`;
+        key = retryKey(key, n);
       }
       // Behind any task of its entity that is still queued.
       const blocked = this.#stmt(`SELECT 1 FROM tasks INDEXED BY tasks_entity_queue WHERE entity = ? AND status = 'queued' LIMIT 1`).get(row.entity) ? 1 : 0;
@@ -865,7 +685,7 @@ export class SqliteStore implements Store {
       this.#history(row.id, row.status, 'queued', now, 'operator', 'retry');
       return { outcome: 'retried', task: this.#toTask(this.#stmt('SELECT * FROM tasks WHERE id = ?').get(row.id) as TaskRow) };
     });
-    if (out.outcome === 'retried') this.#emit('tasks');
+    if (out.outcome === 'retried') this.#wake.emit('tasks');
     return out;
   }
 
@@ -876,7 +696,7 @@ export class SqliteStore implements Store {
       if (isTerminal(row.status) || STATUS_RANK[status] <= STATUS_RANK[row.status]) return { outcome: 'ignored', task: this.#toTask(row) };
       const now = iso(this.#now());
       const result = detail.result === undefined ? row.result : JSON.stringify(detail.result);
-      const error = detail.error === undefined ? row.last_error : typeof detail.error === 'string' ? detail.error : JSON.stringify(detail.error);
+      const error = detail.error === undefined ? row.last_error : errorText(detail.error);
       this.#stmt('UPDATE tasks SET status = ?, result = ?, last_error = ?, updated_at = ? WHERE id = ?').run(status, result, error, now, row.id);
       this.#history(row.id, row.status, status, now, 'mas-callback', status === 'failed' ? error : null);
       return { outcome: 'applied', task: this.#toTask({ ...row, status, result, last_error: error, updated_at: now }) };
@@ -892,7 +712,7 @@ export class SqliteStore implements Store {
       const rows = this.#stmt(`UPDATE notifications SET lease_until = @lease, next_attempt_at = @lease, attempts = attempts + 1, claim_token = @token
         WHERE id IN (SELECT id FROM notifications INDEXED BY notifications_next WHERE status = 'pending' AND next_attempt_at <= @now
           ORDER BY next_attempt_at LIMIT @limit)
-        RETURNING id, delivery_id, task_ref, channel, text, url, status, attempts`).all({ lease: now + leaseMs, now, limit, token }) as Parameters<typeof toNotification>[0][];
+        RETURNING ${NOTIFICATION_COLUMNS}`).all({ lease: now + leaseMs, now, limit, token }) as NotificationRow[];
       return rows.map((r) => ({ item: toNotification(r), token }));
     });
   }
@@ -922,10 +742,7 @@ export class SqliteStore implements Store {
   }
 
   onWake(queue: QueueName, fn: () => void): () => void {
-    let set = this.#wake.get(queue);
-    if (!set) this.#wake.set(queue, (set = new Set()));
-    set.add(fn);
-    return () => set.delete(fn);
+    return this.#wake.on(queue, fn);
   }
 
   // ---- read model -------------------------------------------------------
@@ -957,13 +774,13 @@ export class SqliteStore implements Store {
   }
 
   listDeliveries(filter: DeliveryFilter = {}): Promise<Delivery[]> {
-    const { where, args } = whereOf(filter, { state: 'state = @state', repo: 'repo = @repo', event: 'event = @event', since: 'received_at >= @since' });
-    return this.#read(() => (this.#stmt(`SELECT * FROM deliveries ${where} ORDER BY received_at DESC, rowid DESC LIMIT @limit`).all(args) as DeliveryRow[]).map(toDelivery));
+    const { where, args } = whereOf(filterTerms(filter, FILTER_COLUMNS.deliveries));
+    return this.#read(() => (this.#stmt(`SELECT * FROM deliveries ${where} ORDER BY received_at DESC, rowid DESC LIMIT ?`).all(...args) as DeliveryRow[]).map(toDelivery));
   }
 
   listTasks(filter: TaskFilter = {}): Promise<Task[]> {
-    const { where, args } = whereOf(filter, { status: 'status = @status', repo: 'repo = @repo', type: 'task_type = @type', since: 'created_at >= @since' });
-    return this.#read(() => (this.#stmt(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, rowid DESC LIMIT @limit`).all(args) as TaskRow[]).map((r) => this.#toTask(r)));
+    const { where, args } = whereOf(filterTerms(filter, FILTER_COLUMNS.tasks));
+    return this.#read(() => (this.#stmt(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(...args) as TaskRow[]).map((r) => this.#toTask(r)));
   }
 
   getTask(ref: string): Promise<Task | undefined> {
@@ -983,9 +800,7 @@ export class SqliteStore implements Store {
 
   taskHistory(id: string): Promise<TaskTransition[]> {
     return this.#read(() =>
-      (this.#stmt('SELECT at, from_status, to_status, source, detail FROM task_history WHERE task_ref = ? ORDER BY id').all(id) as {
-        at: string; from_status: TaskStatus | null; to_status: TaskStatus; source: TransitionSource; detail: string | null;
-      }[]).map((h) => ({ at: h.at, from: h.from_status, to: h.to_status, source: h.source, detail: h.detail })));
+      (this.#stmt(`SELECT ${HISTORY_COLUMNS} FROM task_history WHERE task_ref = ? ORDER BY id`).all(id) as HistoryRow[]).map(toTransition));
   }
 
   tasksForDelivery(deliveryId: string): Promise<Task[]> {
@@ -994,22 +809,18 @@ export class SqliteStore implements Store {
 
   notificationsForDelivery(deliveryId: string): Promise<Notification[]> {
     return this.#read(() =>
-      (this.#stmt('SELECT id, delivery_id, task_ref, channel, text, url, status, attempts FROM notifications WHERE delivery_id = ? ORDER BY id').all(deliveryId) as Parameters<typeof toNotification>[0][]).map(toNotification));
+      (this.#stmt(`SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE delivery_id = ? ORDER BY id`).all(deliveryId) as NotificationRow[]).map(toNotification));
   }
 
   listJournal(filter: JournalFilter = {}): Promise<JournalRecord[]> {
-    const { where, args } = whereOf(filter, { repo: 'repo = @repo', type: 'type = @type', since: 'recorded_at >= @since' });
-    return this.#read(() =>
-      (this.#stmt(`SELECT delivery_id, type, action, repo, number, timestamp, recorded_at, replay_of FROM journal ${where} ORDER BY id DESC LIMIT @limit`).all(args) as {
-        delivery_id: string; type: string; action: string | null; repo: string | null; number: number | null; timestamp: string; recorded_at: string; replay_of: string | null;
-      }[]).map((j) => ({ deliveryId: j.delivery_id, type: j.type, action: j.action, repo: j.repo, number: j.number, timestamp: j.timestamp, recordedAt: j.recorded_at, replayOf: j.replay_of })));
+    const { where, args } = whereOf(filterTerms(filter, FILTER_COLUMNS.journal));
+    return this.#read(() => (this.#stmt(`SELECT ${JOURNAL_COLUMNS} FROM journal ${where} ORDER BY id DESC LIMIT ?`).all(...args) as JournalRow[]).map(toJournalRecord));
   }
 
   counts(): Promise<StoreCounts> {
     return this.#read(() => {
-      const deliveries = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
+      const { deliveries, tasks } = zeroCounts();
       for (const r of this.#stmt('SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state').all() as { state: DeliveryState; n: number }[]) deliveries[r.state] = r.n;
-      const tasks = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
       for (const r of this.#stmt('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as { status: TaskStatus; n: number }[]) tasks[r.status] = r.n;
       const tasksHeld = (this.#stmt(`SELECT COUNT(*) AS n FROM tasks INDEXED BY tasks_held WHERE status = 'queued' AND blocked = 1`).get() as { n: number }).n;
       return { deliveries, tasks, tasksHeld };
@@ -1093,6 +904,19 @@ export class SqliteStore implements Store {
     });
   }
 
+  // ---- shared settings --------------------------------------------------
+
+  getSetting(key: string): Promise<string | undefined> {
+    return this.#read(() => (this.#stmt('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value);
+  }
+
+  putSetting(key: string, value: string): Promise<void> {
+    return this.#write(() => {
+      this.#stmt(`INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`).run(key, value, iso(this.#now()));
+    });
+  }
+
   // ---- upkeep -----------------------------------------------------------
 
   purge(before: string, batch: number): Promise<number> {
@@ -1160,6 +984,11 @@ export class SqliteStore implements Store {
       this.#clock.clearTimeout(t);
       if (!this.#closed) await this.#write(() => this.#stmt('DELETE FROM locks WHERE name = ? AND holder = ?').run(name, holder)).catch(() => undefined);
     }
+  }
+
+  /** This store as the source of `gitbridge store copy` (read-only use). */
+  copySource(): CopySource {
+    return createCopySource(this.#db);
   }
 
   schemaVersion(): Promise<number> {

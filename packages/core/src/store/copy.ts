@@ -1,0 +1,126 @@
+/**
+ * Moving up from one machine: `gitbridge store copy --to <postgres url>`
+ * copies a SQLite store into PostgreSQL. The SQLite engine reads batches
+ * ({@link CopySource}), the PostgreSQL engine writes them ({@link CopyTarget}),
+ * {@link copyStore} drives the two. Every record has a key the target keeps
+ * (delivery id, task id, the journal's delivery id, entity, setting key), and
+ * the target inserts only what it does not hold, so a second run copies
+ * nothing twice and an interrupted run resumes where it stopped. What
+ * belongs to a record (a delivery's body and notifications, a task's
+ * history) commits with it.
+ */
+import type { Delivery, IsoTime, JournalRecord, Notification, Task, TaskTransition } from './contract.js';
+
+/** A delivery as copied: the stored row, its raw body and when it is next due. */
+export interface CopyDelivery {
+  readonly delivery: Delivery;
+  readonly body: Buffer;
+  /** When a queued delivery is due (leases are not copied: an item under a lease is due when it ends). */
+  readonly nextAttemptAt: IsoTime;
+  /** Its notifications (they go with the delivery). */
+  readonly notifications: readonly CopyNotification[];
+}
+
+/** A notification as copied, with the outbox fields the domain type leaves out. */
+export interface CopyNotification extends Notification {
+  readonly lastError: string | null;
+  readonly nextAttemptAt: IsoTime;
+  readonly createdAt: IsoTime;
+  readonly updatedAt: IsoTime;
+}
+
+/** A task as copied, with its whole history. */
+export interface CopyTask {
+  readonly task: Task;
+  readonly history: readonly TaskTransition[];
+}
+
+/** One page of a copy: the records and the cursor after them (null when there is no more). */
+export interface CopyPage<T> {
+  readonly items: readonly T[];
+  readonly next: number | null;
+}
+
+/** The store copied from (SQLite). Cursors are positions in creation order. */
+export interface CopySource {
+  /** How many of each there are, for progress. */
+  totals(): Promise<{ readonly deliveries: number; readonly tasks: number; readonly journal: number }>;
+  deliveries(after: number, limit: number): Promise<CopyPage<CopyDelivery>>;
+  /** Tasks in the order they were created (the per-entity order depends on it). */
+  tasks(after: number, limit: number): Promise<CopyPage<CopyTask>>;
+  journal(after: number, limit: number): Promise<CopyPage<JournalRecord>>;
+  entities(): Promise<readonly { readonly entity: string; readonly lastEventAt: IsoTime }[]>;
+  settings(): Promise<readonly { readonly key: string; readonly value: string }[]>;
+}
+
+/** What one write to the target inserted (the rest it already held). */
+export interface CopyWritten {
+  readonly inserted: number;
+  /** Records that came along: notifications with deliveries, history with tasks. */
+  readonly along: number;
+}
+
+/** The store copied into (PostgreSQL): each call inserts what it does not hold, in one transaction. */
+export interface CopyTarget {
+  writeDeliveries(items: readonly CopyDelivery[]): Promise<CopyWritten>;
+  writeTasks(items: readonly CopyTask[]): Promise<CopyWritten>;
+  writeJournal(items: readonly JournalRecord[]): Promise<CopyWritten>;
+  writeEntities(items: readonly { readonly entity: string; readonly lastEventAt: IsoTime }[]): Promise<CopyWritten>;
+  writeSettings(items: readonly { readonly key: string; readonly value: string }[]): Promise<CopyWritten>;
+}
+
+/** What a copy did: per kind, how many were read and how many were new to the target. */
+export interface CopyResult {
+  readonly deliveries: { readonly read: number; readonly copied: number; readonly notifications: number };
+  readonly tasks: { readonly read: number; readonly copied: number; readonly history: number };
+  readonly journal: { readonly read: number; readonly copied: number };
+  readonly entities: { readonly read: number; readonly copied: number };
+  readonly settings: { readonly read: number; readonly copied: number };
+}
+
+/** Progress of a copy: the kind being copied, how many of it were read, of how many. */
+export interface CopyProgress {
+  readonly kind: 'deliveries' | 'tasks' | 'journal';
+  readonly done: number;
+  readonly total: number;
+}
+
+/**
+ * Copies everything `source` holds into `target`, in batches of `batch`
+ * records (deliveries with their bodies first, then tasks with their
+ * history, then the journal, entities and settings).
+ */
+export async function copyStore(source: CopySource, target: CopyTarget, options: { readonly batch?: number; readonly onProgress?: (p: CopyProgress) => void } = {}): Promise<CopyResult> {
+  const batch = options.batch ?? 200;
+  const totals = await source.totals();
+  const pages = async <T>(kind: CopyProgress['kind'], read: (after: number) => Promise<CopyPage<T>>, write: (items: readonly T[]) => Promise<CopyWritten>) => {
+    const count = { read: 0, copied: 0, along: 0 };
+    options.onProgress?.({ kind, done: 0, total: totals[kind] });
+    for (let after: number | null = 0; after !== null;) {
+      const page: CopyPage<T> = await read(after);
+      if (page.items.length > 0) {
+        const w = await write(page.items);
+        count.read += page.items.length;
+        count.copied += w.inserted;
+        count.along += w.along;
+        options.onProgress?.({ kind, done: count.read, total: Math.max(totals[kind], count.read) });
+      }
+      after = page.next;
+    }
+    return count;
+  };
+  const deliveries = await pages('deliveries', (after) => source.deliveries(after, batch), (items) => target.writeDeliveries(items));
+  const tasks = await pages('tasks', (after) => source.tasks(after, batch), (items) => target.writeTasks(items));
+  const journal = await pages('journal', (after) => source.journal(after, batch), (items) => target.writeJournal(items));
+  const entityList = await source.entities();
+  const entities = await target.writeEntities(entityList);
+  const settingList = await source.settings();
+  const settings = await target.writeSettings(settingList);
+  return {
+    deliveries: { read: deliveries.read, copied: deliveries.copied, notifications: deliveries.along },
+    tasks: { read: tasks.read, copied: tasks.copied, history: tasks.along },
+    journal: { read: journal.read, copied: journal.copied },
+    entities: { read: entityList.length, copied: entities.inserted },
+    settings: { read: settingList.length, copied: settings.inserted },
+  };
+}

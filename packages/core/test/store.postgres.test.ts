@@ -1,0 +1,298 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { PG_SCHEMA_VERSION, PostgresStore, type PostgresStoreOptions } from '../src/index.js';
+import { MIGRATIONS } from '../src/store/postgres/migrations.js';
+import { createTestDatabase, type TestDatabase } from '../../../test/helpers/postgres.js';
+import { startTcpProxy } from '../../../test/helpers/tcp-proxy.js';
+import { describeStoreContract, draft, journal, newDelivery } from './store-contract.js';
+
+/** Every table of the schema but `schema_migrations`, children first: emptied before each test (DELETE: far quicker than TRUNCATE on tiny tables). */
+const TABLES = ['task_history', 'notifications', 'journal', 'tasks', 'delivery_bodies', 'deliveries', 'entities', 'settings'];
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('gitbridge_contract');
+  // Creates the schema once; each test starts from empty tables.
+  await (await PostgresStore.open(db.url, { poolMax: 1 })).close();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+describeStoreContract('postgres', async () => {
+  await db.query(TABLES.map((t) => `DELETE FROM ${t};`).join(' '));
+  const store = await PostgresStore.open(db.url, { poolMax: 4 });
+  return {
+    store,
+    // Leases and retry times run on the database's clock: let that much real time pass.
+    elapse: (ms) => new Promise((r) => setTimeout(r, ms)),
+    cleanup: () => store.close(),
+  };
+});
+
+describe('the PostgreSQL engine', () => {
+  const open: PostgresStore[] = [];
+  const node = async (url = db.url, options: PostgresStoreOptions = {}) => {
+    const s = await PostgresStore.open(url, { poolMax: 4, ...options });
+    open.push(s);
+    return s;
+  };
+  beforeEach(async () => {
+    await db.query(TABLES.map((t) => `DELETE FROM ${t};`).join(' '));
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+
+  describe('schema', () => {
+    let fresh: TestDatabase;
+    beforeEach(async () => {
+      fresh = await createTestDatabase('gitbridge_schema');
+    });
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+      await fresh.drop();
+    });
+
+    it('several daemons starting together on an empty database migrate it once', async () => {
+      const stores = await Promise.all(Array.from({ length: 4 }, () => node(fresh.url)));
+      for (const s of stores) expect(await s.schemaVersion()).toBe(PG_SCHEMA_VERSION);
+      expect(await fresh.query('SELECT version FROM schema_migrations ORDER BY version')).toEqual(MIGRATIONS.map((m) => ({ version: m.version })));
+    });
+
+    it('tools never create or migrate: no schema and a newer one are refused with codes', async () => {
+      // (A store missing a migration is refused by the same check as SQLite's: store.sqlite.test.ts.)
+      await expect(PostgresStore.open(fresh.url, { access: 'read' })).rejects.toMatchObject({ code: 'GB_STORE_NOT_FOUND', exitCode: 4, hint: expect.stringMatching(/GITBRIDGE_DATABASE_URL/) });
+      await expect(PostgresStore.open(fresh.url, { access: 'write' })).rejects.toMatchObject({ code: 'GB_STORE_NOT_FOUND' });
+      expect(await fresh.query(`SELECT to_regclass('deliveries') AS t`)).toEqual([{ t: null }]);
+      await (await node(fresh.url)).close();
+      await (await node(fresh.url, { access: 'read' })).close();
+      await fresh.query(`INSERT INTO schema_migrations (version, name) VALUES ($1, 'from the future')`, [PG_SCHEMA_VERSION + 1]);
+      await expect(PostgresStore.open(fresh.url, { access: 'read' })).rejects.toMatchObject({ code: 'GB_STORE_SCHEMA_MISMATCH', hint: expect.stringMatching(/upgrade/) });
+      await expect(PostgresStore.open(fresh.url)).rejects.toMatchObject({ code: 'GB_STORE_SCHEMA_MISMATCH' });
+    });
+
+    it('a missing database is GB_STORE_NOT_FOUND, an unreachable server GB_STORE_UNAVAILABLE; the password is never shown', async () => {
+      const url = new URL(fresh.url);
+      url.password = 'hunter2-secret';
+      url.pathname = '/gitbridge_no_such_database';
+      const missing = await PostgresStore.open(url.toString()).catch((e: unknown) => e);
+      expect(missing).toMatchObject({ code: 'GB_STORE_NOT_FOUND', hint: expect.stringMatching(/create the database/) });
+      url.port = '1'; // nothing listens there
+      const down = await PostgresStore.open(url.toString(), { connectTimeoutMs: 2000 }).catch((e: unknown) => e);
+      expect(down).toMatchObject({ code: 'GB_STORE_UNAVAILABLE' });
+      for (const e of [missing, down]) expect(`${(e as Error).message} ${String((e as { hint?: string }).hint)}`).not.toContain('hunter2');
+      const withPassword = new URL(fresh.url);
+      withPassword.password = 'hunter2-secret';
+      const s = await node(withPassword.toString());
+      expect(s.location).not.toContain('hunter2');
+      expect(s.location).toContain(':***@');
+    });
+  });
+
+  describe('several nodes on one database', () => {
+    it('the same delivery id ingested on two nodes at once: one stored, one duplicate, one row', async () => {
+      const [a, b] = [await node(), await node()];
+      for (let i = 0; i < 20; i++) {
+        const id = `both-${i}`;
+        const results = await Promise.all([a.ingest(newDelivery(id)), b.ingest(newDelivery(id))]);
+        expect(results.sort(), id).toEqual(['duplicate', 'stored']);
+      }
+      expect(await a.listDeliveries({ limit: 1000 })).toHaveLength(20);
+    });
+
+    it('claims from two nodes never overlap', async () => {
+      const [a, b] = [await node(), await node()];
+      await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).ingest(newDelivery(`c${i}`))));
+      const claims = (await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).claimDeliveries(15, 60_000)))).flat();
+      const ids = claims.map((c) => c.item.deliveryId);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(ids).toHaveLength(200);
+    });
+
+    it('per-entity order holds when two nodes process and submit at once: never two heads of one entity', async () => {
+      const nodes = [await node(), await node()];
+      const entities = ['repo:1/pull/1', 'repo:1/pull/2', 'repo:1/issue/3'];
+      const ids = Array.from({ length: 60 }, (_, i) => `o${String(i).padStart(2, '0')}`);
+      for (const id of ids) await nodes[0]!.ingest(newDelivery(id));
+      const accepted: string[] = [];
+      // Both nodes process deliveries and submit tasks concurrently until everything is accepted.
+      const work = async (s: PostgresStore) => {
+        for (let idle = 0; idle < 20;) {
+          const [d] = await s.claimDeliveries(1, 60_000);
+          if (d) {
+            const n = Number(d.item.deliveryId.slice(1));
+            await s.completeDelivery(d, { drafts: [draft('review', false)], journal, repo: 'o/r', order: { entity: entities[n % 3]!, eventAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(), event: 'pull_request.edited' } });
+          }
+          const [t] = await s.claimTasks(1, 60_000);
+          if (t) {
+            accepted.push(t.item.deliveryId);
+            await s.markTaskSubmitted(t, `mas-${t.item.id}`);
+          }
+          idle = d || t ? 0 : idle + 1;
+          if (!d && !t) await new Promise((r) => setTimeout(r, 5));
+        }
+      };
+      // Meanwhile the invariant itself: at most one unblocked queued task per entity, at any moment.
+      let done = false;
+      const heads: unknown[] = [];
+      const sampler = (async () => {
+        while (!done) {
+          heads.push(...(await db.query(`SELECT entity, count(*)::int AS n FROM tasks WHERE status = 'queued' AND NOT blocked GROUP BY entity HAVING count(*) > 1`)));
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      await Promise.all(nodes.map(work));
+      done = true;
+      await sampler;
+      expect(heads).toEqual([]);
+      expect(accepted.sort()).toEqual(ids);
+      // Per entity, tasks reached the MAS in the order they were created.
+      const rows = (await db.query(`SELECT t.entity, h.at FROM tasks t JOIN task_history h ON h.task_ref = t.id AND h.to_status = 'pending' ORDER BY t.entity, t.seq`)) as { entity: string; at: Date }[];
+      for (const entity of entities) {
+        const times = rows.filter((r) => r.entity === entity).map((r) => r.at.getTime());
+        expect(times.length, entity).toBe(20);
+        expect([...times].sort((x, y) => x - y), entity).toEqual(times);
+      }
+    });
+
+    it('wake-ups cross nodes (LISTEN/NOTIFY after commit); a node does not wake itself twice', async () => {
+      const [a, b] = [await node(), await node()];
+      let woken = 0;
+      let self = 0;
+      b.onWake('deliveries', () => woken++);
+      a.onWake('deliveries', () => self++);
+      // B's LISTEN session starts in the background: ingest on A until B hears one.
+      let sent = 0;
+      await vi.waitFor(async () => {
+        await a.ingest(newDelivery(`w${sent++}`));
+        expect(woken).toBeGreaterThan(0);
+      }, { timeout: 10_000, interval: 50 });
+      await new Promise((r) => setTimeout(r, 300)); // A's own NOTIFY has come back to A by now
+      expect(self).toBe(sent);
+    });
+
+    it('runExclusive holds across nodes; a holder whose session dies releases the lock', async () => {
+      const [a, b] = [await node(), await node()];
+      let release!: () => void;
+      let started!: () => void;
+      const running = new Promise<void>((r) => (started = r));
+      const first = a.runExclusive('retention', () => {
+        started();
+        return new Promise<number>((r) => (release = () => r(1)));
+      });
+      await running;
+      expect(await b.runExclusive('retention', async () => 2)).toEqual({ ran: false });
+      // The holder's node loses its connections (a crash, a network cut): the lock goes with its session.
+      await db.terminateConnections();
+      await vi.waitFor(async () => expect(await b.runExclusive('retention', async () => 3)).toEqual({ ran: true, value: 3 }), { timeout: 5000 });
+      release();
+      expect(await first).toEqual({ ran: true, value: 1 });
+    });
+
+    it('leases run on the database\'s clock', async () => {
+      const s = await node();
+      await s.ingest(newDelivery('l'));
+      await s.completeDelivery((await s.claimDeliveries(1, 60_000))[0]!, { drafts: [draft()], journal, repo: 'o/r' });
+      const [t] = await s.claimTasks(1, 90_000);
+      const [{ now }] = (await db.query('SELECT now() AS now')) as [{ now: Date }];
+      const leaseEnd = Date.parse(t!.item.nextAttemptAt!);
+      expect(Math.abs(leaseEnd - 90_000 - now.getTime())).toBeLessThan(2000);
+    });
+  });
+
+  describe('queries', () => {
+    it('claims and "next due" read the due indexes in order and never sort the backlog', async () => {
+      const s = await node();
+      await Promise.all(Array.from({ length: 3000 }, (_, i) => s.ingest(newDelivery(`b${i}`))));
+      await db.query('ANALYZE deliveries');
+      const plan = async (sql: string) => ((await db.query(`EXPLAIN ${sql}`)) as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n');
+      for (const [table, where, index] of [
+        ['deliveries', "state = 'queued'", 'deliveries_next'],
+        ['tasks', "status = 'queued' AND NOT blocked", 'tasks_next'],
+        ['notifications', "status = 'pending'", 'notifications_next'],
+      ] as const) {
+        // Planners pick a sequential scan for a table this small unless told otherwise; the
+        // point is that the index serves the query as written (its predicate and order).
+        const due = await plan(`SELECT next_attempt_at FROM ${table} WHERE ${where} ORDER BY next_attempt_at LIMIT 1`);
+        const claim = await plan(`SELECT ${table === 'deliveries' ? 'delivery_id' : 'id'} FROM ${table} WHERE ${where} AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 16 FOR UPDATE SKIP LOCKED`);
+        for (const p of [due, claim]) {
+          expect(p, table).toMatch(new RegExp(`Index (Only )?Scan using ${index}`));
+          expect(p, table).not.toMatch(/Sort/);
+        }
+      }
+    });
+
+    it('deliveries that arrive together commit together: one transaction (one multi-row INSERT) per batch', async () => {
+      const batches: number[] = [];
+      const s = await node(db.url, { onIngestCommit: (size) => batches.push(size) });
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => s.ingest(newDelivery(`g${i}`))));
+      expect(results.every((r) => r === 'stored')).toBe(true);
+      expect(batches.reduce((a, b) => a + b, 0)).toBe(100);
+      // Requests of one turn of the event loop share a transaction (at most two in flight).
+      expect(batches.length).toBeLessThanOrEqual(2);
+    });
+
+    it('a batch with a row the database refuses fails only that row', async () => {
+      const s = await node();
+      const results = await Promise.allSettled([s.ingest(newDelivery('ok-1')), s.ingest(newDelivery('bad\u0000id')), s.ingest(newDelivery('ok-2'))]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(results[1]).toMatchObject({ reason: { code: 'GB_STORE_UNAVAILABLE' } });
+      expect((await s.listDeliveries()).map((d) => d.deliveryId).sort()).toEqual(['ok-1', 'ok-2']);
+    });
+  });
+
+  describe('outages', () => {
+    it('connections ended under it (pg_terminate_backend): calls fail as GB_STORE_UNAVAILABLE or succeed, never crash, and the store goes on', async () => {
+      const s = await node();
+      s.onWake('deliveries', () => undefined);
+      await s.ingest(newDelivery('before'));
+      const results: string[] = [];
+      const load = Promise.all(Array.from({ length: 200 }, async (_, i) => {
+        await new Promise((r) => setTimeout(r, i));
+        try {
+          results[i] = await s.ingest(newDelivery(`under-${i}`));
+        } catch (err) {
+          results[i] = (err as { code: string }).code;
+        }
+      }));
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, 40));
+        await db.terminateConnections();
+      }
+      await load;
+      expect(new Set(results)).toSatisfy((set: Set<string>) => [...set].every((x) => x === 'stored' || x === 'GB_STORE_UNAVAILABLE'));
+      // Whatever was answered "stored" is there.
+      for (const [i, r] of results.entries()) if (r === 'stored') expect(await s.getDelivery(`under-${i}`)).toBeDefined();
+      expect(await s.ingest(newDelivery('after'))).toBe('stored');
+      expect(await s.health()).toEqual({ writable: true });
+    });
+
+    it('a database that cannot be reached: not writable, ingest GB_STORE_UNAVAILABLE; back by itself when it answers again', async () => {
+      const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
+      const via = new URL(db.url);
+      via.port = String(proxy.port);
+      const s = await node(via.toString(), { connectTimeoutMs: 1000 });
+      try {
+        s.onWake('deliveries', () => undefined);
+        await s.ingest(newDelivery('first'));
+        await proxy.cut();
+        expect(await s.health()).toMatchObject({ writable: false, reason: expect.any(String) });
+        await expect(s.ingest(newDelivery('during'))).rejects.toMatchObject({ code: 'GB_STORE_UNAVAILABLE' });
+        await expect(s.listDeliveries()).rejects.toMatchObject({ code: 'GB_STORE_UNAVAILABLE' });
+        await expect(s.claimTasks(1, 1000)).rejects.toMatchObject({ code: 'GB_STORE_UNAVAILABLE' });
+        await proxy.restore();
+        expect(await s.health()).toEqual({ writable: true });
+        expect(await s.ingest(newDelivery('after'))).toBe('stored');
+        expect((await s.listDeliveries()).map((d) => d.deliveryId).sort()).toEqual(['after', 'first']);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('a read-only session (the CLI\'s read commands) refuses writes with a code and is not writable', async () => {
+      const reader = await node(db.url, { access: 'read' });
+      expect(await reader.health()).toEqual({ writable: false, reason: 'read-only' });
+      await expect(reader.requeueDelivery('x')).rejects.toMatchObject({ code: expect.stringMatching(/^GB_STORE_/) });
+    });
+  });
+});

@@ -1,0 +1,50 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+/**
+ * A TCP forwarder on 127.0.0.1 that a test can cut and restore: a stand-in
+ * for a database server that goes away (a crash, a network partition, a
+ * failover) and comes back on the same address.
+ */
+export interface TcpProxy {
+  readonly port: number;
+  /** Closes every connection and stops listening: new connections are refused. */
+  cut(): Promise<void>;
+  /** Listens again on the same port. */
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts a forwarder from a free loopback port to `targetHost:targetPort`. */
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(targetPort, targetHost);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => s.destroy());
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  const listen = (port: number) => new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  await listen(0);
+  const port = (server.address() as { port: number }).port;
+  const cut = async () => {
+    for (const s of sockets) s.destroy();
+    if (server.listening) await new Promise<void>((r) => server.close(() => r()));
+  };
+  return {
+    port,
+    cut,
+    restore: () => listen(port),
+    close: cut,
+  };
+}

@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { PostgresStore } from '@gitbridge/core';
+import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
+import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, tempDir, testEnv, waitFor } from './helpers/index.js';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
+import { spawnDaemon, type DaemonProcess } from './helpers/process.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
+
+const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
+
+function pr(n: number): string {
+  return JSON.stringify({ ...seed, number: n, pull_request: { ...seed.pull_request, number: n } });
+}
+
+async function readyz(base: string): Promise<number> {
+  const res = await request(`${base}/readyz`);
+  await res.body.dump();
+  return res.statusCode;
+}
+
+/** Waits until every task of the store is completed and nothing is queued. */
+async function allCompleted(store: PostgresStore, what: string): Promise<void> {
+  await waitFor(async () => {
+    const c = await store.counts();
+    return c.deliveries.queued === 0 && c.tasks.queued + c.tasks.pending + c.tasks.running === 0 && c.tasks.completed > 0;
+  }, 60_000, what);
+}
+
+describe('database outages (PostgreSQL store)', () => {
+  let db: TestDatabase;
+  let mas: ReferenceMas;
+  const tmp = tempDir();
+  beforeAll(async () => {
+    db = await createTestDatabase('gitbridge_outage');
+    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
+  });
+  afterAll(async () => {
+    await mas?.close();
+    await db?.drop();
+    tmp.cleanup();
+  });
+
+  it('the daemons\' connections terminated under load (pg_terminate_backend): only 202 or 503 answers, every 202 stored, service resumes', async () => {
+    const env = (i: number) => testEnv(`${tmp.dir}/t${i}`, { GITBRIDGE_DATABASE_URL: db.url, GITBRIDGE_DATABASE_POOL_MAX: '4', GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_LEASE_MS: '2000' });
+    const nodes: DaemonProcess[] = await Promise.all([0, 1].map((i) => spawnDaemon(env(i))));
+    const store = await PostgresStore.open(db.url, { access: 'read', poolMax: 2, applicationName: 'test' });
+    try {
+      const answers: { id: string; status: number; retryAfter: unknown }[] = [];
+      let stop = false;
+      let k = 0;
+      const senders = Array.from({ length: 6 }, async () => {
+        while (!stop) {
+          const n = ++k;
+          const res = await postDelivery(nodes[n % 2]!.url, 'pull_request', pr(n), { deliveryId: randomUUID() });
+          answers.push({ id: res.deliveryId, status: res.status, retryAfter: res.headers['retry-after'] });
+        }
+      });
+      // End every session the daemons hold, again and again, while deliveries arrive.
+      let terminated = 0;
+      for (let i = 0; i < 8; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        terminated += (await db.query(`SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE datname = $1 AND application_name = 'gitbridged'`, [db.name])).length;
+      }
+      stop = true;
+      await Promise.all(senders);
+      expect(terminated).toBeGreaterThan(8);
+
+      expect(answers.filter((a) => a.status !== 202 && a.status !== 503)).toEqual([]);
+      for (const a of answers.filter((x) => x.status === 503)) expect(a.retryAfter).toBeDefined();
+      const ok = answers.filter((a) => a.status === 202);
+      expect(ok.length).toBeGreaterThan(0);
+      for (const a of ok) expect(await store.getDelivery(a.id), a.id).toBeDefined();
+
+      // Service resumes by itself: ready, accepting, and the queued work ends completed.
+      for (const d of nodes) await waitFor(async () => (await readyz(d.url)) === 200, 10_000, 'ready again');
+      for (const d of nodes) expect((await postDelivery(d.url, 'pull_request', pr(++k))).status).toBe(202);
+      await allCompleted(store, 'every task completed after the terminations');
+      for (const a of ok) expect((await store.tasksForDelivery(a.id)).map((t) => t.status), a.id).toEqual(['completed']);
+    } finally {
+      await store.close();
+      for (const d of nodes) d.child.kill('SIGTERM');
+      await Promise.all(nodes.map((d) => d.child));
+    }
+  }, 120_000);
+
+  it('while PostgreSQL cannot be reached: POST /webhook 503 with Retry-After, /readyz not ready; it reconnects by itself and queued work resumes', async () => {
+    const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
+    const via = new URL(db.url);
+    via.port = String(proxy.port);
+    const t = tempDir();
+    const { daemon } = await startCallbackDaemon(t.dir, { GITBRIDGE_DATABASE_URL: via.toString(), GITBRIDGE_DATABASE_POOL_MAX: '4', GITBRIDGE_MAS_URL: mas.url });
+    const store = await PostgresStore.open(db.url, { access: 'read', poolMax: 2, applicationName: 'test' });
+    try {
+      // Work queued before the outage, not yet submitted: the MAS refuses for a moment.
+      mas.failureModes.failNext(3, 503, { retryAfterS: 1 });
+      const before = await postDelivery(daemon.url, 'pull_request', pr(9001));
+      expect(before.status).toBe(202);
+      await waitFor(() => mas.submissions.some((s) => s.delivery_id === before.deliveryId), 10_000, 'first submission refused');
+      await proxy.cut();
+
+      const during = await postDelivery(daemon.url, 'pull_request', pr(9002));
+      expect(during.status).toBe(503);
+      expect(during.body).toMatchObject({ code: 'GB_WEBHOOK_STORE_UNAVAILABLE' });
+      expect(Number(during.headers['retry-after'])).toBeGreaterThan(0);
+      expect(await readyz(daemon.url)).toBe(503);
+      // Metrics keep answering through the outage (the store's gauges keep their last values).
+      expect(await scrape(daemon.url)).toMatch(/^gitbridge_event_queue_depth \d+$/m);
+      expect(await store.getDelivery(during.deliveryId)).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 1500)); // the workers fail meanwhile and back off; the process stays up
+
+      await proxy.restore();
+      await waitFor(async () => (await readyz(daemon.url)) === 200, 10_000, 'ready again');
+      const after = await postDelivery(daemon.url, 'pull_request', pr(9003), { deliveryId: during.deliveryId });
+      expect(after.status).toBe(202); // GitHub's redelivery of the one answered 503
+      await waitFor(async () => (await Promise.all([before, after].map(async (d) => (await store.tasksForDelivery(d.deliveryId))[0]?.status))).every((s) => s === 'completed'),
+        30_000, 'both tasks completed');
+    } finally {
+      await store.close();
+      await daemon.stop(200);
+      await proxy.close();
+      t.cleanup();
+    }
+  }, 60_000);
+});
