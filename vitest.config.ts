@@ -34,5 +34,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Two files at a time: most end-to-end files wait on sockets, child
+    // processes and databases rather than compute, so two share the 2-core
+    // CI machines well (vitest's default there is one). Outage and backoff
+    // tests run on a ManualClock, not by sleeping (test/helpers/clock.ts).
+    maxWorkers: 2,
   },
 });

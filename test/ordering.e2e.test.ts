@@ -89,7 +89,8 @@ describe('tasks in the order things happened', () => {
       [closed.deliveryId, 'pull_request.closed', '2026-03-01T11:00:00.000Z', false, 'repo:1296269/pull/102'],
       [opened.deliveryId, 'pull_request.opened', '2026-03-01T10:00:00.000Z', true, 'repo:1296269/pull/102'],
     ]);
-    expect(await scrape(daemon.url)).toMatch(/^gitbridge_mas_stale_submissions_total 1$/m);
+    // Counted once the daemon has the MAS's answer (the MAS records the task before it answers).
+    await waitFor(async () => /^gitbridge_mas_stale_submissions_total 1$/m.test(await scrape(daemon.url)), 5000, 'the stale submission counted');
   });
 
   it('deliveries for 100 entities while one entity\'s task is retrying: the 99 others go without waiting, the retrying entity\'s next task waits', async () => {

@@ -18,7 +18,7 @@ export interface LoopOptions {
    * priority while the event loop is saturated. Default none.
    */
   readonly pace?: (tickMs: number) => number;
-  /** Backoff after a tick that threw: first delay and cap, ms (default 250 doubling to 30 000). */
+  /** Backoff after a tick that threw: first delay and cap, ms (default 250 doubling to 5000: a store back from an outage is used again within 5 s). */
   readonly failureBackoffMs?: { readonly first: number; readonly cap: number };
 }
 
@@ -43,7 +43,7 @@ export class Loop {
   #idle: Promise<void> = Promise.resolve();
 
   constructor(options: LoopOptions) {
-    this.#o = { pollMs: 1000, pace: () => 0, failureBackoffMs: { first: 250, cap: 30_000 }, ...options };
+    this.#o = { pollMs: 1000, pace: () => 0, failureBackoffMs: { first: 250, cap: 5_000 }, ...options };
   }
 
   /** Runs a tick soon (next turn), unless one runs now (then once more after it) or a failure backoff holds. */
