@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DELIVERY_STATES, TASK_STATUSES, type Store } from './store/contract.js';
+import { DELIVERY_STATES, TASK_STATUSES, type Store, type StoreCounts } from './store/contract.js';
 
 /** Statuses of `gitbridge_webhook_events_total` (DESIGN §8). */
 export type EventStatus = 'accepted' | 'duplicate' | 'ignored' | 'rate_limited' | 'unauthorized' | 'forbidden' | 'invalid' | 'error' | 'ping' | 'too_large' | 'unsupported_media_type' | 'unavailable';
@@ -61,12 +61,18 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
   const store = options.store;
   // While the store cannot be reached (a database outage) the gauges keep their
   // last values: /metrics must keep answering when it matters most.
-  const counts = async () => {
-    try {
-      return await store?.counts();
-    } catch {
-      return undefined;
-    }
+  // The four gauges below are collected together at each scrape: they share
+  // one read of the store (one query on PostgreSQL, not four).
+  let reading: Promise<StoreCounts | undefined> | undefined;
+  const counts = (): Promise<StoreCounts | undefined> => {
+    if (!store) return Promise.resolve(undefined);
+    reading ??= store.counts().then(
+      (c) => c,
+      () => undefined,
+    ).finally(() => {
+      reading = undefined;
+    });
+    return reading;
   };
   new Gauge({
     name: 'gitbridge_event_queue_depth',
