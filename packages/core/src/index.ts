@@ -20,7 +20,7 @@ export { openStore, DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal, MIN
 export type {
   OpenStoreOptions, StoreAccess, Store, CallbackOutcome, Claim, ClaimedDelivery, Delivery, DeliveryFilter, DeliveryResult, DeliveryState,
   ExclusiveOutcome, IsoTime, JournalFilter, JournalRecord, NewDelivery, Notification, NotificationStatus, QueueName, RetryOutcome,
-  StoreCounts, StoreHealth, Task, TaskFilter, TaskStatus, TaskTransition, TransitionSource,
+  StoreCounts, StoreHealth, Task, TaskFilter, TaskStatus, TaskTransition, TaskWithoutPayload, TransitionSource,
   RecoveryGap, RedeliveryIntent, RedeliveryOutcome, RedeliveryReason, RedeliveryRequest,
 } from './store/index.js';
 export { SqliteStore, STORE_FILE, SCHEMA_VERSION } from './store/sqlite/sqlite-store.js';

@@ -355,7 +355,10 @@ export function describeStoreContract(engine: string, open: () => Promise<StoreH
         expect(await store.applyCallback('mas-1', 'running', {})).toMatchObject({ outcome: 'applied', task: { status: 'running' } });
         expect(await store.applyCallback('mas-1', 'running', {})).toMatchObject({ outcome: 'ignored' });
         const done = await store.applyCallback('mas-1', 'completed', { result: { review: 'ok', n: [1, 2] } });
-        expect(done).toMatchObject({ outcome: 'applied', task: { status: 'completed', result: { review: 'ok', n: [1, 2] } } });
+        expect(done).toMatchObject({ outcome: 'applied', task: { status: 'completed', result: { review: 'ok', n: [1, 2] }, deliveryId: c.item.deliveryId, taskId: 'mas-1' } });
+        // The callback's answer does not carry the payload (it is never needed there, and large).
+        expect(done).not.toHaveProperty('task.payload');
+        expect((await store.getTask('mas-1'))?.payload).toEqual(c.item.payload);
         expect(await store.applyCallback('mas-1', 'failed', { error: 'late' })).toMatchObject({ outcome: 'ignored', task: { status: 'completed' } });
         expect((await store.getTask('mas-1'))?.result).toEqual({ review: 'ok', n: [1, 2] });
         expect((await store.taskHistory(c.item.id)).map((x) => x.to)).toEqual(['queued', 'pending', 'running', 'completed']);

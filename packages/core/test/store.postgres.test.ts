@@ -111,7 +111,8 @@ describe('the PostgreSQL engine', () => {
 
     it('per-entity order holds when two nodes process and submit at once: never two heads of one entity', async () => {
       const nodes = [await node(), await node()];
-      const entities = ['repo:1/pull/1', 'repo:1/pull/2', 'repo:1/issue/3'];
+      // The third entity has a quote and a backslash: the entity locks are sent as quoted literals.
+      const entities = ['repo:1/pull/1', 'repo:1/pull/2', String.raw`repo:1/it's\odd`];
       const ids = Array.from({ length: 60 }, (_, i) => `o${String(i).padStart(2, '0')}`);
       for (const id of ids) await nodes[0]!.ingest(newDelivery(id));
       const accepted: string[] = [];
@@ -230,6 +231,32 @@ describe('the PostgreSQL engine', () => {
       expect(batches.reduce((a, b) => a + b, 0)).toBe(100);
       // Requests of one turn of the event loop share a transaction (at most two in flight).
       expect(batches.length).toBeLessThanOrEqual(2);
+    });
+
+    it('a schema change under its prepared statements (another node migrated): claims, submissions and callbacks go on', async () => {
+      // One connection: every statement below is prepared on it before the change.
+      const s = await node(db.url, { poolMax: 1 });
+      const order = { entity: 'repo:1/pull/9', eventAt: '2026-01-01T00:00:00.000Z', event: 'pull_request.opened' };
+      const drain = async (masTaskId: string) => {
+        const [d] = await s.claimDeliveries(1, 60_000);
+        await s.completeDelivery(d!, { drafts: [draft('review', false)], journal, repo: 'o/r', order });
+        const [t] = await s.claimTasks(1, 60_000);
+        await s.markTaskSubmitted(t!, masTaskId);
+        expect((await s.applyCallback(masTaskId, 'running', {})).outcome).toBe('applied');
+        return d!.item.deliveryId;
+      };
+      for (const id of ['p1', 'p2']) await s.ingest(newDelivery(id));
+      expect(await drain('mas-1')).toBe('p1');
+      // What a newer version's migration may do: the rows that claims and callbacks read (`*`) get a column.
+      await db.query('ALTER TABLE deliveries ADD COLUMN extra_test text; ALTER TABLE tasks ADD COLUMN extra_test text');
+      try {
+        expect(await drain('mas-2')).toBe('p2');
+        expect((await s.applyCallback('mas-1', 'completed', { result: { ok: true } })).outcome).toBe('applied');
+      } finally {
+        await db.query('ALTER TABLE deliveries DROP COLUMN extra_test; ALTER TABLE tasks DROP COLUMN extra_test');
+      }
+      expect((await s.applyCallback('mas-2', 'completed', {})).outcome).toBe('applied');
+      expect((await s.listTasks()).map((t) => t.status).sort()).toEqual(['completed', 'completed']);
     });
 
     it('a batch with a row the database refuses fails only that row', async () => {

@@ -214,7 +214,15 @@ export interface DeliveryResult {
 /** What {@link Store.applyCallback} did. */
 export type CallbackOutcome =
   | { readonly outcome: 'unknown' }
-  | { readonly outcome: 'ignored' | 'applied'; readonly task: Task };
+  | { readonly outcome: 'ignored' | 'applied'; readonly task: TaskWithoutPayload };
+
+/**
+ * A task without its payload (the event's data sent to the MAS, often tens
+ * of KB): what a callback answers with. A callback never needs the payload,
+ * and reading it for every callback cost the PostgreSQL drain a large share
+ * of its time.
+ */
+export type TaskWithoutPayload = Omit<Task, 'payload'>;
 
 /** What {@link Store.retryTask} did. */
 export type RetryOutcome =

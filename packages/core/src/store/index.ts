@@ -11,6 +11,7 @@ export { DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal } from './contr
 export { MIN_ID_PREFIX, resolveDeliveryId, resolveTaskId } from './resolve-id.js';
 export type {
   CallbackOutcome,
+  TaskWithoutPayload,
   Claim,
   ClaimedDelivery,
   Delivery,

@@ -7,7 +7,7 @@
  */
 import type { Priority, TaskPayload } from '../routing/rules.js';
 import type { WebhookContentType } from '../webhook/delivery.js';
-import type { Delivery, DeliveryState, JournalRecord, Notification, NotificationStatus, RedeliveryOutcome, RedeliveryReason, RedeliveryRequest, Task, TaskStatus, TaskTransition, TransitionSource } from './contract.js';
+import type { Delivery, DeliveryState, JournalRecord, Notification, NotificationStatus, RedeliveryOutcome, RedeliveryReason, RedeliveryRequest, Task, TaskStatus, TaskTransition, TaskWithoutPayload, TransitionSource } from './contract.js';
 
 /** ISO-8601 of ms since the epoch. */
 export const iso = (ms: number): string => new Date(ms).toISOString();
@@ -147,8 +147,22 @@ export function toDelivery(r: DeliveryRow): Delivery {
   };
 }
 
+/**
+ * The columns of a task but its payload (`t.` prefixed when `alias` is
+ * given), in the order of {@link TaskRow}: what {@link toTaskWithoutPayload} reads.
+ */
+export function taskColumnsWithoutPayload(alias = ''): string {
+  return ['id', 'task_id', 'delivery_id', 'idempotency_key', 'task_type', 'priority', 'rule', 'repo', 'status', 'attempts', 'next_attempt_at',
+    'last_error', 'result', 'created_at', 'updated_at', 'entity', 'event', 'event_at', 'blocked', 'on_stale'].map((c) => (alias ? `${alias}.${c}` : c)).join(', ');
+}
+
 /** A task row as a domain task; `stale` comes from the entity's newest accepted event. */
 export function toTask(r: TaskRow, stale: boolean): Task {
+  return { ...toTaskWithoutPayload(r, stale), payload: parseJson(r.payload) as TaskPayload };
+}
+
+/** A task row read without its payload ({@link taskColumnsWithoutPayload}) as a domain task without it. */
+export function toTaskWithoutPayload(r: Omit<TaskRow, 'payload'>, stale: boolean): TaskWithoutPayload {
   return {
     id: r.id,
     taskId: r.task_id,
@@ -158,7 +172,6 @@ export function toTask(r: TaskRow, stale: boolean): Task {
     priority: r.priority as Priority,
     rule: r.rule,
     repo: r.repo,
-    payload: parseJson(r.payload) as TaskPayload,
     status: r.status,
     attempts: r.attempts,
     nextAttemptAt: r.status === 'queued' ? (typeof r.next_attempt_at === 'number' ? iso(r.next_attempt_at) : r.next_attempt_at) : null,

@@ -32,3 +32,14 @@ export function isConnectionError(err: unknown): boolean {
   if (code !== undefined) return SOCKET_CODES.has(code) || transientSqlState(code);
   return DRIVER_CONNECTION_MESSAGE.test((err as Error | null)?.message ?? '');
 }
+
+/**
+ * True when a prepared statement's plan no longer fits the schema: another
+ * node migrated (a column added to a table a `*` reads) after this
+ * connection prepared it. PostgreSQL refuses it with SQLSTATE 0A000 "cached
+ * plan must not change result type" before running it; the statement is
+ * safe to run again on a connection that prepares it afresh.
+ */
+export function isStalePlan(err: unknown): boolean {
+  return errorCodeOf(err) === '0A000' && /cached plan must not change result type/i.test((err as Error | null)?.message ?? '');
+}

@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { CustomTypesConfig, PoolClient, PoolConfig, QueryResultRow } from 'pg';
 import { GitBridgeError, errorCodeOf, isGitBridgeError } from '../../errors/errors.js';
 import { redactUrl } from '../../util.js';
 import {
   STATUS_RANK,
+  TASK_STATUSES,
   isTerminal,
   type CallbackOutcome,
   type Claim,
@@ -54,11 +55,13 @@ import {
   type NotificationRow,
   type RedeliveryRow,
   type TaskRow,
+  taskColumnsWithoutPayload,
+  toTaskWithoutPayload,
 } from '../rows.js';
 import { WakeSignals, claimLost, orderOf, retryKey, zeroCounts } from '../common.js';
 import { checkSchema, newestVersion, refuseNewerSchema } from '../schema.js';
 import type { CopyTarget } from '../copy.js';
-import { isConnectionError } from './connection-errors.js';
+import { isConnectionError, isStalePlan } from './connection-errors.js';
 import { createCopyTarget } from './copy-target.js';
 import { IngestBatcher } from './group-commit.js';
 import { MIGRATIONS } from './migrations.js';
@@ -140,6 +143,46 @@ type StaleTaskRow = TaskRow & { stale: boolean };
 /** `SELECT` of tasks with their stale flag; `t` is the tasks table (or a CTE of task rows). */
 const TASKS_WITH_STALE = (from: string) =>
   `SELECT t.*, COALESCE(e.last_event_at > t.event_at, false) AS stale FROM ${from} t LEFT JOIN entities e ON e.entity = t.entity`;
+
+/**
+ * The statement that takes the transaction-scoped advisory locks of
+ * `entities`' task order, in sorted order (two transactions locking the same
+ * entities cannot deadlock). Every decision about an entity's order (a task
+ * held behind an earlier one, the next task let go) is taken under it.
+ * The entities are quoted literals (pg's `escapeLiteral`), so that the lock
+ * can travel in the same simple query as BEGIN; the key is
+ * `(LOCK_ENTITY, hashtext(entity))`, the same on every node and version.
+ */
+export function entityLockSql(entities: readonly string[]): string {
+  const sorted = [...new Set(entities)].sort();
+  if (sorted.length === 1) return `SELECT pg_advisory_xact_lock(${LOCK_ENTITY}, hashtext(${pg.escapeLiteral(sorted[0]!)}))`;
+  return `SELECT pg_advisory_xact_lock(${LOCK_ENTITY}, hashtext(e)) FROM unnest(ARRAY[${sorted.map((e) => pg.escapeLiteral(e)).join(', ')}]::text[])
+    WITH ORDINALITY AS u (e, n) ORDER BY n`;
+}
+
+/** A statement the server parses and plans once per connection, then reuses. */
+interface Prepared {
+  readonly name: string;
+  readonly text: string;
+}
+
+const preparedByText = new Map<string, Prepared>();
+
+/**
+ * `text` as a named prepared statement (node-postgres prepares it on each
+ * pooled connection at first use). For the statements of the queue's hot
+ * paths: planning them anew at every call cost the server about a third of
+ * its statement time in the drain bench. The name is a digest of the text,
+ * so one name never stands for two texts.
+ */
+function prepared(text: string): Prepared {
+  let p = preparedByText.get(text);
+  if (!p) {
+    p = { name: `gb_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text };
+    preparedByText.set(text, p);
+  }
+  return p;
+}
 
 /** The columns of a delivery insert, in the order of {@link deliveryColumns}. */
 const DELIVERY_INSERT = `INSERT INTO deliveries (delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at, content_type,
@@ -321,22 +364,30 @@ export class PostgresStore implements Store {
   }
 
   /** One statement (its own transaction). */
-  async #query<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
-    this.#assertOpen();
-    try {
-      return (await this.#pool.query<R>(sql, params)).rows;
-    } catch (err) {
-      throw this.#wrap(err);
-    }
+  async #query<R extends QueryResultRow>(sql: string | Prepared, params: unknown[] = []): Promise<R[]> {
+    return (await this.#statement<R>(sql, params)).rows;
   }
 
   /** One statement; how many rows it changed. */
-  async #run(sql: string, params: unknown[] = []): Promise<number> {
+  async #run(sql: string | Prepared, params: unknown[] = []): Promise<number> {
+    return (await this.#statement(sql, params)).rowCount ?? 0;
+  }
+
+  /**
+   * One statement on a pooled connection. A prepared statement refused as
+   * stale (the schema changed under it, {@link isStalePlan}) is run once more:
+   * the pool discards a connection whose statement failed, so the next one
+   * prepares it afresh.
+   */
+  async #statement<R extends QueryResultRow>(sql: string | Prepared, params: unknown[]): Promise<pg.QueryResult<R>> {
     this.#assertOpen();
-    try {
-      return (await this.#pool.query(sql, params)).rowCount ?? 0;
-    } catch (err) {
-      throw this.#wrap(err);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#pool.query<R>(sql, params);
+      } catch (err) {
+        if (attempt === 1 && isStalePlan(err)) continue;
+        throw this.#wrap(err);
+      }
     }
   }
 
@@ -353,29 +404,35 @@ export class PostgresStore implements Store {
   /**
    * Runs `fn` in one transaction on one connection; COMMIT before the
    * promise resolves. A connection that broke is discarded, not reused.
+   * With `lockEntities`, the transaction first serializes on those entities'
+   * task order (see {@link entityLockSql}), in the same round trip as BEGIN.
    */
-  async #tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const value = await fn(client);
-      await client.query('COMMIT');
-      return value;
-    } catch (err) {
-      if (isConnectionError(err)) broken = err as Error;
-      else await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-      throw this.#wrap(err);
-    } finally {
-      client.release(broken);
+  async #tx<T>(fn: (c: PoolClient) => Promise<T>, lockEntities: readonly string[] = []): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.#connect();
+      let broken: Error | undefined;
+      try {
+        // BEGIN and the entity locks go in one round trip (a simple query of two statements).
+        await client.query(lockEntities.length === 0 ? 'BEGIN' : `BEGIN; ${entityLockSql(lockEntities)}`);
+        const value = await fn(client);
+        await client.query('COMMIT');
+        return value;
+      } catch (err) {
+        // A stale prepared statement: the transaction is rolled back and run again on a connection that prepares afresh.
+        const stale = isStalePlan(err);
+        if (isConnectionError(err) || stale) broken = err as Error;
+        if (!isConnectionError(err)) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+        if (stale && attempt === 1) continue;
+        throw this.#wrap(err);
+      } finally {
+        client.release(broken);
+      }
     }
   }
 
-  /** Serializes every decision about `entities`' task order until the transaction ends (in a fixed order: no deadlock). */
+  /** Serializes every decision about `entities`' task order until the transaction ends (see {@link entityLockSql}). */
   async #lockEntities(c: PoolClient, entities: readonly string[]): Promise<void> {
-    const sorted = [...new Set(entities)].sort();
-    if (sorted.length === 1) await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_ENTITY, sorted[0]]);
-    else if (sorted.length > 1) await c.query('SELECT pg_advisory_xact_lock($1, hashtext(e)) FROM unnest($2::text[]) WITH ORDINALITY AS u (e, n) ORDER BY n', [LOCK_ENTITY, sorted]);
+    if (entities.length > 0) await c.query(entityLockSql(entities));
   }
 
   // ---- wake-ups ---------------------------------------------------------
@@ -454,7 +511,7 @@ export class PostgresStore implements Store {
    */
   async #insertRows(c: PoolClient, rows: readonly NewDelivery[]): Promise<Set<string>> {
     const sorted = [...rows].sort((a, b) => (a.deliveryId < b.deliveryId ? -1 : a.deliveryId > b.deliveryId ? 1 : 0));
-    const stored = new Set((await c.query<{ delivery_id: string }>(DELIVERY_INSERT, deliveryColumns(sorted))).rows.map((r) => r.delivery_id));
+    const stored = new Set((await c.query<{ delivery_id: string }>(prepared(DELIVERY_INSERT), deliveryColumns(sorted))).rows.map((r) => r.delivery_id));
     const bodies = sorted.filter((d) => stored.has(d.deliveryId));
     if (bodies.length > 0) {
       // Bodies as binary parameters: byte for byte what GitHub sent, never re-encoded.
@@ -537,7 +594,7 @@ export class PostgresStore implements Store {
   async #updateClaimed(queue: QueueName, claim: Claim<{ readonly id?: string | number; readonly deliveryId?: string }>, set: string, params: unknown[]): Promise<void> {
     const q = QUEUE_TABLES[queue];
     const id = queue === 'deliveries' ? claim.item.deliveryId : claim.item.id;
-    const n = await this.#run(`UPDATE ${q.table} SET ${set} WHERE ${q.key} = $1 AND claim_token = $2 AND ${q.inQueue}`, [id, claim.token, ...params]);
+    const n = await this.#run(prepared(`UPDATE ${q.table} SET ${set} WHERE ${q.key} = $1 AND claim_token = $2 AND ${q.inQueue}`), [id, claim.token, ...params]);
     if (n !== 1) throw claimLost(`${q.item} ${String(id)}`);
   }
 
@@ -549,59 +606,75 @@ export class PostgresStore implements Store {
   async claimDeliveries(limit: number, leaseMs: number): Promise<Claim<ClaimedDelivery>[]> {
     const token = randomUUID();
     const rows = await this.#query<DeliveryRow & { body: Buffer | null }>(
-      this.#claimSql('deliveries', 'SELECT claimed.*, (SELECT b.body FROM delivery_bodies b WHERE b.delivery_id = claimed.delivery_id) AS body FROM claimed'),
+      prepared(this.#claimSql('deliveries', 'SELECT claimed.*, (SELECT b.body FROM delivery_bodies b WHERE b.delivery_id = claimed.delivery_id) AS body FROM claimed')),
       [limit, leaseMs, token]);
     return rows.map((r) => ({ item: { ...toDelivery(r), body: r.body ?? Buffer.alloc(0) }, token }));
-  }
-
-  /** Fails unless the delivery is still queued under this claim's token (and locks it). */
-  async #ownDelivery(c: PoolClient, claim: Claim<ClaimedDelivery>): Promise<void> {
-    const r = await c.query(`SELECT 1 FROM deliveries WHERE delivery_id = $1 AND claim_token = $2 AND state = 'queued' FOR UPDATE`, [claim.item.deliveryId, claim.token]);
-    if (r.rowCount !== 1) throw claimLost(`delivery ${claim.item.deliveryId}`);
   }
 
   async #history(c: PoolClient, taskRef: string, from: TaskStatus | null, to: TaskStatus, source: TransitionSource, detail: string | null): Promise<void> {
     await c.query('INSERT INTO task_history (task_ref, from_status, to_status, at, source, detail) VALUES ($1, $2, $3, now(), $4, $5)', [taskRef, from, to, source, detail]);
   }
 
+  /**
+   * Under the entity's lock (taken with BEGIN): one statement settles the
+   * delivery under its claim and journals it, then one statement per task
+   * inserts it with its first transition and its notification. Three round
+   * trips for the usual delivery of one task, instead of one per row.
+   */
   async completeDelivery(claim: Claim<ClaimedDelivery>, result: DeliveryResult): Promise<string[]> {
     const deliveryId = claim.item.deliveryId;
     const order = orderOf(claim, result);
+    const tasks = result.drafts.length > 0;
+    const j = result.journal;
     const created = await this.#tx(async (c) => {
-      // The entity first, then rows: every transaction takes its locks in that order.
-      await this.#lockEntities(c, result.drafts.length > 0 ? [order.entity] : []);
-      await this.#ownDelivery(c, claim);
+      // The entity first (with BEGIN), then rows: every transaction takes its locks in that order.
+      const settled = await c.query<{ n: number }>(prepared(`WITH settled AS (
+          UPDATE deliveries SET state = $3, outcome = $4, ignored_reason = $5, lease_until = NULL, claim_token = NULL, last_error = NULL, processed_at = now()
+          WHERE delivery_id = $1 AND claim_token = $2 AND state = 'queued'
+          RETURNING delivery_id
+        ), journaled AS (
+          INSERT INTO journal (delivery_id, type, action, repo, number, timestamp, recorded_at, replay_of)
+          SELECT delivery_id, $6::text, $7::text, $8::text, $9::bigint, $10::text, now(), $11::text FROM settled
+          ON CONFLICT (delivery_id) DO NOTHING
+        )
+        SELECT count(*)::integer AS n FROM settled`),
+      [deliveryId, claim.token, tasks ? 'processed' : 'ignored', tasks ? 'tasks' : 'ignored', tasks ? null : (result.ignoredReason ?? null),
+        j.type, j.action, j.repo, j.number, j.timestamp, claim.item.replayOf]);
+      // Rolls the transaction back: nothing of a stale claim is kept.
+      if (settled.rows[0]!.n !== 1) throw claimLost(`delivery ${deliveryId}`);
       const ids: string[] = [];
       let notify = false;
       for (const draft of result.drafts) {
         const id = `gbt_${randomUUID()}`;
-        // Held behind any queued task of the same entity (one inserted just before in this loop included).
-        // Created at the time it is inserted, under the entity's lock (not when the transaction
-        // began): the creation times of an entity's tasks follow their order in its queue.
-        const r = await c.query(`INSERT INTO tasks (id, delivery_id, idempotency_key, task_type, priority, rule, repo, payload, status,
-            next_attempt_at, created_at, updated_at, entity, event, event_at, blocked, on_stale)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now(), clock_timestamp(), clock_timestamp(), $9, $10, $11,
-            EXISTS (SELECT 1 FROM tasks WHERE entity = $9 AND status = 'queued'), $12)
-          ON CONFLICT (idempotency_key) DO NOTHING`,
+        const notification = draft.notify && claim.item.notify ? draft.notify : null;
+        // Held behind any queued task of the same entity (one inserted just before in this loop included:
+        // each statement of the transaction sees the ones before it). Created at the time it is inserted,
+        // under the entity's lock (not when the transaction began): the creation times of an entity's
+        // tasks follow their order in its queue.
+        const r = await c.query(prepared(`WITH inserted AS (
+            INSERT INTO tasks (id, delivery_id, idempotency_key, task_type, priority, rule, repo, payload, status,
+              next_attempt_at, created_at, updated_at, entity, event, event_at, blocked, on_stale)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now(), clock_timestamp(), clock_timestamp(), $9, $10, $11,
+              EXISTS (SELECT 1 FROM tasks WHERE entity = $9 AND status = 'queued'), $12)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING id
+          ), recorded AS (
+            INSERT INTO task_history (task_ref, from_status, to_status, at, source, detail)
+            SELECT id, NULL, 'queued', now(), 'gitbridge', 'rule ' || $6::text FROM inserted
+          ), notified AS (
+            INSERT INTO notifications (delivery_id, task_ref, channel, text, url, status, next_attempt_at, created_at, updated_at)
+            SELECT $2::text, id, $13::text, $14::text, $15::text, 'pending', now(), now(), now() FROM inserted WHERE $13::text IS NOT NULL
+          )
+          SELECT id FROM inserted`),
         [id, deliveryId, `${deliveryId}:${draft.taskType}`, draft.taskType, draft.priority, draft.rule, result.repo, JSON.stringify(draft.payload),
-          order.entity, order.event, order.eventAt, draft.onStale ?? 'submit']);
+          order.entity, order.event, order.eventAt, draft.onStale ?? 'submit',
+          notification?.channel ?? null, notification?.text ?? null, notification?.url ?? null]);
         if (r.rowCount !== 1) continue;
         ids.push(id);
-        await this.#history(c, id, null, 'queued', 'gitbridge', `rule ${draft.rule}`);
-        if (draft.notify && claim.item.notify) {
-          notify = true;
-          await c.query(`INSERT INTO notifications (delivery_id, task_ref, channel, text, url, status, next_attempt_at, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, 'pending', now(), now(), now())`, [deliveryId, id, draft.notify.channel, draft.notify.text, draft.notify.url]);
-        }
+        if (notification) notify = true;
       }
-      const j = result.journal;
-      await c.query(`INSERT INTO journal (delivery_id, type, action, repo, number, timestamp, recorded_at, replay_of) VALUES ($1, $2, $3, $4, $5, $6, now(), $7)
-        ON CONFLICT (delivery_id) DO NOTHING`, [deliveryId, j.type, j.action, j.repo, j.number, j.timestamp, claim.item.replayOf]);
-      const tasks = result.drafts.length > 0;
-      await c.query(`UPDATE deliveries SET state = $2, outcome = $3, ignored_reason = $4, lease_until = NULL, claim_token = NULL, last_error = NULL, processed_at = now()
-        WHERE delivery_id = $1`, [deliveryId, tasks ? 'processed' : 'ignored', tasks ? 'tasks' : 'ignored', tasks ? null : (result.ignoredReason ?? null)]);
       return { ids, notify };
-    });
+    }, tasks ? [order.entity] : []);
     if (created.ids.length > 0) this.#committed('tasks');
     if (created.notify) this.#committed('notifications');
     return created.ids;
@@ -628,7 +701,7 @@ export class PostgresStore implements Store {
 
   async claimTasks(limit: number, leaseMs: number): Promise<Claim<Task>[]> {
     const token = randomUUID();
-    const rows = await this.#query<StaleTaskRow>(this.#claimSql('tasks', TASKS_WITH_STALE('claimed')), [limit, leaseMs, token]);
+    const rows = await this.#query<StaleTaskRow>(prepared(this.#claimSql('tasks', TASKS_WITH_STALE('claimed'))), [limit, leaseMs, token]);
     return rows.map((r) => ({ item: toTask(r, r.stale), token }));
   }
 
@@ -643,24 +716,44 @@ export class PostgresStore implements Store {
       WHERE t.id = head.id AND t.blocked`, [[...new Set(entities)]]);
   }
 
-  /** Ends a claimed task's time in the queue (`pending`, `failed` or `dead`) and lets its entity's next task go. */
-  async #leaveQueue(claim: Claim<Task>, set: string, params: unknown[], history: { to: TaskStatus; source: TransitionSource; detail: string | null }, after?: (c: PoolClient) => Promise<void>): Promise<void> {
-    await this.#tx(async (c) => {
-      await this.#lockEntities(c, [claim.item.entity]);
-      const r = await c.query(`UPDATE tasks SET ${set}, lease_until = NULL, claim_token = NULL, updated_at = now()
-        WHERE id = $1 AND claim_token = $2 AND status = 'queued'`, [claim.item.id, claim.token, ...params]);
-      if (r.rowCount !== 1) throw claimLost(`task ${claim.item.id}`);
-      await this.#history(c, claim.item.id, 'queued', history.to, history.source, history.detail);
-      await after?.(c);
-      await this.#unblockNext(c, [claim.item.entity]);
-    });
+  /**
+   * Ends a claimed task's time in the queue (`pending`, `failed` or `dead`)
+   * and lets its entity's next task go: under the entity's lock, one
+   * statement changes the task, records the transition, runs `also` (more
+   * CTEs over `left_queue`, the task's row) and unblocks the next queued task
+   * of the entity. `set` uses `$3` onwards for `params`.
+   * @throws GitBridgeError `GB_STORE_CLAIM_LOST` when the claim is stale
+   */
+  async #leaveQueue(claim: Claim<Task>, set: string, params: unknown[], history: { to: TaskStatus; source: TransitionSource; detail: string | null }, also = ''): Promise<void> {
+    const h = params.length + 3;
+    const left = await this.#tx(async (c) => {
+      const r = await c.query<{ n: number }>(prepared(`WITH left_queue AS (
+          UPDATE tasks SET ${set}, lease_until = NULL, claim_token = NULL, updated_at = now()
+          WHERE id = $1 AND claim_token = $2 AND status = 'queued'
+          RETURNING id, entity, event_at
+        ), recorded AS (
+          INSERT INTO task_history (task_ref, from_status, to_status, at, source, detail)
+          SELECT id, 'queued', $${h}, now(), $${h + 1}, $${h + 2} FROM left_queue
+        ), next_one AS (
+          -- The statement's snapshot still shows the leaving task as queued: it is skipped.
+          UPDATE tasks t SET blocked = false, next_attempt_at = GREATEST(t.next_attempt_at, now())
+          FROM (SELECT DISTINCT ON (q.entity) q.id FROM tasks q JOIN left_queue l ON q.entity = l.entity AND q.id <> l.id
+                WHERE q.status = 'queued' ORDER BY q.entity, q.seq) head
+          WHERE t.id = head.id AND t.blocked
+        )${also}
+        SELECT count(*)::integer AS n FROM left_queue`), [claim.item.id, claim.token, ...params, history.to, history.source, history.detail]);
+      return r.rows[0]!.n;
+    }, [claim.item.entity]);
+    if (left !== 1) throw claimLost(`task ${claim.item.id}`);
   }
 
   markTaskSubmitted(claim: Claim<Task>, masTaskId: string): Promise<void> {
-    return this.#leaveQueue(claim, `status = 'pending', task_id = $3, last_error = NULL`, [masTaskId], { to: 'pending', source: 'mas', detail: `task_id ${masTaskId}` }, async (c) => {
-      await c.query(`INSERT INTO entities (entity, last_event_at) VALUES ($1, $2)
-        ON CONFLICT (entity) DO UPDATE SET last_event_at = GREATEST(entities.last_event_at, excluded.last_event_at)`, [claim.item.entity, claim.item.eventAt]);
-    });
+    // The entity's last submitted event: a later task of an earlier event is stale (DESIGN §9).
+    return this.#leaveQueue(claim, `status = 'pending', task_id = $3, last_error = NULL`, [masTaskId], { to: 'pending', source: 'mas', detail: `task_id ${masTaskId}` }, `,
+        last_event AS (
+          INSERT INTO entities (entity, last_event_at) SELECT entity, event_at FROM left_queue
+          ON CONFLICT (entity) DO UPDATE SET last_event_at = GREATEST(entities.last_event_at, excluded.last_event_at)
+        )`);
   }
 
   endTask(claim: Claim<Task>, status: 'failed' | 'dead', reason: string, source: TransitionSource): Promise<void> {
@@ -729,26 +822,42 @@ export class PostgresStore implements Store {
     return out;
   }
 
-  applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown }): Promise<CallbackOutcome> {
-    return this.#tx(async (c): Promise<CallbackOutcome> => {
-      // Locked: two callbacks of one task on two nodes apply one after the other.
-      const row = (await c.query<StaleTaskRow>(`${TASKS_WITH_STALE('tasks')} WHERE t.task_id = $1 FOR UPDATE OF t`, [masTaskId])).rows[0];
-      if (!row) return { outcome: 'unknown' };
-      if (isTerminal(row.status) || STATUS_RANK[status] <= STATUS_RANK[row.status]) return { outcome: 'ignored', task: toTask(row, row.stale) };
-      const result = detail.result === undefined ? row.result : JSON.stringify(detail.result);
-      const error = detail.error === undefined ? row.last_error : errorText(detail.error);
-      const updated = (await c.query<{ updated_at: string }>('UPDATE tasks SET status = $2, result = $3, last_error = $4, updated_at = now() WHERE id = $1 RETURNING updated_at',
-        [row.id, status, result, error])).rows[0]!;
-      await this.#history(c, row.id, row.status, status, 'mas-callback', status === 'failed' ? error : null);
-      return { outcome: 'applied', task: toTask({ ...row, status, result, last_error: error, updated_at: updated.updated_at }, row.stale) };
-    });
+  /**
+   * One statement: the task is locked (two callbacks of one task on two nodes
+   * apply one after the other, the second seeing the first's status), moved
+   * forward only (STATUS_RANK), and the transition recorded.
+   */
+  async applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown }): Promise<CallbackOutcome> {
+    const from = TASK_STATUSES.filter((s) => !isTerminal(s) && STATUS_RANK[s] < STATUS_RANK[status]);
+    const result = detail.result === undefined ? null : JSON.stringify(detail.result);
+    const error = detail.error === undefined ? null : errorText(detail.error);
+    // Without the payload: a callback never needs it, and it is often tens of KB.
+    const row = (await this.#query<Omit<TaskRow, 'payload'> & { stale: boolean; applied_at: string | null }>(prepared(`WITH found AS (
+        SELECT ${taskColumnsWithoutPayload('t')}, COALESCE(e.last_event_at > t.event_at, false) AS stale
+        FROM tasks t LEFT JOIN entities e ON e.entity = t.entity WHERE t.task_id = $1 FOR UPDATE OF t
+      ), applied AS (
+        UPDATE tasks SET status = $2, result = CASE WHEN $4::boolean THEN $3::text ELSE tasks.result END,
+          last_error = CASE WHEN $6::boolean THEN $5::text ELSE tasks.last_error END, updated_at = now()
+        FROM found WHERE tasks.id = found.id AND found.status = ANY($7::text[])
+        RETURNING tasks.id, tasks.result, tasks.last_error, tasks.updated_at
+      ), recorded AS (
+        INSERT INTO task_history (task_ref, from_status, to_status, at, source, detail)
+        SELECT applied.id, found.status, $2::text, now(), 'mas-callback', CASE WHEN $2 = 'failed' THEN applied.last_error END FROM applied, found
+      )
+      SELECT found.*, applied.updated_at AS applied_at, COALESCE(applied.result, found.result) AS result,
+        COALESCE(applied.last_error, found.last_error) AS last_error
+      FROM found LEFT JOIN applied ON true`),
+    [masTaskId, status, result, detail.result !== undefined, error, detail.error !== undefined, from]))[0];
+    if (!row) return { outcome: 'unknown' };
+    if (row.applied_at === null) return { outcome: 'ignored', task: toTaskWithoutPayload(row, row.stale) };
+    return { outcome: 'applied', task: toTaskWithoutPayload({ ...row, status, updated_at: row.applied_at }, row.stale) };
   }
 
   // ---- the notification outbox ------------------------------------------
 
   async claimNotifications(limit: number, leaseMs: number): Promise<Claim<Notification>[]> {
     const token = randomUUID();
-    const rows = await this.#query<NotificationRow>(this.#claimSql('notifications', `SELECT ${NOTIFICATION_COLUMNS} FROM claimed`), [limit, leaseMs, token]);
+    const rows = await this.#query<NotificationRow>(prepared(this.#claimSql('notifications', `SELECT ${NOTIFICATION_COLUMNS} FROM claimed`)), [limit, leaseMs, token]);
     return rows.map((r) => ({ item: toNotification(r), token }));
   }
 
@@ -763,8 +872,8 @@ export class PostgresStore implements Store {
   async msUntilDue(queue: QueueName): Promise<number | null> {
     const q = QUEUE_TABLES[queue];
     // The first entry of the queue's due index: one index read, whatever the backlog.
-    const rows = await this.#query<{ ms: number }>(`SELECT GREATEST(0, ceil(extract(epoch FROM next_attempt_at - now()) * 1000))::double precision AS ms
-      FROM ${q.table} WHERE ${q.due} ORDER BY next_attempt_at LIMIT 1`);
+    const rows = await this.#query<{ ms: number }>(prepared(`SELECT GREATEST(0, ceil(extract(epoch FROM next_attempt_at - now()) * 1000))::double precision AS ms
+      FROM ${q.table} WHERE ${q.due} ORDER BY next_attempt_at LIMIT 1`));
     return rows[0]?.ms ?? null;
   }
 

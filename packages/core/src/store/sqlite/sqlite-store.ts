@@ -33,6 +33,7 @@ import {
   type StoreHealth,
   type Task,
   type TaskFilter,
+  type TaskWithoutPayload,
   type TaskStatus,
   type TaskTransition,
   type TransitionSource,
@@ -62,6 +63,8 @@ import {
   type NotificationRow,
   type RedeliveryRow,
   type TaskRow,
+  taskColumnsWithoutPayload,
+  toTaskWithoutPayload,
 } from '../rows.js';
 import { WakeSignals, claimLost, orderOf, retryKey, zeroCounts } from '../common.js';
 import { checkSchema, newestVersion, refuseNewerSchema } from '../schema.js';
@@ -581,8 +584,17 @@ export class SqliteStore implements Store {
 
   /** A task row as a domain task, with its stale flag. */
   #toTask(r: TaskRow): Task {
+    return toTask(r, this.#stale(r));
+  }
+
+  #toTaskWithoutPayload(r: Omit<TaskRow, 'payload'>): TaskWithoutPayload {
+    return toTaskWithoutPayload(r, this.#stale(r));
+  }
+
+  /** Whether a later event of the task's entity already reached the MAS (DESIGN §9). */
+  #stale(r: Pick<TaskRow, 'entity' | 'event_at'>): boolean {
     const e = this.#stmt('SELECT last_event_at FROM entities WHERE entity = ?').get(r.entity) as { last_event_at: string } | undefined;
-    return toTask(r, e !== undefined && e.last_event_at > r.event_at);
+    return e !== undefined && e.last_event_at > r.event_at;
   }
 
   /** Fails unless the claimed task is still queued under this claim's token. */
@@ -691,15 +703,15 @@ export class SqliteStore implements Store {
 
   applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown }): Promise<CallbackOutcome> {
     return this.#write((): CallbackOutcome => {
-      const row = this.#stmt('SELECT * FROM tasks WHERE task_id = ?').get(masTaskId) as TaskRow | undefined;
+      const row = this.#stmt(`SELECT ${taskColumnsWithoutPayload()} FROM tasks WHERE task_id = ?`).get(masTaskId) as Omit<TaskRow, 'payload'> | undefined;
       if (!row) return { outcome: 'unknown' };
-      if (isTerminal(row.status) || STATUS_RANK[status] <= STATUS_RANK[row.status]) return { outcome: 'ignored', task: this.#toTask(row) };
+      if (isTerminal(row.status) || STATUS_RANK[status] <= STATUS_RANK[row.status]) return { outcome: 'ignored', task: this.#toTaskWithoutPayload(row) };
       const now = iso(this.#now());
       const result = detail.result === undefined ? row.result : JSON.stringify(detail.result);
       const error = detail.error === undefined ? row.last_error : errorText(detail.error);
       this.#stmt('UPDATE tasks SET status = ?, result = ?, last_error = ?, updated_at = ? WHERE id = ?').run(status, result, error, now, row.id);
       this.#history(row.id, row.status, status, now, 'mas-callback', status === 'failed' ? error : null);
-      return { outcome: 'applied', task: this.#toTask({ ...row, status, result, last_error: error, updated_at: now }) };
+      return { outcome: 'applied', task: this.#toTaskWithoutPayload({ ...row, status, result, last_error: error, updated_at: now }) };
     });
   }
 
