@@ -187,4 +187,25 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'lz4 compression of bodies and task payloads',
+    // Large values (a delivery's body, a task's payload: often tens of KB of
+    // JSON) are compressed by TOAST; its default, pglz, was the largest cost
+    // of a group commit in the ingest bench. lz4 (PostgreSQL 14+, in servers
+    // built with it, as Debian's and the official images are) compresses
+    // about as well for a fraction of the CPU: ~1.5x the ingest rate on this
+    // machine. Only new values are written with it; old ones stay readable.
+    // Servers without lz4 keep pglz.
+    sql: `
+      DO $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
+          ALTER TABLE delivery_bodies ALTER COLUMN body SET COMPRESSION lz4;
+          ALTER TABLE tasks ALTER COLUMN payload SET COMPRESSION lz4;
+        END IF;
+      END
+      $$;
+    `,
+  },
 ];

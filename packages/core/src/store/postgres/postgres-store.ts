@@ -160,6 +160,9 @@ export function entityLockSql(entities: readonly string[]): string {
     WITH ORDINALITY AS u (e, n) ORDER BY n`;
 }
 
+/** Connections of ingest's own pool, and group commits in flight at once (each holds one). */
+export const INGEST_CONNECTIONS = 4;
+
 /** A statement the server parses and plans once per connection, then reuses. */
 interface Prepared {
   readonly name: string;
@@ -239,6 +242,12 @@ export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
   readonly location: string;
   readonly #pool: pg.Pool;
+  /**
+   * Ingest's own connections (as many as group commits in flight): a 202
+   * never waits behind the workers, which may hold every connection of the
+   * main pool while they wait on an entity's lock.
+   */
+  readonly #ingestPool: pg.Pool;
   readonly #config: PoolConfig;
   readonly #ingest: IngestBatcher;
   readonly #onConnectionError: PostgresStoreOptions['onConnectionError'];
@@ -257,13 +266,18 @@ export class PostgresStore implements Store {
     this.#config = config;
     this.#onConnectionError = options.onConnectionError;
     this.#pool = new pg.Pool(config);
-    // An idle connection that breaks (a restart, pg_terminate_backend, a
-    // failover) is dropped by the pool; the next query opens a new one.
-    this.#pool.on('error', (err) => this.#connectionTrouble(err));
-    // A connection that breaks while checked out but between queries would
-    // otherwise raise an unhandled 'error' and end the process.
-    this.#pool.on('connect', (client) => client.on('error', (err) => this.#connectionTrouble(err)));
+    // Connections are opened at first use: a CLI command, which never ingests, opens none here.
+    this.#ingestPool = new pg.Pool({ ...config, max: INGEST_CONNECTIONS });
+    for (const pool of [this.#pool, this.#ingestPool]) {
+      // An idle connection that breaks (a restart, pg_terminate_backend, a
+      // failover) is dropped by the pool; the next query opens a new one.
+      pool.on('error', (err) => this.#connectionTrouble(err));
+      // A connection that breaks while checked out but between queries would
+      // otherwise raise an unhandled 'error' and end the process.
+      pool.on('connect', (client) => client.on('error', (err) => this.#connectionTrouble(err)));
+    }
     this.#ingest = new IngestBatcher((batch) => this.#insertBatch(batch), {
+      maxInflight: INGEST_CONNECTIONS,
       unavailable: (err) => isGitBridgeError(err, 'GB_STORE_UNAVAILABLE') || isConnectionError(err),
       ...(options.onIngestCommit ? { onCommit: options.onIngestCommit } : {}),
     });
@@ -392,10 +406,10 @@ export class PostgresStore implements Store {
   }
 
   /** A connection of the pool for a transaction or a session lock; the caller releases it. */
-  async #connect(): Promise<PoolClient> {
+  async #connect(pool = this.#pool): Promise<PoolClient> {
     this.#assertOpen();
     try {
-      return await this.#pool.connect();
+      return await pool.connect();
     } catch (err) {
       throw this.#wrap(err);
     }
@@ -407,9 +421,9 @@ export class PostgresStore implements Store {
    * With `lockEntities`, the transaction first serializes on those entities'
    * task order (see {@link entityLockSql}), in the same round trip as BEGIN.
    */
-  async #tx<T>(fn: (c: PoolClient) => Promise<T>, lockEntities: readonly string[] = []): Promise<T> {
+  async #tx<T>(fn: (c: PoolClient) => Promise<T>, lockEntities: readonly string[] = [], pool = this.#pool): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const client = await this.#connect();
+      const client = await this.#connect(pool);
       let broken: Error | undefined;
       try {
         // BEGIN and the entity locks go in one round trip (a simple query of two statements).
@@ -528,7 +542,7 @@ export class PostgresStore implements Store {
       if (!first.has(d.deliveryId)) first.set(d.deliveryId, i);
     });
     const rows = [...first.values()].map((i) => batch[i]!);
-    const stored = await this.#tx((c) => this.#insertRows(c, rows));
+    const stored = await this.#tx((c) => this.#insertRows(c, rows), [], this.#ingestPool);
     return batch.map((d, i) => (first.get(d.deliveryId) === i && stored.has(d.deliveryId) ? 'stored' : 'duplicate'));
   }
 
@@ -1117,6 +1131,6 @@ export class PostgresStore implements Store {
     const listener = this.#listener;
     this.#listener = undefined;
     await listener?.end().catch(() => undefined);
-    await this.#pool.end().catch(() => undefined);
+    await Promise.all([this.#pool.end().catch(() => undefined), this.#ingestPool.end().catch(() => undefined)]);
   }
 }
