@@ -160,6 +160,55 @@ export function entityLockSql(entities: readonly string[]): string {
     WITH ORDINALITY AS u (e, n) ORDER BY n`;
 }
 
+/**
+ * CTEs that settle a delivery under its claim (`settled`, one row when the
+ * claim held) and journal it. Parameters $1-$11: delivery id, claim token,
+ * state, outcome, ignored reason, then the journal's type, action, repo,
+ * number, timestamp and replay_of.
+ */
+const SETTLE_CTES = `settled AS (
+    UPDATE deliveries SET state = $3, outcome = $4, ignored_reason = $5, lease_until = NULL, claim_token = NULL, last_error = NULL, processed_at = now()
+    WHERE delivery_id = $1 AND claim_token = $2 AND state = 'queued'
+    RETURNING delivery_id
+  ), journaled AS (
+    INSERT INTO journal (delivery_id, type, action, repo, number, timestamp, recorded_at, replay_of)
+    SELECT delivery_id, $6::text, $7::text, $8::text, $9::bigint, $10::text, now(), $11::text FROM settled
+    ON CONFLICT (delivery_id) DO NOTHING
+  )`;
+
+/**
+ * CTEs that insert one task (`inserted`: its id, none when its idempotency
+ * key exists), its first transition and its notification (when a channel is
+ * given). Fifteen parameters from `$<from>`: id, delivery id, idempotency
+ * key, task type, priority, rule, repo, payload, entity, event, event time,
+ * on_stale, notification channel, text and url. With `after`, only when that
+ * CTE has a row.
+ *
+ * The task is held (`blocked`) behind any queued task of its entity, and
+ * created at the time it is inserted (clock_timestamp(), under the entity's
+ * lock, not when the transaction began): the creation times of an entity's
+ * tasks follow their order in its queue.
+ */
+function taskInsertCtes(from: number, after: string | null): string {
+  const p = (i: number) => `$${from + i - 1}`;
+  return `inserted AS (
+    INSERT INTO tasks (id, delivery_id, idempotency_key, task_type, priority, rule, repo, payload, status,
+      next_attempt_at, created_at, updated_at, entity, event, event_at, blocked, on_stale)
+    SELECT ${p(1)}::text, ${p(2)}::text, ${p(3)}::text, ${p(4)}::text, ${p(5)}::text, ${p(6)}::text, ${p(7)}::text, ${p(8)}::text, 'queued',
+      now(), clock_timestamp(), clock_timestamp(), ${p(9)}::text, ${p(10)}::text, ${p(11)}::timestamptz,
+      EXISTS (SELECT 1 FROM tasks WHERE entity = ${p(9)}::text AND status = 'queued'), ${p(12)}::text
+    ${after ? `WHERE EXISTS (SELECT 1 FROM ${after})` : ''}
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+  ), recorded AS (
+    INSERT INTO task_history (task_ref, from_status, to_status, at, source, detail)
+    SELECT id, NULL, 'queued', now(), 'gitbridge', 'rule ' || ${p(6)}::text FROM inserted
+  ), notified AS (
+    INSERT INTO notifications (delivery_id, task_ref, channel, text, url, status, next_attempt_at, created_at, updated_at)
+    SELECT ${p(2)}::text, id, ${p(13)}::text, ${p(14)}::text, ${p(15)}::text, 'pending', now(), now(), now() FROM inserted WHERE ${p(13)}::text IS NOT NULL
+  )`;
+}
+
 /** Connections of ingest's own pool, and group commits in flight at once (each holds one). */
 export const INGEST_CONNECTIONS = 4;
 
@@ -631,61 +680,44 @@ export class PostgresStore implements Store {
 
   /**
    * Under the entity's lock (taken with BEGIN): one statement settles the
-   * delivery under its claim and journals it, then one statement per task
-   * inserts it with its first transition and its notification. Three round
-   * trips for the usual delivery of one task, instead of one per row.
+   * delivery under its claim, journals it and inserts its first task with
+   * that task's first transition and notification; one more statement per
+   * further task. BEGIN, one statement and COMMIT for the usual delivery.
    */
   async completeDelivery(claim: Claim<ClaimedDelivery>, result: DeliveryResult): Promise<string[]> {
     const deliveryId = claim.item.deliveryId;
     const order = orderOf(claim, result);
     const tasks = result.drafts.length > 0;
     const j = result.journal;
+    const settle = [deliveryId, claim.token, tasks ? 'processed' : 'ignored', tasks ? 'tasks' : 'ignored', tasks ? null : (result.ignoredReason ?? null),
+      j.type, j.action, j.repo, j.number, j.timestamp, claim.item.replayOf];
+    const taskParams = (draft: DeliveryResult['drafts'][number], id: string) => {
+      const notification = draft.notify && claim.item.notify ? draft.notify : null;
+      return [id, deliveryId, `${deliveryId}:${draft.taskType}`, draft.taskType, draft.priority, draft.rule, result.repo, JSON.stringify(draft.payload),
+        order.entity, order.event, order.eventAt, draft.onStale ?? 'submit', notification?.channel ?? null, notification?.text ?? null, notification?.url ?? null];
+    };
     const created = await this.#tx(async (c) => {
       // The entity first (with BEGIN), then rows: every transaction takes its locks in that order.
-      const settled = await c.query<{ n: number }>(prepared(`WITH settled AS (
-          UPDATE deliveries SET state = $3, outcome = $4, ignored_reason = $5, lease_until = NULL, claim_token = NULL, last_error = NULL, processed_at = now()
-          WHERE delivery_id = $1 AND claim_token = $2 AND state = 'queued'
-          RETURNING delivery_id
-        ), journaled AS (
-          INSERT INTO journal (delivery_id, type, action, repo, number, timestamp, recorded_at, replay_of)
-          SELECT delivery_id, $6::text, $7::text, $8::text, $9::bigint, $10::text, now(), $11::text FROM settled
-          ON CONFLICT (delivery_id) DO NOTHING
-        )
-        SELECT count(*)::integer AS n FROM settled`),
-      [deliveryId, claim.token, tasks ? 'processed' : 'ignored', tasks ? 'tasks' : 'ignored', tasks ? null : (result.ignoredReason ?? null),
-        j.type, j.action, j.repo, j.number, j.timestamp, claim.item.replayOf]);
-      // Rolls the transaction back: nothing of a stale claim is kept.
-      if (settled.rows[0]!.n !== 1) throw claimLost(`delivery ${deliveryId}`);
       const ids: string[] = [];
       let notify = false;
-      for (const draft of result.drafts) {
-        const id = `gbt_${randomUUID()}`;
-        const notification = draft.notify && claim.item.notify ? draft.notify : null;
-        // Held behind any queued task of the same entity (one inserted just before in this loop included:
-        // each statement of the transaction sees the ones before it). Created at the time it is inserted,
-        // under the entity's lock (not when the transaction began): the creation times of an entity's
-        // tasks follow their order in its queue.
-        const r = await c.query(prepared(`WITH inserted AS (
-            INSERT INTO tasks (id, delivery_id, idempotency_key, task_type, priority, rule, repo, payload, status,
-              next_attempt_at, created_at, updated_at, entity, event, event_at, blocked, on_stale)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now(), clock_timestamp(), clock_timestamp(), $9, $10, $11,
-              EXISTS (SELECT 1 FROM tasks WHERE entity = $9 AND status = 'queued'), $12)
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING id
-          ), recorded AS (
-            INSERT INTO task_history (task_ref, from_status, to_status, at, source, detail)
-            SELECT id, NULL, 'queued', now(), 'gitbridge', 'rule ' || $6::text FROM inserted
-          ), notified AS (
-            INSERT INTO notifications (delivery_id, task_ref, channel, text, url, status, next_attempt_at, created_at, updated_at)
-            SELECT $2::text, id, $13::text, $14::text, $15::text, 'pending', now(), now(), now() FROM inserted WHERE $13::text IS NOT NULL
-          )
-          SELECT id FROM inserted`),
-        [id, deliveryId, `${deliveryId}:${draft.taskType}`, draft.taskType, draft.priority, draft.rule, result.repo, JSON.stringify(draft.payload),
-          order.entity, order.event, order.eventAt, draft.onStale ?? 'submit',
-          notification?.channel ?? null, notification?.text ?? null, notification?.url ?? null]);
-        if (r.rowCount !== 1) continue;
+      const inserted = (draft: DeliveryResult['drafts'][number], id: string | null) => {
+        if (id === null) return;
         ids.push(id);
-        if (notification) notify = true;
+        if (draft.notify && claim.item.notify) notify = true;
+      };
+      const [first, ...more] = result.drafts;
+      const firstId = `gbt_${randomUUID()}`;
+      const r = await c.query<{ settled: number; id: string | null }>(prepared(`WITH ${SETTLE_CTES}${first ? `, ${taskInsertCtes(12, 'settled')}` : ''}
+        SELECT (SELECT count(*) FROM settled)::integer AS settled, ${first ? '(SELECT id FROM inserted)' : 'NULL::text'} AS id`),
+      first ? [...settle, ...taskParams(first, firstId)] : settle);
+      // Rolls the transaction back: nothing of a stale claim is kept.
+      if (r.rows[0]!.settled !== 1) throw claimLost(`delivery ${deliveryId}`);
+      if (first) inserted(first, r.rows[0]!.id);
+      for (const draft of more) {
+        // Each statement of the transaction sees the tasks inserted before it: this one is held behind them.
+        const id = `gbt_${randomUUID()}`;
+        const next = await c.query<{ id: string }>(prepared(`WITH ${taskInsertCtes(1, null)} SELECT id FROM inserted`), taskParams(draft, id));
+        inserted(draft, next.rows[0]?.id ?? null);
       }
       return { ids, notify };
     }, tasks ? [order.entity] : []);
