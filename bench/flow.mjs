@@ -20,13 +20,16 @@
 // same way. The offset between the two clocks is estimated by IPC ping-pong
 // (the sample with the shortest round trip) and subtracted; its uncertainty
 // (half that round trip) is printed.
+import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { cpus } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Pool, request } from 'undici';
+import { createBenchDatabase } from './pg.mjs';
 
 export const E2E_GOAL_P99_MS = 50;
 export const DRAIN_GOAL_TASKS_PER_S = 1000;
@@ -76,7 +79,7 @@ function sumMetric(m, name, filter = '') {
  * Starts the reference MAS, then the daemon pointed at it. `masDown`: the MAS
  * refuses connections until `up()`. `daemonEnv`: extra GITBRIDGE_* settings.
  */
-export async function startFlow(ctx, { masDown = false, daemonEnv = {}, masCallbacks = true, label }) {
+export async function startFlow(ctx, { masDown = false, daemonEnv = {}, masCallbacks = true, label, daemons = 1 }) {
   const mas = await ctx.startChild('mas-reference-target.mjs', {
     env: {
       BENCH_MAS_CALLBACK_SECRET: CALLBACK_SECRET,
@@ -86,35 +89,46 @@ export async function startFlow(ctx, { masDown = false, daemonEnv = {}, masCallb
   });
   const dir = ctx.tempDir(`gitbridge-bench-${label}-`);
   const dataDir = join(dir, 'data');
-  let daemon;
-  for (let attempt = 1; ; attempt++) {
-    const port = await reservePort();
-    try {
-      daemon = await ctx.startChild('target-gitbridged.mjs', {
-        execArgv: label === 'startup' ? [] : ctx.profArgs(),
-        env: {
-          BENCH_SECRET: ctx.secret,
-          BENCH_ROOT: ctx.root,
-          BENCH_DATA_DIR: dataDir,
-          BENCH_LOG_DIR: join(dir, 'logs'),
-          BENCH_MAS_URL: `http://127.0.0.1:${mas.port}`,
-          BENCH_PORT: String(port),
-          BENCH_DAEMON_ENV: JSON.stringify(daemonEnv),
-        },
-      });
-      break;
-    } catch (err) {
-      // The reserved port was taken in between: try another one.
-      if (attempt >= 3) throw err;
+  // --store postgres: the daemons share a fresh database (the start-up part keeps its SQLite file for the CLI).
+  const database = ctx.opts.store === 'postgres' && label !== 'startup' ? await createBenchDatabase(ctx.root, ctx.opts.pgUrl) : null;
+  const env = database ? { ...daemonEnv, GITBRIDGE_DATABASE_URL: database.url } : daemonEnv;
+  const started = [];
+  for (let n = 0; n < daemons; n++) {
+    for (let attempt = 1; ; attempt++) {
+      const port = await reservePort();
+      try {
+        started.push(await ctx.startChild('target-gitbridged.mjs', {
+          execArgv: label === 'startup' ? [] : ctx.profArgs(),
+          env: {
+            BENCH_SECRET: ctx.secret,
+            BENCH_ROOT: ctx.root,
+            BENCH_DATA_DIR: n === 0 ? dataDir : join(dir, `data-${n}`),
+            BENCH_LOG_DIR: join(dir, n === 0 ? 'logs' : `logs-${n}`),
+            BENCH_MAS_URL: `http://127.0.0.1:${mas.port}`,
+            BENCH_PORT: String(port),
+            BENCH_DAEMON_ENV: JSON.stringify(env),
+          },
+        }));
+        break;
+      } catch (err) {
+        // The reserved port was taken in between: try another one.
+        if (attempt >= 3) throw err;
+      }
     }
   }
-  return { mas, daemon, dataDir };
+  return { mas, daemon: started[0], daemons: started, dataDir, database };
 }
 
 /** Stops the MAS first (cancels its callbacks), then the daemon (clean shutdown). */
 export async function stopFlow(ctx, flow) {
   await ctx.stopChild(flow.mas.child).catch(() => flow.mas.child.kill('SIGKILL'));
-  return ctx.stopChild(flow.daemon.child);
+  const [first, ...others] = flow.daemons;
+  for (const d of others) await ctx.stopChild(d.child).catch(() => d.child.kill('SIGKILL'));
+  try {
+    return await ctx.stopChild(first.child);
+  } finally {
+    await flow.database?.drop().catch(() => undefined);
+  }
 }
 
 /**
@@ -180,6 +194,33 @@ function closeWindow(ctx, win, reports) {
   const wall = performance.now() - win.t0;
   const ours = (c.user + c.system) / 1000 + reports.reduce((n, r) => n + r.cpuMs, 0);
   return Math.max(0, (busy1 - win.busy0 - ours) / wall);
+}
+
+/**
+ * CPU time used so far by the PostgreSQL server's processes on this machine,
+ * ms (Linux /proc; null elsewhere). Backends that end inside a window are
+ * missed: the daemons' pools keep theirs open.
+ */
+function postgresCpuMs() {
+  try {
+    let ticks = 0;
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      let stat;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      const close = stat.lastIndexOf(')');
+      if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+      const f = stat.slice(close + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15 of stat)
+    }
+    return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
 }
 
 /** Polls `check` every `everyMs` until it returns a truthy value or `timeoutMs` passes (then returns null). */
@@ -282,7 +323,8 @@ export async function runE2e(ctx) {
     const stopped = await stopFlow(ctx, flow);
 
     // Stage split from the store (millisecond wall-clock times): 202 → task row created → MAS acceptance.
-    const stages = readStages(ctx, stopped.extra?.storePath ?? join(flow.dataDir, 'gitbridge.db'), measured, acceptedAt);
+    // The per-stage split reads the SQLite file; on PostgreSQL only the end-to-end figure is given.
+    const stages = flow.database ? null : readStages(ctx, stopped.extra?.storePath ?? join(flow.dataDir, 'gitbridge.db'), measured, acceptedAt);
 
     const statuses = {};
     for (const r of measured) {
@@ -354,14 +396,15 @@ function readStages(ctx, dbPath, measured, acceptedAt) {
 
 // ---------------------------------------------------------------- drain
 
-/** Posts `count` deliveries with `concurrency` requests in flight; returns status counts and the time it took. */
-async function postMany(ctx, port, count, concurrency) {
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: concurrency, pipelining: 1 });
+/** Posts `count` deliveries with `concurrency` requests in flight, spread over the daemons' `ports`; returns status counts and the time it took. */
+async function postMany(ctx, ports, count, concurrency) {
+  const pools = ports.map((port) => new Pool(`http://127.0.0.1:${port}`, { connections: Math.ceil(concurrency / ports.length), pipelining: 1 }));
   const statuses = {};
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, worker) => {
+      const pool = pools[worker % pools.length];
       while (next < count) {
         next++;
         let k;
@@ -374,7 +417,7 @@ async function postMany(ctx, port, count, concurrency) {
       }
     }),
   );
-  await pool.close();
+  await Promise.all(pools.map((p) => p.close()));
   return { statuses, ms: performance.now() - t0 };
 }
 
@@ -393,11 +436,12 @@ async function defaultMasConcurrency(ctx) {
 export async function runDrain(ctx, { masConcurrency, settings = ctx.opts.drain, label = 'drain' } = {}) {
   const { count, concurrency, timeoutS, masCallbacks } = settings;
   const daemonEnv = { ...(masConcurrency ? { GITBRIDGE_MAS_CONCURRENCY: String(masConcurrency) } : {}), ...(ctx.opts.daemonEnv ?? {}) };
-  const flow = await startFlow(ctx, { masDown: true, daemonEnv, masCallbacks, label });
+  const daemons = settings.daemons ?? 1;
+  const flow = await startFlow(ctx, { masDown: true, daemonEnv, masCallbacks, label, daemons });
   const { mas, daemon } = flow;
   try {
-    ctx.say(`  MAS down; posting ${count.toLocaleString('en-US')} deliveries (${concurrency} in flight) …`);
-    const posted = await postMany(ctx, daemon.port, count, concurrency);
+    ctx.say(`  MAS down; posting ${count.toLocaleString('en-US')} deliveries (${concurrency} in flight${daemons > 1 ? `, over ${daemons} daemons` : ''}) …`);
+    const posted = await postMany(ctx, flow.daemons.map((d) => d.port), count, concurrency);
     const stored = posted.statuses[202] ?? 0;
     ctx.say(`  ${stored.toLocaleString('en-US')} answered 202 in ${(posted.ms / 1000).toFixed(1)} s; waiting until every delivery is a queued task …`);
     const tQueue0 = performance.now();
@@ -410,13 +454,15 @@ export async function runDrain(ctx, { masConcurrency, settings = ctx.opts.drain,
       throw new Error(`backlog not ready within ${timeoutS} s: queue depth ${queueDepth(last)}, queued tasks ${queued(last)} of ${stored}`);
     }
     const processMs = performance.now() - tQueue0;
-    const probesWhileDown = sumMetric(ready, 'gitbridge_mas_submissions_total');
-    const before = ready;
+    // Each daemon's metrics when the MAS comes up (submissions and callbacks are per daemon).
+    const befores = await Promise.all(flow.daemons.map((d) => scrape(d.port)));
+    const probesWhileDown = befores.reduce((n, b) => n + sumMetric(b, 'gitbridge_mas_submissions_total'), 0);
 
     ctx.say(`  ${queued(ready).toLocaleString('en-US')} tasks queued (processing took ${(processMs / 1000).toFixed(1)} s after the last 202); MAS up, draining …`);
-    await ctx.ask(daemon.child, { type: 'mark' }, 'marked');
+    for (const d of flow.daemons) await ctx.ask(d.child, { type: 'mark' }, 'marked');
     await ctx.ask(mas.child, { type: 'mark' }, 'marked');
     const win = openWindow(ctx);
+    const pg0 = flow.database ? postgresCpuMs() : null;
     const { at: upAt } = await ctx.ask(mas.child, { type: 'up' }, 'up');
     const tUp = performance.now();
     // Daemon side: queued reaches 0 (every task recorded as accepted). Polled every 500 ms
@@ -436,12 +482,17 @@ export async function runDrain(ctx, { masConcurrency, settings = ctx.opts.drain,
       return s.created >= stored ? s : null;
     }, { everyMs: 100, timeoutMs: timeoutS * 1000 });
     const masRep = await ctx.ask(mas.child, { type: 'report' }, 'report');
-    const after = await daemonSide;
-    const rep = await ctx.ask(daemon.child, { type: 'report' }, 'report');
-    const otherCpu = closeWindow(ctx, win, [rep, masRep]);
+    await daemonSide;
+    const reps = [];
+    for (const d of flow.daemons) reps.push(await ctx.ask(d.child, { type: 'report' }, 'report'));
+    const pgCpuMs = pg0 !== null ? postgresCpuMs() - pg0 : null;
+    const windowMs = performance.now() - win.t0;
+    // PostgreSQL is part of the system measured, not "other processes".
+    const otherCpu = closeWindow(ctx, win, [...reps, masRep, ...(pgCpuMs !== null ? [{ cpuMs: pgCpuMs }] : [])]);
     const s = masSide ?? (await ctx.ask(mas.child, { type: 'stats' }, 'stats'));
     const { entries } = await ctx.ask(mas.child, { type: 'times' }, 'times', 60_000);
-    const m = after ?? (await scrape(daemon.port));
+    // Every daemon's metrics, summed: each submits and applies callbacks.
+    const scrapes = await Promise.all(flow.daemons.map((d) => scrape(d.port)));
     await stopFlow(ctx, flow);
 
     // Acceptances per second after the MAS came up.
@@ -453,12 +504,17 @@ export async function runDrain(ctx, { masConcurrency, settings = ctx.opts.drain,
     const accepted = s.created;
     const drainMs = s.lastAt !== null ? s.lastAt - upAt : null;
     const firstMs = s.firstAt !== null ? s.firstAt - upAt : null;
-    const dSum = sumMetric(m, 'gitbridge_mas_submission_duration_seconds_sum', 'outcome="accepted"') - sumMetric(before, 'gitbridge_mas_submission_duration_seconds_sum', 'outcome="accepted"');
-    const dCount = sumMetric(m, 'gitbridge_mas_submission_duration_seconds_count', 'outcome="accepted"') - sumMetric(before, 'gitbridge_mas_submission_duration_seconds_count', 'outcome="accepted"');
-    const conc = masConcurrency ?? (await defaultMasConcurrency(ctx));
+    const delta = (name, filter) => scrapes.reduce((n, m, i) => n + sumMetric(m, name, filter) - sumMetric(befores[i], name, filter), 0);
+    const dSum = delta('gitbridge_mas_submission_duration_seconds_sum', 'outcome="accepted"');
+    const dCount = delta('gitbridge_mas_submission_duration_seconds_count', 'outcome="accepted"');
+    // Submissions in flight at most, over all daemons.
+    const conc = (masConcurrency ?? (await defaultMasConcurrency(ctx))) * daemons;
+    const cpuMs = { daemons: reps.reduce((n, r) => n + r.cpuMs, 0), mas: masRep.cpuMs, postgres: pgCpuMs };
     const meanSubmitMs = dCount ? (dSum * 1000) / dCount : null;
     return {
       figure: 'drain',
+      store: flow.database ? 'postgres' : 'sqlite',
+      daemons,
       count,
       masConcurrency: masConcurrency ?? null,
       masConcurrencyEffective: conc,
@@ -480,8 +536,12 @@ export async function runDrain(ctx, { masConcurrency, settings = ctx.opts.drain,
       meanSubmitMs,
       // Little's law: with `conc` submissions in flight, each taking meanSubmitMs, at most this many per second.
       concurrencyCeilingPerS: meanSubmitMs ? (conc / meanSubmitMs) * 1000 : null,
-      daemon: { cpu: rep.cpuMs / rep.wallMs, elu: rep.elu, loopDelayMaxMs: rep.loopDelay.maxMs, callbacksApplied: sumMetric(m, 'gitbridge_mas_callbacks_total', 'outcome="applied"') - sumMetric(before, 'gitbridge_mas_callbacks_total', 'outcome="applied"') },
+      // cpu: cores used by all the daemons together; elu: the busiest daemon's event loop.
+      daemon: { cpu: cpuMs.daemons / windowMs, elu: Math.max(...reps.map((r) => r.elu)), loopDelayMaxMs: Math.max(...reps.map((r) => r.loopDelay.maxMs)), callbacksApplied: delta('gitbridge_mas_callbacks_total', 'outcome="applied"') },
       mas: { cpu: masRep.cpuMs / masRep.wallMs, elu: masRep.elu, submissions: s.submissions, callbacks: s.callbacks, callbackFailures: s.callbackFailures },
+      postgres: pgCpuMs === null ? null : { cpu: pgCpuMs / windowMs },
+      // CPU per task accepted, ms, by part of the system (what bounds tasks/s on a machine of N cores).
+      cpuPerTaskMs: accepted > 0 ? { daemons: cpuMs.daemons / accepted, mas: cpuMs.mas / accepted, postgres: cpuMs.postgres === null ? null : cpuMs.postgres / accepted } : null,
       otherCpu,
     };
   } catch (err) {
@@ -564,14 +624,22 @@ export function printBacklog(r, log = console.log) {
 
 export function printDrain(r, log = console.log) {
   const setting = r.masConcurrency ? `GITBRIDGE_MAS_CONCURRENCY=${r.masConcurrency}` : `default settings (GITBRIDGE_MAS_CONCURRENCY=${r.masConcurrencyEffective})`;
-  log(`\nbacklog drain: ${fInt(r.count)} queued tasks, MAS down then up; ${setting}${r.masCallbacks ? '' : ', MAS callbacks off'}`);
+  log(`\nbacklog drain: ${fInt(r.count)} queued tasks, MAS down then up; ${setting}${r.masCallbacks ? '' : ', MAS callbacks off'}; ` +
+    `store ${r.store}${r.daemons > 1 ? `, ${r.daemons} daemons` : ''}`);
   log(`  tasks accepted  drain s  tasks/s  steady tasks/s  best 1-s  first acceptance ms  queued=0 seen at s`);
   log(`  ${fInt(r.accepted).padStart(14)}  ${f1(r.drainMs / 1000).padStart(7)}  ${fInt(r.tasksPerS).padStart(7)}  ${fInt(r.steadyTasksPerS).padStart(14)}  ${fInt(r.peakSecond).padStart(8)}  ${f1(r.firstAcceptanceMs).padStart(19)}  ${r.queuedZeroMs == null ? '–'.padStart(17) : (r.queuedZeroMs / 1000).toFixed(1).padStart(17)}`);
   log(`  tasks/s: accepted ÷ (last acceptance − MAS up), both in the MAS's clock; steady: after the first acceptance.`);
   log(`  backlog: ${JSON.stringify(r.posted)} in ${f1(r.postMs / 1000)} s, processed into tasks ${f1(r.processMs / 1000)} s later; ${fInt(r.probesWhileDown)} submission attempts while the MAS was down`);
   log(`  mean accepted submission ${f1(r.meanSubmitMs)} ms → concurrency ceiling ${fInt(r.concurrencyCeilingPerS)} tasks/s (${r.masConcurrencyEffective} in flight); ` +
-    `daemon CPU ${pct(r.daemon.cpu)}, event loop busy ${pct(r.daemon.elu)}; MAS CPU ${pct(r.mas.cpu)}, loop busy ${pct(r.mas.elu)}; ` +
+    `${r.daemons > 1 ? `${r.daemons} daemons' CPU ${pct(r.daemon.cpu)} of a core, busiest event loop ${pct(r.daemon.elu)}` : `daemon CPU ${pct(r.daemon.cpu)}, event loop busy ${pct(r.daemon.elu)}`}; ` +
+    `MAS CPU ${pct(r.mas.cpu)}, loop busy ${pct(r.mas.elu)}${r.postgres ? `; PostgreSQL CPU ${pct(r.postgres.cpu)} of a core` : ''}; ` +
     `${fInt(r.daemon.callbacksApplied)} callbacks applied during the drain`);
+  if (r.cpuPerTaskMs) {
+    const c = r.cpuPerTaskMs;
+    const total = c.daemons + c.mas + (c.postgres ?? 0);
+    log(`  CPU per accepted task: daemon${r.daemons > 1 ? 's' : ''} ${c.daemons.toFixed(2)} ms, MAS ${c.mas.toFixed(2)} ms` +
+      `${c.postgres !== null ? `, PostgreSQL ${c.postgres.toFixed(2)} ms` : ''}; ${total.toFixed(2)} ms in all → at most ${fInt((1000 * cpus().length) / total)} tasks/s on this machine's ${cpus().length} cores`);
+  }
   log(`  per second after MAS up: ${r.perSecond.slice(0, 30).map(fInt).join(' ')}${r.perSecond.length > 30 ? ' …' : ''}`);
   noisy(r, log);
 }

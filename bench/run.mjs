@@ -45,6 +45,7 @@ import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { runE2e, runDrain, printE2e, printDrain, printBacklog, e2eGoal, drainGoal, backlogGoal, E2E_GOAL_P99_MS, DRAIN_GOAL_TASKS_PER_S } from './flow.mjs';
 import { runStartup, printStartup, startupGoal, STARTUP_GOAL_RATIO } from './startup.mjs';
+import { createBenchDatabase, DEFAULT_PG_URL } from './pg.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -60,6 +61,10 @@ const USAGE = `usage: node bench/run.mjs [options]
                       process (the gitbridged ingest target, the e2e and drain daemons),
                       and of the floor/calib targets (in DIR/<target>-round<N>/)
                       (default: a new directory under the OS temp dir; kept)
+  --store S           sqlite (default) or postgres: the store of the e2e, drain and backlog daemons (a fresh
+                      database on --pg-url's server, dropped afterwards; the start-up part stays on SQLite)
+  --pg-url URL        the PostgreSQL server for --store postgres and the gitbridged-pg ingest target
+                      (default postgres://postgres@127.0.0.1:5432/postgres)
   --root DIR          take gitbridged from DIR/packages/{core,daemon}/dist instead
                       of this checkout (A/B of a patched, built copy)
 
@@ -69,7 +74,8 @@ ingest (bare fastify vs @octokit/webhooks vs a minimal durable ingest vs gitbrid
   --connections N     autocannon connections (default 32)
   --rounds N          repeat the whole sequence N times and report medians
                       (default 1; use 3+ on a shared or noisy machine)
-  --targets LIST      comma-separated subset of fastify,octokit,floor,gitbridged (default all),
+  --targets LIST      comma-separated subset of fastify,octokit,floor,gitbridged,gitbridged-pg (default: all but
+                      gitbridged-pg, the daemon on a fresh PostgreSQL database of --pg-url's server),
                       run in the order given; \`calib\` (not in the default set) is an
                       independently written floor used to check \`floor\` (bench/FINDINGS-floor.md)
 
@@ -85,6 +91,7 @@ drain (backlog built while the MAS is down, then drained):
                                 "default" = the daemon's default (default: default)
   --drain-callbacks on|off      reference MAS callbacks during the drain (default on)
   --drain-timeout S             bound on each wait of the drain, seconds (default 180)
+  --drain-daemons N             daemons sharing the store (--store postgres), deliveries spread over them (default 1)
 
 backlog (the drain of a large backlog, rates per 10 s; the issue's 150,000-delivery soak):
   --backlog-count N             deliveries in the backlog (default 150000)
@@ -99,7 +106,7 @@ startup (CLI start-up):
 const ALL_TARGETS = ['fastify', 'octokit', 'floor', 'gitbridged'];
 // Not run by default: `calib`, a floor written independently of target-floor.mjs
 // to check it (bench/FINDINGS-floor.md). Runs where it is listed in --targets.
-const KNOWN_TARGETS = ['fastify', 'octokit', 'calib', 'floor', 'gitbridged'];
+const KNOWN_TARGETS = ['fastify', 'octokit', 'calib', 'floor', 'gitbridged', 'gitbridged-pg'];
 const ALL_PARTS = ['ingest', 'e2e', 'drain', 'backlog', 'startup'];
 const LABELS = {
   fastify: 'bare fastify (202)',
@@ -107,16 +114,20 @@ const LABELS = {
   calib: 'independent minimal durable ingest (calibration)',
   floor: 'minimal durable ingest (HMAC, parse, one INSERT)',
   gitbridged: 'gitbridged (durable ingest)',
+  'gitbridged-pg': 'gitbridged on PostgreSQL (durable ingest)',
 };
 const GOAL_RATIO = 0.8;
 const GOAL_P99_MS = 25;
 const GOAL_FLOOR_RATIO = 0.9;
+const GOAL_PG_RATIO = 0.5;
+const GOAL_PG_P99_MS = 50;
 
 function parseArgs(argv) {
   const o = {
     only: ALL_PARTS, duration: 10, warmup: 3, connections: 32, rounds: 1, targets: ALL_TARGETS, json: false, cpuProf: null, root: ROOT,
+    store: 'sqlite', pgUrl: DEFAULT_PG_URL,
     e2e: { rate: 200, durationS: 10, warmupS: 2, settleS: 60 },
-    drain: { count: 10_000, concurrency: 32, masConcurrency: [null], masCallbacks: true, timeoutS: 180 },
+    drain: { count: 10_000, concurrency: 32, masConcurrency: [null], masCallbacks: true, timeoutS: 180, daemons: 1 },
     backlog: { count: 150_000, concurrency: 32, masCallbacks: true, timeoutS: 600 },
     startup: { runs: 25, tasks: 100 },
   };
@@ -135,7 +146,7 @@ function parseArgs(argv) {
     const l = String(v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
     for (const t of l) {
       const [base, ...vars] = t.split(':');
-      const badVar = (x) => !/^[A-Z][A-Z0-9_]*=[^:,]*$/.test(x) || (base === 'gitbridged' && !/^(GITBRIDGE_[A-Z0-9_]+|BENCH_ROOT)=/.test(x));
+      const badVar = (x) => !/^[A-Z][A-Z0-9_]*=[^:,]*$/.test(x) || (base.startsWith('gitbridged') && !/^(GITBRIDGE_[A-Z0-9_]+|BENCH_ROOT)=/.test(x));
       if (!KNOWN_TARGETS.includes(base) || vars.some(badVar)) {
         fail(`${name} takes a subset of ${KNOWN_TARGETS.join(',')} in any order, or variants such as floor:FLOOR_PAGE=65536 (got ${t})`);
       }
@@ -168,6 +179,14 @@ function parseArgs(argv) {
       case '--drain-concurrency': o.drain.concurrency = Math.floor(num(a, value(), 1)); break;
       case '--drain-timeout': o.drain.timeoutS = num(a, value(), 10); break;
       case '--backlog-count': o.backlog.count = Math.floor(num(a, value(), 1)); break;
+      case '--drain-daemons': o.drain.daemons = Math.floor(num(a, value(), 1)); break;
+      case '--store': {
+        const v = String(value() ?? '');
+        if (v !== 'sqlite' && v !== 'postgres') fail(`${a} takes sqlite or postgres`);
+        o.store = v;
+        break;
+      }
+      case '--pg-url': o.pgUrl = String(value() ?? ''); break;
       case '--backlog-timeout': o.backlog.timeoutS = num(a, value(), 10); break;
       case '--drain-mas-concurrency':
         o.drain.masConcurrency = String(value() ?? '').split(',').map((x) => x.trim()).filter(Boolean)
@@ -450,22 +469,29 @@ async function runTarget(name, mas, round) {
   const given = Object.fromEntries(vars.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)]));
   const execArgv = [];
   let dataDir;
-  if (base === 'gitbridged') {
+  let database = null;
+  const daemonTarget = base === 'gitbridged' || base === 'gitbridged-pg';
+  if (daemonTarget) {
     const dir = tempDir('gitbridge-bench-');
     dataDir = join(dir, 'data');
     Object.assign(env, { BENCH_ROOT: given.BENCH_ROOT ?? opts.root, BENCH_DATA_DIR: dataDir, BENCH_LOG_DIR: join(dir, 'logs'), BENCH_MAS_URL: `http://127.0.0.1:${mas.port}` });
     const daemonEnv = Object.fromEntries(Object.entries(given).filter(([k]) => k.startsWith('GITBRIDGE_')));
+    // gitbridged-pg: the same daemon on a fresh PostgreSQL database (--pg-url's server).
+    if (base === 'gitbridged-pg') {
+      database = await createBenchDatabase(opts.root, opts.pgUrl);
+      daemonEnv.GITBRIDGE_DATABASE_URL = database.url;
+    }
     if (Object.keys(daemonEnv).length) env.BENCH_DAEMON_ENV = JSON.stringify({ ...JSON.parse(process.env.BENCH_DAEMON_ENV || '{}'), ...daemonEnv });
   } else {
     Object.assign(env, given);
   }
   // The daemon, and the floor targets to compare it with (one profile per target and round).
-  if (base === 'gitbridged' || base === 'floor' || base === 'calib') execArgv.push(...profArgs(`${name.replace(/[^A-Za-z0-9_=-]+/g, '_')}-round${round}`));
+  if (daemonTarget || base === 'floor' || base === 'calib') execArgv.push(...profArgs(`${name.replace(/[^A-Za-z0-9_=-]+/g, '_')}-round${round}`));
   say(`\n▶ ${name}: ${LABELS[base]}${opts.rounds > 1 ? ` (round ${round}/${opts.rounds})` : ''}`);
-  const { child, port } = await startChild(`target-${base}.mjs`, { env, execArgv });
+  const { child, port } = await startChild(`target-${daemonTarget ? 'gitbridged' : base}.mjs`, { env, execArgv });
 
   // Every 202 received, by delivery id (gitbridged only): checked against the store afterwards.
-  const acked = base === 'gitbridged' ? new Set() : null;
+  const acked = daemonTarget ? new Set() : null;
   const onAccepted = acked
     ? (body) => {
         try {
@@ -510,7 +536,7 @@ async function runTarget(name, mas, round) {
     // The measured window on the clock of the target's CPU profile (µs), to cut a --cpu-prof profile to it.
     targetWindow: rep.window,
     loadGeneratorCpu: loadgenMs / wallMs,
-    masStubCpu: base === 'gitbridged' ? masMs / wallMs : 0,
+    masStubCpu: daemonTarget ? masMs / wallMs : 0,
     // Cost per answered request, robust to a busy machine: CPU time of the target
     // process (all threads), and time its event loop was busy (includes synchronous I/O waits).
     cpuUsPerReq: measured.requests ? (rep.cpuMs * 1000) / measured.requests : null,
@@ -520,7 +546,7 @@ async function runTarget(name, mas, round) {
   };
 
   if (base === 'floor' || base === 'calib') out.store = { ...(stopped.extra ?? {}), measured: rep.extra ?? null };
-  if (base === 'gitbridged') {
+  if (daemonTarget) {
     const extra = stopped.extra ?? {};
     out.daemon = {
       accepted: extra.accepted,
@@ -532,7 +558,12 @@ async function runTarget(name, mas, round) {
       masAccepted: extra.masAccepted,
       masFailed: extra.masFailed,
     };
-    out.integrity = verifyStore(extra.storePath ?? join(dataDir, 'gitbridge.db'), acked, extra.accepted);
+    if (database) {
+      out.integrity = integrity(await database.storedIds(), acked, extra.accepted);
+      await database.drop();
+    } else {
+      out.integrity = verifyStore(extra.storePath ?? join(dataDir, 'gitbridge.db'), acked, extra.accepted);
+    }
   }
   return out;
 }
@@ -547,22 +578,26 @@ function verifyStore(dbPath, acked, serverAccepted) {
   const Database = coreRequire('better-sqlite3');
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
-    const ids = new Set(db.prepare('SELECT delivery_id FROM deliveries').pluck().all());
-    let missing = 0;
-    for (const id of acked) if (!ids.has(id)) missing++;
-    return {
-      stored: ids.size,
-      // 202s the daemon sent (its own counter, incremented right before each 202).
-      answered202: serverAccepted,
-      // 202s the load generator read (warm-up + measured); a few fewer than
-      // answered202 because autocannon stops with responses in flight.
-      received202: acked.size,
-      received202WithoutRow: missing,
-      ok: missing === 0 && ids.size === serverAccepted,
-    };
+    return integrity(new Set(db.prepare('SELECT delivery_id FROM deliveries').pluck().all()), acked, serverAccepted);
   } finally {
     db.close();
   }
+}
+
+/** Every 202 the load generator received has its stored row, and the store holds as many deliveries as the daemon answered 202. */
+function integrity(ids, acked, serverAccepted) {
+  let missing = 0;
+  for (const id of acked) if (!ids.has(id)) missing++;
+  return {
+    stored: ids.size,
+    // 202s the daemon sent (its own counter, incremented right before each 202).
+    answered202: serverAccepted,
+    // 202s the load generator read (warm-up + measured); a few fewer than
+    // answered202 because autocannon stops with responses in flight.
+    received202: acked.size,
+    received202WithoutRow: missing,
+    ok: missing === 0 && ids.size === serverAccepted,
+  };
 }
 
 // ---------------------------------------------------------------- aggregation & output
@@ -637,7 +672,7 @@ function table(rows) {
 /** The ingest part: the targets, their table and goal lines. */
 async function ingestPart() {
   let mas = null;
-  if (opts.targets.includes('gitbridged')) mas = await startChild('mas-stub.mjs');
+  if (opts.targets.some((t) => t.startsWith('gitbridged'))) mas = await startChild('mas-stub.mjs');
 
   const runs = [];
   for (let round = 1; round <= opts.rounds; round++) {
@@ -651,13 +686,14 @@ async function ingestPart() {
   const octokit = rows.find((r) => r.target === 'octokit');
   const gb = rows.find((r) => r.target === 'gitbridged');
   const floor = rows.find((r) => r.target === 'floor');
-  const gbRuns = runs.filter((r) => r.target.split(':')[0] === 'gitbridged');
+  const gbPg = rows.find((r) => r.target === 'gitbridged-pg');
+  const gbRuns = runs.filter((r) => r.target.split(':')[0].startsWith('gitbridged'));
 
   const failures = [];
   for (const r of runs) {
     if (r.non2xx + r.errors + r.timeouts > 0) {
       failures.push(`${r.target} (round ${r.round}): ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts (statuses ${JSON.stringify(r.statuses)})`);
-    } else if (r.target.split(':')[0] === 'gitbridged') {
+    } else if (r.target.split(':')[0].startsWith('gitbridged')) {
       const not202 = Object.entries(r.statuses).filter(([s]) => s !== '202').reduce((n, [, c]) => n + c, 0);
       if (not202 > 0) failures.push(`${r.target} (round ${r.round}): ${not202} answers other than 202 (statuses ${JSON.stringify(r.statuses)})`);
     }
@@ -718,6 +754,18 @@ async function ingestPart() {
     goalLines.push(`  ${gb.ratioToFloor >= GOAL_FLOOR_RATIO && gb.p99Ms <= GOAL_P99_MS ? 'PASS' : 'MISS'}  vs the floor: gitbridged reached ` +
       `${gb.ratioToFloor.toFixed(2)}× the floor (${fmtInt(floor.reqPerSec)} req/s, p99 ${fmtMs(floor.p99Ms)} ms) with p99 ${fmtMs(gb.p99Ms)} ms ` +
       `(goal ≥ ${GOAL_FLOOR_RATIO}× with p99 ≤ ${GOAL_P99_MS} ms)`);
+  }
+  // PostgreSQL against SQLite in the same run (issue: ≥ 0.5× with p99 ≤ 50 ms), per-round ratio, median.
+  if (gb && gbPg) {
+    const ratios = [];
+    for (let round = 1; round <= opts.rounds; round++) {
+      const a = runs.find((r) => r.target === 'gitbridged-pg' && r.round === round);
+      const b = runs.find((r) => r.target === 'gitbridged' && r.round === round);
+      if (a && b && b.reqPerSec) ratios.push(a.reqPerSec / b.reqPerSec);
+    }
+    const ratio = median(ratios);
+    goalLines.push(`  ${ratio >= GOAL_PG_RATIO && gbPg.p99Ms <= GOAL_PG_P99_MS ? 'PASS' : 'MISS'}  PostgreSQL: one daemon ingests ${fmtInt(gbPg.reqPerSec)} req/s, ` +
+      `${ratio.toFixed(2)}× the SQLite daemon, p99 ${fmtMs(gbPg.p99Ms)} ms (goal ≥ ${GOAL_PG_RATIO}× with p99 ≤ ${GOAL_PG_P99_MS} ms)`);
   }
   return { failures, noisy, goals, rows, runs, print, goalLines };
 }
@@ -798,7 +846,7 @@ async function main() {
   if (has('drain')) {
     out.drain = [];
     for (const c of opts.drain.masConcurrency) {
-      say(`\n▶ drain: ${fmtInt(opts.drain.count)}-task backlog, GITBRIDGE_MAS_CONCURRENCY=${c ?? 'default'}`);
+      say(`\n▶ drain: ${fmtInt(opts.drain.count)}-task backlog, GITBRIDGE_MAS_CONCURRENCY=${c ?? 'default'}, store ${opts.store}${opts.drain.daemons > 1 ? `, ${opts.drain.daemons} daemons` : ''}`);
       const r = await part(`drain (concurrency ${c ?? 'default'})`, () => runDrain(ctx, { masConcurrency: c }));
       if (!r) continue;
       out.drain.push(r);

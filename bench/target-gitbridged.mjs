@@ -72,8 +72,9 @@ serveTarget({
   port: daemon.port,
   report: snapshot,
   stop: async () => {
-    const before = await snapshot();
+    // Counted after the stop: requests still in flight when the load generator
+    // stopped are answered (and counted) during the graceful stop.
     await daemon.stop();
-    return { ...before, storePath: daemon.store.location ?? daemon.store.path };
+    return { ...(await snapshot()), storePath: daemon.store.location ?? daemon.store.path };
   },
 });
