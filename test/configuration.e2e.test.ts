@@ -116,6 +116,7 @@ describe('gitbridged config check and serve --check', () => {
       GITBRIDGE_MAS_TOKEN: 'mas-token-value',
       GITBRIDGE_ADMIN_TOKEN: 'admin-token-value',
       GITBRIDGE_REDIS_URL: 'redis://user:redis-password-value@127.0.0.1:6379/0',
+      GITBRIDGE_DATABASE_URL: 'postgres://gitbridge:database-password-value@db.internal:5432/gitbridge',
       GITBRIDGE_NOTIFY_URL: 'https://hooks.slack.com/services/T0/B0/slack-path-secret',
     };
     const r = await gitbridged(['config', 'check', '--port', '8080'], env);
@@ -129,9 +130,10 @@ describe('gitbridged config check and serve --check', () => {
     expect(row('webhookSecrets')).toEqual(['webhookSecrets', '[redacted] (1 secret)', 'env GITBRIDGE_WEBHOOK_SECRET_FILE', 'GITBRIDGE_WEBHOOK_SECRET']);
     expect(row('masCallbackSecret').slice(0, 3)).toEqual(['masCallbackSecret', '[redacted]', 'env GITBRIDGE_MAS_CALLBACK_SECRET']);
     expect(row('redisUrl')[1]).toBe('redis://user:[redacted]@127.0.0.1:6379/0');
+    expect(row('databaseUrl')[1]).toBe('postgres://gitbridge:[redacted]@db.internal:5432/gitbridge');
     expect(row('notifyUrl')[1]).toBe('https://hooks.slack.com/[redacted]');
     expect(row('publicUrl').slice(0, 3)).toEqual(['publicUrl', '-', 'unset']);
-    for (const secret of ['file-secret-value', 'callback-secret-value', 'mas-token-value', 'admin-token-value', 'redis-password-value', 'slack-path-secret']) expect(out).not.toContain(secret);
+    for (const secret of ['file-secret-value', 'callback-secret-value', 'mas-token-value', 'admin-token-value', 'redis-password-value', 'database-password-value', 'slack-path-secret']) expect(out).not.toContain(secret);
     // Valid, but an admin token without a management listener is worth a warning.
     expect(out).toMatch(/Warnings \(1\)\n {2}- GITBRIDGE_ADMIN_TOKEN[^\n]*GITBRIDGE_ADMIN_PORT/);
     expect(out).toContain('The configuration is valid.');

@@ -39,6 +39,13 @@ describe('displayValue', () => {
     expect(displayValue(spec('ipAllowlist'), ['github', 'loopback'])).toBe('github,loopback');
     expect(displayValue(spec('masToken'), undefined)).toBe('-');
     expect(withoutPassword('postgres://u:secret@db:5432/gitbridge')).toBe('postgres://u:[redacted]@db:5432/gitbridge');
+    // The database URL is a URL too (its own kind): its password, in either place libpq reads it, never shows.
+    expect(displayValue(spec('databaseUrl'), 'postgres://u:secret@db:5432/gitbridge')).toBe('postgres://u:[redacted]@db:5432/gitbridge');
+    expect(displayValue(spec('databaseUrl'), 'postgres://u@db/gitbridge?password=secret&sslmode=require')).toBe('postgres://u@db/gitbridge?password=[redacted]&sslmode=require');
+  });
+  it('a derived default is shown as a default', () => {
+    const meta = resolveConfig({ env: required }).options.find((o) => o.spec.key === 'metaUrl')!;
+    expect([meta.value, meta.source]).toEqual(['https://api.github.com/meta', 'default']);
   });
 });
 

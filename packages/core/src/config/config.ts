@@ -447,7 +447,11 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
   if (typeof out.logLevel === 'string' && !LOG_LEVELS.includes(out.logLevel)) problems.push(`GITBRIDGE_LOG_LEVEL (--log-level) must be one of ${LOG_LEVELS.join(', ')}, got "${out.logLevel}"`);
   out.dataDir = resolve(cwd, String(out.dataDir));
   out.logDir = resolve(cwd, String(out.logDir));
-  out.metaUrl ??= `${String(out.githubApiUrl ?? GITHUB_API_URL)}/meta`;
+  if (out.metaUrl === undefined) {
+    // Derived from the API URL: a default, not an unset option.
+    out.metaUrl = `${String(out.githubApiUrl ?? GITHUB_API_URL)}/meta`;
+    from.metaUrl = { source: 'default', origin: '' };
+  }
   problems.push(...recoveryProblems(out as Partial<Config>, sources.scope ?? 'daemon', cwd));
   if (typeof out.githubAppPrivateKeyFile === 'string') out.githubAppPrivateKeyFile = resolve(cwd, out.githubAppPrivateKeyFile);
   if (typeof out.githubTokenFile === 'string') out.githubTokenFile = resolve(cwd, out.githubTokenFile);
@@ -507,13 +511,18 @@ export function configWarnings(config: Config): string[] {
 /** What a redacted credential prints as. */
 export const REDACTED = '[redacted]';
 
-/** A URL without its password (`redis://user:[redacted]@host`); other text unchanged. */
+/**
+ * A URL without its password (`redis://user:[redacted]@host`), including a
+ * `password` query parameter (libpq's `postgres://host/db?password=…`);
+ * other text unchanged.
+ */
 export function withoutPassword(url: string): string {
   if (!URL.canParse(url)) return url;
   const u = new URL(url);
-  if (u.password === '') return url;
-  u.password = REDACTED;
-  return u.toString().replace(encodeURIComponent(REDACTED), REDACTED).replace(/\/$/, url.endsWith('/') ? '/' : '');
+  if (u.password === '' && !u.searchParams.has('password')) return url;
+  if (u.password !== '') u.password = REDACTED;
+  if (u.searchParams.has('password')) u.searchParams.set('password', REDACTED);
+  return u.toString().replaceAll(encodeURIComponent(REDACTED), REDACTED).replace(/\/$/, url.endsWith('/') ? '/' : '');
 }
 
 /**
@@ -530,6 +539,6 @@ export function displayValue(spec: OptionSpec, value: unknown): string {
     return REDACTED;
   }
   if (Array.isArray(value)) return value.join(',');
-  if (spec.kind === 'url' && typeof value === 'string') return withoutPassword(value);
+  if ((spec.kind === 'url' || spec.kind === 'database-url') && typeof value === 'string') return withoutPassword(value);
   return String(value);
 }
