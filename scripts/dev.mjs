@@ -61,7 +61,8 @@ chat.listen(chatPort, '127.0.0.1', () => {
   start('reference MAS', ['bin/gitbridge-mas']);
   start('gitbridged', ['bin/gitbridged', 'serve']);
   console.log(`[dev] gitbridged on http://${env.GITBRIDGE_HOST}:${env.GITBRIDGE_PORT}, reference MAS on ${env.GITBRIDGE_MAS_URL}, chat sink on 127.0.0.1:${chatPort}`);
-  console.log(`[dev] try: bin/gitbridge send-test --event pull_request --payload docs/examples/webhook_post_example.json --secret ${env.GITBRIDGE_WEBHOOK_SECRET === DEV_SECRET ? DEV_SECRET : '<your secret>'}   (Ctrl-C stops everything)`);
+  const portEnv = env.GITBRIDGE_PORT === '3000' ? '' : `GITBRIDGE_PORT=${env.GITBRIDGE_PORT} `;
+  console.log(`[dev] try: ${portEnv}bin/gitbridge send-test --event pull_request --payload docs/examples/webhook_post_example.json --secret ${env.GITBRIDGE_WEBHOOK_SECRET === DEV_SECRET ? DEV_SECRET : '<your secret>'}   (Ctrl-C stops everything)`);
 });
 
 process.on('SIGINT', () => stop(0));

@@ -30,10 +30,10 @@ describe('task delivery to a MAS that fails', () => {
 
   it('MAS refusing connections for 30 s while 100 deliveries arrive: all 202 at once, then every task submitted exactly once', async () => {
     void mas.failureModes.refuseConnections(3_600_000);
-    const started = Date.now();
+    // All answered while the daemon's clock stands still: ingest never waits on the MAS
+    // (a 202 that did would wait for ever here, as no retry or backoff can elapse).
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => postDelivery(daemon.url, 'pull_request', delivery(10_000 + i))));
     expect(results.map((r) => r.status)).toEqual(Array(100).fill(202));
-    expect(Date.now() - started).toBeLessThan(5_000);
     const ids = new Set(results.map((r) => r.deliveryId));
 
     // 30 s of the daemon's time with the MAS refusing, then it listens again.

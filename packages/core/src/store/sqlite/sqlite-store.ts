@@ -199,11 +199,14 @@ function whereOf(filter: { terms: FilterTerm[]; limit: number }): { where: strin
   return { where, args: [...filter.terms.map((t) => t.value), filter.limit] };
 }
 
+/** The hint of a store not found or not usable: where the CLI looks for it. */
+const WHERE_IS_THE_STORE = "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory, or --database-url (GITBRIDGE_DATABASE_URL) at its PostgreSQL database";
+
 /** A store file that cannot be opened or read (not a database, permissions, I/O). */
 function unreadable(path: string, err: unknown): GitBridgeError {
   return new GitBridgeError('GB_STORE_ERROR', {
     message: `cannot read the store ${path}: ${(err as Error).message}`,
-    hint: "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory",
+    hint: WHERE_IS_THE_STORE,
     cause: err,
   });
 }
@@ -254,7 +257,7 @@ export class SqliteStore implements Store {
     const path = join(dataDir, STORE_FILE);
     const mustExist = options.readonly === true || options.migrate === false;
     if (mustExist && !existsSync(path)) {
-      throw new GitBridgeError('GB_STORE_NOT_FOUND', { message: `No GitBridge store at ${path}`, hint: "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory" });
+      throw new GitBridgeError('GB_STORE_NOT_FOUND', { message: `No GitBridge store at ${path}`, hint: WHERE_IS_THE_STORE });
     }
     let db: Db;
     try {
@@ -319,7 +322,7 @@ export class SqliteStore implements Store {
    * (versions may have holes, so the highest version alone proves nothing).
    */
   #checkVersion(): void {
-    checkSchema(this.location, this.#appliedVersions(), MIGRATIONS, "point --data-dir (or GITBRIDGE_DATA_DIR) at gitbridged's data directory");
+    checkSchema(this.location, this.#appliedVersions(), MIGRATIONS, WHERE_IS_THE_STORE);
   }
 
   #migrate(): void {
