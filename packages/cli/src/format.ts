@@ -22,12 +22,23 @@ export interface Column<T> {
 
 /** How {@link formatTable} renders. */
 export interface TableOptions {
-  /** Every column, every value in full (`--wide`); otherwise the table fits {@link TABLE_WIDTH} columns. */
+  /** Every column, every value in full (`--wide`); otherwise the table fits {@link tableWidth} columns. */
   readonly wide?: boolean;
+  /** Columns (characters) the table fits unless `wide` (default {@link tableWidth}()). */
+  readonly width?: number;
 }
 
-/** The width tables fit unless `--wide`. */
+/** The width tables fit unless `--wide`, when standard output is not a terminal or is narrower. */
 export const TABLE_WIDTH = 100;
+
+/**
+ * The width, in characters, that tables fit: the terminal's when standard
+ * output is a terminal wider than {@link TABLE_WIDTH}, else TABLE_WIDTH (so
+ * that piped output does not depend on who runs it).
+ */
+export function tableWidth(stdout: { readonly isTTY?: boolean; readonly columns?: number } = process.stdout): number {
+  return stdout.isTTY && stdout.columns !== undefined && stdout.columns > TABLE_WIDTH ? stdout.columns : TABLE_WIDTH;
+}
 
 /** Characters of an id that tables show, as the log view does. */
 export const SHORT_ID_LENGTH = 8;
@@ -93,7 +104,7 @@ function fitWidths<T>(widths: number[], columns: readonly Column<T>[], limit: nu
  * with a header line. The last column is not padded (no trailing spaces).
  * Unless `wide`, ids are shortened, `max` applies, `wideOnly` columns are
  * left out and flexible columns are truncated so that lines fit
- * {@link TABLE_WIDTH} columns.
+ * `options.width` columns (default {@link tableWidth}).
  */
 export function formatTable<T>(rows: readonly T[], allColumns: readonly Column<T>[], options: TableOptions = {}): string {
   const wide = options.wide ?? false;
@@ -103,7 +114,7 @@ export function formatTable<T>(rows: readonly T[], allColumns: readonly Column<T
     return cell(c.id && !wide && typeof v === 'string' ? shortId(v) : v, wide ? undefined : c.max);
   }));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i]!.length)));
-  if (!wide) fitWidths(widths, columns, TABLE_WIDTH);
+  if (!wide) fitWidths(widths, columns, options.width ?? tableWidth());
   const line = (values: readonly string[]): string =>
     values
       .map((raw, i) => {

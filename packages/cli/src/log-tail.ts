@@ -22,7 +22,11 @@ export type TailEvent =
   | { readonly type: 'lines'; readonly lines: readonly string[] }
   /** The file does not exist (yet); the tail waits for it. */
   | { readonly type: 'waiting' }
-  /** The file is open and being followed (`initial`: it existed when the tail started). */
+  /**
+   * The file is open and being followed (`initial`: it existed when the tail
+   * started); sent after the lines it already held were delivered, so that a
+   * view never shows an existing log as empty.
+   */
   | { readonly type: 'following'; readonly initial: boolean }
   /** A new file replaced the one being read (rotation); reading restarts at its top. */
   | { readonly type: 'rotated' }
@@ -262,7 +266,9 @@ class Tail {
         this.pos = await lastLinesStart(fh, size, this.backlog, this.keep);
       }
       this.opened = true;
-      this.emit({ type: 'following', initial });
+      await this.readNew();
+      if (!this.closed) this.emit({ type: 'following', initial });
+      return;
     } else if (st === undefined) {
       // Renamed away, no new file yet: the writer may still append to the old one.
       await this.readNew();

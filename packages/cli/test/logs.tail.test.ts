@@ -75,7 +75,8 @@ describe('followFile', () => {
     const t = record(path, { lines: 2 });
     await t.handle.ready;
     expect(t.lines()).toEqual([lineOf(4), lineOf(5)]);
-    expect(t.events[0]).toEqual({ type: 'following', initial: true });
+    // The lines the file held come first: a view never shows an existing log as empty.
+    expect(t.events.slice(0, 2)).toEqual([{ type: 'lines', lines: [lineOf(4), lineOf(5)] }, { type: 'following', initial: true }]);
     appendFileSync(path, `${lineOf(6)}\n${lineOf(7)}\n`);
     await until(() => t.lines().length === 4, 'appended lines');
     expect(t.lines()).toEqual([4, 5, 6, 7].map(lineOf));

@@ -177,5 +177,8 @@ describe('store copy --to <postgres url>', () => {
     const missing = await runCli(['store', 'copy', '--to', 'postgres://127.0.0.1:1/x', '--data-dir', tempDir()]);
     expect(missing.exitCode).toBe(4);
     expect(missing.stderr).toContain('No GitBridge store');
+    // store copy takes no --database-url: its hint is about the SQLite side only.
+    expect(missing.stderr).toContain('--data-dir');
+    expect(missing.stderr).not.toContain('--database-url');
   });
 });

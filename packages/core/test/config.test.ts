@@ -38,10 +38,15 @@ describe('displayValue', () => {
     expect(displayValue(spec('redisUrl'), 'redis://:pw@h:6379')).toBe('redis://:[redacted]@h:6379');
     expect(displayValue(spec('ipAllowlist'), ['github', 'loopback'])).toBe('github,loopback');
     expect(displayValue(spec('masToken'), undefined)).toBe('-');
+    expect(displayValue(spec('recoverHooks'), [])).toBe('-');
     expect(withoutPassword('postgres://u:secret@db:5432/gitbridge')).toBe('postgres://u:[redacted]@db:5432/gitbridge');
     // The database URL is a URL too (its own kind): its password, in either place libpq reads it, never shows.
     expect(displayValue(spec('databaseUrl'), 'postgres://u:secret@db:5432/gitbridge')).toBe('postgres://u:[redacted]@db:5432/gitbridge');
     expect(displayValue(spec('databaseUrl'), 'postgres://u@db/gitbridge?password=secret&sslmode=require')).toBe('postgres://u@db/gitbridge?password=[redacted]&sslmode=require');
+  });
+  it('a log level in any case is the level', () => {
+    expect(resolveConfig({ env: { ...required, GITBRIDGE_LOG_LEVEL: 'DEBUG' } }).config.logLevel).toBe('debug');
+    expect(resolveConfig({ env: { ...required, GITBRIDGE_LOG_LEVEL: 'Loud' } }).problems.join('\n')).toMatch(/GITBRIDGE_LOG_LEVEL[^\n]*"loud"/);
   });
   it('a derived default is shown as a default', () => {
     const meta = resolveConfig({ env: required }).options.find((o) => o.spec.key === 'metaUrl')!;

@@ -39,4 +39,9 @@ describe('resolveTaskId', () => {
     await expect(resolveTaskId(store, 'gbt_')).rejects.toMatchObject({ message: 'task id prefix gbt_ is ambiguous: gbt_00000000, gbt_10000000, gbt_20000000, gbt_30000000, gbt_40000000, …' });
     await expect(resolveTaskId(store, 'gbt')).rejects.toMatchObject({ code: 'GB_ID_PREFIX_TOO_SHORT' });
   });
+  it('a delivery id given as a task id: not found, with a hint to deliveries show', async () => {
+    const both = idStore(['a72f0e1c-delivery'], tasks);
+    await expect(resolveTaskId(both, 'a72f')).rejects.toMatchObject({ code: 'GB_TASK_NOT_FOUND', message: 'no task a72f', hint: '`a72f` is a delivery id: `gitbridge deliveries show a72f` lists its tasks' });
+    await expect(resolveTaskId(both, 'ffff')).rejects.toMatchObject({ code: 'GB_TASK_NOT_FOUND', hint: expect.stringContaining('gitbridge tasks ls') });
+  });
 });

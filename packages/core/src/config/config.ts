@@ -153,7 +153,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
     doc: 'With GITBRIDGE_DATABASE_URL: most connections one process keeps to PostgreSQL (at least 2), besides one for wake-ups and one per running singleton job; size it against max_connections.',
   },
   { key: 'logDir', env: 'GITBRIDGE_LOG_DIR', flag: '--log-dir', kind: 'string', default: './logs', doc: 'Directory of webhook.log and security.log.' },
-  { key: 'logLevel', env: 'GITBRIDGE_LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', doc: 'Minimum log level (trace, debug, info, warn, error, fatal, silent).' },
+  { key: 'logLevel', env: 'GITBRIDGE_LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', doc: 'Minimum log level (trace, debug, info, warn, error, fatal, silent; any case).' },
   { key: 'logStdout', env: 'GITBRIDGE_LOG_STDOUT', flag: '--log-stdout', kind: 'bool', default: 'true', doc: 'Also write the webhook log to standard output.' },
   { key: 'masUrl', env: 'GITBRIDGE_MAS_URL', flag: '--mas-url', kind: 'url', default: 'http://127.0.0.1:8081', doc: 'Base URL of the MAS; tasks are POSTed to <url>/tasks.' },
   { key: 'masToken', env: 'GITBRIDGE_MAS_TOKEN', flag: '--mas-token', secret: true, kind: 'string', default: undefined, doc: 'Bearer token sent to the MAS.' },
@@ -444,6 +444,8 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
   if (typeof out.databasePoolMax === 'number' && out.databasePoolMax < 2) problems.push(`GITBRIDGE_DATABASE_POOL_MAX must be at least 2, got ${out.databasePoolMax}`);
   out.storeSynchronous = String(out.storeSynchronous).toUpperCase();
   if (out.storeSynchronous !== 'NORMAL' && out.storeSynchronous !== 'FULL') problems.push(`GITBRIDGE_STORE_SYNCHRONOUS must be NORMAL or FULL, got "${String(out.storeSynchronous)}"`);
+  // Levels are pino's lowercase names; `DEBUG` means the same to an operator.
+  if (typeof out.logLevel === 'string') out.logLevel = out.logLevel.toLowerCase();
   if (typeof out.logLevel === 'string' && !LOG_LEVELS.includes(out.logLevel)) problems.push(`GITBRIDGE_LOG_LEVEL (--log-level) must be one of ${LOG_LEVELS.join(', ')}, got "${out.logLevel}"`);
   out.dataDir = resolve(cwd, String(out.dataDir));
   out.logDir = resolve(cwd, String(out.logDir));
@@ -538,7 +540,7 @@ export function displayValue(spec: OptionSpec, value: unknown): string {
     if (spec.kind === 'url' && typeof value === 'string' && URL.canParse(value)) return `${new URL(value).origin}/${REDACTED}`;
     return REDACTED;
   }
-  if (Array.isArray(value)) return value.join(',');
+  if (Array.isArray(value)) return value.length === 0 ? '-' : value.join(',');
   if ((spec.kind === 'url' || spec.kind === 'database-url') && typeof value === 'string') return withoutPassword(value);
   return String(value);
 }

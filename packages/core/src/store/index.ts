@@ -3,6 +3,7 @@
  * This module loads no engine until a store is opened, so that commands
  * that never touch a store stay fast to start.
  */
+import { GitBridgeError } from '../errors/errors.js';
 import type { Clock } from '../time/clock.js';
 import type { Store } from './contract.js';
 import type { CopyProgress, CopyResult } from './copy.js';
@@ -128,7 +129,16 @@ export async function copySqliteToPostgres(options: CopyToPostgresOptions): Prom
     import('./postgres/postgres-store.js'),
     import('./copy.js'),
   ]);
-  const source = SqliteStore.open(options.dataDir, { readonly: true });
+  let source: ReturnType<typeof SqliteStore.open>;
+  try {
+    source = SqliteStore.open(options.dataDir, { readonly: true });
+  } catch (err) {
+    // The copy's source is only ever the SQLite file: its hint need not mention a database URL.
+    if (err instanceof GitBridgeError && err.code === 'GB_STORE_NOT_FOUND') {
+      throw new GitBridgeError('GB_STORE_NOT_FOUND', { message: err.message, hint: "point --data-dir (or GITBRIDGE_DATA_DIR) at the data directory of the gitbridged whose SQLite store you copy", cause: err });
+    }
+    throw err;
+  }
   try {
     // The copy creates (or migrates) the target's schema, under the same advisory lock as a daemon.
     const target = await PostgresStore.open(options.databaseUrl, { access: 'owner', poolMax: 2, applicationName: 'gitbridge store copy' });

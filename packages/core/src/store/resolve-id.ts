@@ -87,11 +87,23 @@ export async function resolveDeliveryId(store: Pick<Store, 'getDelivery' | 'find
  * @returns the task's GitBridge id
  * @throws GitBridgeError `GB_TASK_NOT_FOUND`, `GB_ID_AMBIGUOUS`, `GB_ID_PREFIX_TOO_SHORT`
  */
-export async function resolveTaskId(store: Pick<Store, 'getTask' | 'findTaskIds'>, ref: string): Promise<string> {
+export async function resolveTaskId(store: Pick<Store, 'getTask' | 'findTaskIds'> & Partial<Pick<Store, 'findDeliveryIds'>>, ref: string): Promise<string> {
   if (ref !== '') {
     const exact = await store.getTask(ref);
     if (exact) return exact.id;
   }
+  try {
+    return await resolveTaskRef(store, ref);
+  } catch (err) {
+    // A delivery id where a task id was expected (both show in tables and logs): say so.
+    if (err instanceof GitBridgeError && err.code === 'GB_TASK_NOT_FOUND' && store.findDeliveryIds && (await store.findDeliveryIds(ref, 1)).length > 0) {
+      throw new GitBridgeError('GB_TASK_NOT_FOUND', { message: err.message, hint: `\`${ref}\` is a delivery id: \`gitbridge deliveries show ${ref}\` lists its tasks` });
+    }
+    throw err;
+  }
+}
+
+function resolveTaskRef(store: Pick<Store, 'getTask' | 'findTaskIds'>, ref: string): Promise<string> {
   return resolve({
     noun: 'task',
     notFound: 'GB_TASK_NOT_FOUND',

@@ -416,7 +416,7 @@ export class PostgresStore implements Store {
     const code = errorCodeOf(err);
     const message = `${this.location}: ${(err as Error).message}${code ? ` (${code})` : ''}`;
     if (when === 'open' && code === '3D000') {
-      return new GitBridgeError('GB_STORE_NOT_FOUND', { message, hint: 'create the database first (createdb, or CREATE DATABASE), owned by the user in GITBRIDGE_DATABASE_URL', cause: err });
+      return new GitBridgeError('GB_STORE_NOT_FOUND', { message, hint: 'create the database first (createdb, or CREATE DATABASE), owned by the user the database URL names', cause: err });
     }
     if (isConnectionError(err)) return new GitBridgeError('GB_STORE_UNAVAILABLE', { message, cause: err });
     return new GitBridgeError('GB_STORE_ERROR', { message, cause: err });
