@@ -4,6 +4,7 @@ import { sign } from '@gitbridge/core';
 import type { Daemon } from '@gitbridge/daemon';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import { CALLBACK_SECRET, githubExample, postDelivery, startCallbackDaemon, tempDir, waitFor } from './helpers/index.js';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 
 /** JSON with a number literal GitHub could send but JavaScript cannot hold exactly (1e999 parses as Infinity). */
 const ODD_VALUES: readonly (readonly [string, string])[] = [
@@ -32,6 +33,78 @@ function withLiteral(payload: Record<string, unknown>, path: string, literal: st
   cur[parts.at(-1)!] = marker;
   return JSON.stringify(payload).replace(`"${marker}"`, literal);
 }
+
+/**
+ * U+0000 in the strings GitBridge reads (a title, the repository's name, the
+ * action) and in a MAS callback's error: JSON may carry it in any string,
+ * PostgreSQL's text cannot hold it. Each delivery is answered 202 and ends
+ * processed (a task for the MAS) or ignored (an action no rule knows), never
+ * dead; the callback is applied.
+ */
+async function nulInStrings(daemon: Daemon, mas: ReferenceMas): Promise<void> {
+  const cases: { event: 'issues' | 'pull_request'; path: string; value: string; task: boolean }[] = [
+    { event: 'pull_request', path: 'pull_request.title', value: 'PR \u0000 nul', task: true },
+    { event: 'issues', path: 'issue.title', value: 'an issue \u0000', task: true },
+    { event: 'issues', path: 'repository.full_name', value: 'Codertocat/Hello\u0000World', task: true },
+    { event: 'issues', path: 'action', value: 'opened\u0000', task: false },
+  ];
+  const sent: { deliveryId: string; what: string; task: boolean }[] = [];
+  for (const c of cases) {
+    const body = withLiteral(githubExample(c.event, 'opened'), c.path, JSON.stringify(c.value));
+    expect(body).toContain('\\u0000');
+    const res = await postDelivery(daemon.url, c.event, body);
+    expect(res.status, `${c.path}: ${res.text}`).toBe(202);
+    sent.push({ deliveryId: res.deliveryId, what: c.path, task: c.task });
+  }
+  for (const s of sent) {
+    const d = await waitFor(async () => {
+      const got = await daemon.store.getDelivery(s.deliveryId);
+      return got && got.state !== 'queued' ? got : null;
+    }, 15_000, `${s.what} settled`);
+    expect(d.state, `${s.what}: ${d.lastError ?? ''}`).toBe(s.task ? 'processed' : 'ignored');
+    if (s.task) {
+      const taskId = await waitFor(async () => (await daemon.store.tasksForDelivery(s.deliveryId))[0]?.taskId, 15_000, `a task accepted by the MAS for ${s.what}`);
+      expect(mas.tasks.some((t) => t.task_id === taskId), s.what).toBe(true);
+    }
+  }
+  // A callback whose error carries U+0000 is applied, not a 500 (the MAS of this test never completes a task by itself).
+  const first = (await daemon.store.tasksForDelivery(sent[0]!.deliveryId))[0]!;
+  expect(['pending', 'running']).toContain(first.status);
+  const body = JSON.stringify({ task_id: first.taskId, status: 'failed', error: 'boom\u0000x', updated_at: new Date().toISOString() });
+  const r = await request(`${daemon.url}/mas/callback`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mas-signature-256': sign(CALLBACK_SECRET, body) }, body });
+  expect(r.statusCode, await r.body.text()).toBe(200);
+  const failed = await daemon.store.getTask(first.id);
+  expect(failed?.status).toBe('failed');
+  expect(failed?.lastError).toMatch(/^"?boom.x"?$/);
+}
+
+/** A reference MAS that accepts tasks and says `running`, but never completes one by itself. */
+const neverCompletes = () => startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 5, completeAfterMs: 600_000 });
+
+/** The U+0000 cases against one daemon on SQLite, or on a fresh PostgreSQL database (whose text cannot hold it). */
+function describeNul(store: 'SQLite' | 'PostgreSQL'): void {
+  describe(`U+0000 in the strings of a payload or a callback (${store})`, () => {
+    let mas: ReferenceMas;
+    let daemon: Daemon;
+    let db: TestDatabase | undefined;
+    const tmp = tempDir();
+    beforeAll(async () => {
+      if (store === 'PostgreSQL') db = await createTestDatabase('gitbridge_nul');
+      mas = await neverCompletes();
+      const onDatabase: Record<string, string> = db ? { GITBRIDGE_DATABASE_URL: db.url, GITBRIDGE_DATABASE_POOL_MAX: '3' } : {};
+      ({ daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, ...onDatabase }));
+    });
+    afterAll(async () => {
+      await daemon?.stop(500);
+      await mas?.close();
+      await db?.drop();
+      tmp.cleanup();
+    });
+    it('every delivery is processed (or ignored), its task reaches the MAS; the callback is applied', () => nulInStrings(daemon, mas), 30_000);
+  });
+}
+describeNul('SQLite');
+describeNul('PostgreSQL');
 
 describe('a payload value GitBridge does not expect never stops a delivery', () => {
   let mas: ReferenceMas;

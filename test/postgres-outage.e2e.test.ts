@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { PostgresStore } from '@gitbridge/core';
+import { PostgresStore, sign } from '@gitbridge/core';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, tempDir, testEnv, waitFor } from './helpers/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
@@ -109,6 +109,12 @@ describe('database outages (PostgreSQL store)', () => {
       // Metrics keep answering through the outage (the store's gauges keep their last values).
       expect(await scrape(daemon.url)).toMatch(/^gitbridge_event_queue_depth \d+$/m);
       expect(await store.getDelivery(during.deliveryId)).toBeUndefined();
+      // A MAS callback meanwhile: 503 (retry later), and the failure is logged.
+      const callback = JSON.stringify({ task_id: 'mas-during-outage', status: 'running' });
+      const cb = await request(`${daemon.url}/mas/callback`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mas-signature-256': sign(CALLBACK_SECRET, callback) }, body: callback });
+      expect(cb.statusCode).toBe(503);
+      expect(((await cb.body.json()) as { code: string }).code).toBe('GB_STORE_UNAVAILABLE');
+      await waitFor(() => (readFileSync(`${t.dir}/logs/webhook.log`, 'utf8').split('\n').some((l) => l.includes('"request failed"') && l.includes('/mas/callback')) ? true : null), 5_000, 'the failed callback logged');
       await new Promise((r) => setTimeout(r, 1500)); // the workers fail meanwhile and back off; the process stays up
 
       await proxy.restore();

@@ -11,12 +11,21 @@ export interface TcpProxy {
   cut(): Promise<void>;
   /** Listens again on the same port. */
   restore(): Promise<void>;
+  /**
+   * Keeps every connection open and accepts new ones, but forwards no byte
+   * either way: a partition that drops packets without a reset, or a frozen
+   * host. A client sees no error, only silence.
+   */
+  freeze(): void;
+  /** Forwards again (what arrived while frozen is lost). */
+  thaw(): void;
   close(): Promise<void>;
 }
 
 /** Starts a forwarder from a free loopback port to `targetHost:targetPort`. */
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  let frozen = false;
   const server: Server = createServer((client) => {
     const upstream = connect(targetPort, targetHost);
     for (const s of [client, upstream]) {
@@ -24,7 +33,8 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       s.on('close', () => sockets.delete(s));
       s.on('error', () => s.destroy());
     }
-    client.pipe(upstream).pipe(client);
+    client.on('data', (b) => frozen || upstream.write(b));
+    upstream.on('data', (b) => frozen || client.write(b));
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -45,6 +55,8 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     port,
     cut,
     restore: () => listen(port),
+    freeze: () => void (frozen = true),
+    thaw: () => void (frozen = false),
     close: cut,
   };
 }

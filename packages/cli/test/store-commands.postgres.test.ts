@@ -121,7 +121,8 @@ describe('store copy --to <postgres url>', () => {
       await sqlite.ingest(delivery('with-notification', 'issues', 'opened', 'o/r', T0, '{}'));
       const [claim] = (await sqlite.claimDeliveries(10, 60_000)).filter((c) => c.item.deliveryId === 'with-notification');
       await sqlite.completeDelivery(claim!, {
-        drafts: [{ ...draft('triage_issue', 'normal', 'issue-opened'), notify: { channel: '#triage', text: 'New issue', url: null } }],
+        // U+0000, which SQLite keeps and PostgreSQL's text cannot hold: the copy writes U+FFFD instead of stopping.
+        drafts: [{ ...draft('triage_issue', 'normal', 'issue-opened'), notify: { channel: '#triage', text: 'New issue \u0000', url: null } }],
         journal: { type: 'issues', action: 'opened', repo: 'o/r', number: 9, timestamp: '2011-01-26T19:01:12Z' },
         repo: 'o/r',
       });
@@ -155,16 +156,46 @@ describe('store copy --to <postgres url>', () => {
         expect((await pgStore.getDeliveryBody(D1))?.toString()).toBe('{"action":"opened","number":1}');
         // The queued task (it was under a lease in SQLite) is due on the new store.
         expect((await pgStore.getTask(local.deployId))?.status).toBe('queued');
-        expect((await pgStore.notificationsForDelivery('with-notification')).map((n) => [n.channel, n.text, n.status])).toEqual([['#triage', 'New issue', 'pending']]);
+        expect((await pgStore.notificationsForDelivery('with-notification')).map((n) => [n.channel, n.text, n.status])).toEqual([['#triage', 'New issue \uFFFD', 'pending']]);
       } finally {
         await pgStore.close();
       }
 
       const again = await runCli(['store', 'copy', '--to', target.url, '--data-dir', dir]);
       expect(again.exitCode).toBe(0);
-      expect(again.stdout).toMatch(/deliveries\s+454 read\s+0 copied/);
-      expect(again.stdout).toMatch(/tasks\s+4 read\s+0 copied/);
+      expect(again.stdout).toMatch(/deliveries\s+454 read\s+0 copied\s+0 updated/);
+      expect(again.stdout).toMatch(/tasks\s+4 read\s+0 copied\s+0 updated/);
       expect(again.stdout).toMatch(/journal\s+3 read\s+0 copied/);
+
+      // The old daemon goes on between the two copies (the guide's steps 2 and 3): the review task
+      // completes by callback, the queued task is submitted, the notification is sent, a delivery arrives.
+      const more = SqliteStore.open(dir, { clock });
+      try {
+        clock.advance(60_000);
+        await more.applyCallback('mas_task_8842', 'completed', { result: { summary: 'LGTM' } });
+        const [deploy] = (await more.claimTasks(10, 60_000)).filter((c) => c.item.id === local.deployId);
+        await more.markTaskSubmitted(deploy!, 'mas_task_9001');
+        const [note] = await more.claimNotifications(10, 60_000);
+        await more.settleNotification(note!, 'sent', null, null);
+        await more.ingest(delivery('after-first-copy', 'issues', 'opened', 'o/r', T0 + 3 * 3_600_000, '{}'));
+      } finally {
+        await more.close();
+      }
+      const last = await runCli(['store', 'copy', '--to', target.url, '--data-dir', dir, '--json']);
+      expect(last.exitCode, last.stderr).toBe(0);
+      expect(JSON.parse(last.stdout)).toMatchObject({
+        deliveries: { read: 455, copied: 1, updated: 1 },
+        // review completed, deploy submitted, and the other queued task claimed (an attempt) alongside it.
+        tasks: { read: 4, copied: 0, updated: 3 },
+      });
+      for (const args of [['tasks', 'ls', '--json'], ['tasks', 'show', local.reviewId, '--json'], ['tasks', 'show', local.deployId, '--json'], ['deliveries', 'show', 'with-notification', '--json']]) {
+        const [fromSqlite, fromPostgres] = await Promise.all([runCli([...args, '--data-dir', dir]), runCli(args, { GITBRIDGE_DATABASE_URL: target.url })]);
+        // U+0000 (which SQLite keeps and JSON escapes) is U+FFFD on PostgreSQL.
+        expect(fromPostgres.stdout.replaceAll('\uFFFD', '\\u0000'), args.join(' ')).toBe(fromSqlite.stdout);
+      }
+      const final = await runCli(['store', 'copy', '--to', target.url, '--data-dir', dir]);
+      expect(final.stdout).toMatch(/deliveries\s+455 read\s+0 copied\s+0 updated/);
+      expect(final.stdout).toMatch(/tasks\s+4 read\s+0 copied\s+0 updated/);
     } finally {
       await target.drop();
     }

@@ -333,6 +333,31 @@ describe('the PostgreSQL engine', () => {
       }
     });
 
+    it('a database that goes silent (packets dropped, no reset): every operation fails as unavailable after the answer timeout instead of hanging; back by itself when it answers again', async () => {
+      const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
+      const via = new URL(db.url);
+      via.port = String(proxy.port);
+      // TCP alone would wait for minutes: only the answer timeout ends these operations.
+      const s = await node(via.toString(), { connectTimeoutMs: 500, answerTimeoutMs: 400 });
+      try {
+        s.onWake('deliveries', () => undefined);
+        expect(await s.ingest(newDelivery('before-silence'))).toBe('stored');
+        // Connections open and idle in both pools: the silence reaches them mid-conversation, not at connect.
+        await Promise.all([s.getDelivery('before-silence'), s.listDeliveries(), s.claimDeliveries(0, 1000)]);
+        proxy.freeze();
+        await expect(s.ingest(newDelivery('during-silence'))).rejects.toMatchObject({ code: 'GB_STORE_UNAVAILABLE' });
+        await expect(s.getDelivery('before-silence')).rejects.toMatchObject({ code: 'GB_STORE_UNAVAILABLE' });
+        await expect(s.claimDeliveries(1, 1000)).rejects.toMatchObject({ code: 'GB_STORE_UNAVAILABLE' });
+        expect(await s.health()).toMatchObject({ writable: false });
+        proxy.thaw();
+        await vi.waitFor(async () => expect(await s.health()).toEqual({ writable: true }), { timeout: 10_000, interval: 100 });
+        expect(await s.ingest(newDelivery('after-silence'))).toBe('stored');
+        expect(await s.getDelivery('before-silence')).toBeDefined();
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('a read-only session (the CLI\'s read commands) refuses writes with a code and is not writable', async () => {
       const reader = await node(db.url, { access: 'read' });
       expect(await reader.health()).toEqual({ writable: false, reason: 'read-only' });

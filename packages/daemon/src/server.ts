@@ -161,7 +161,11 @@ export function buildServer(deps: ServerDeps, role: ServerRole = 'all'): Fastify
   });
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
-    if (isGitBridgeError(err)) return sendGitBridgeError(reply, err);
+    if (isGitBridgeError(err)) {
+      // A failure of ours (the store refused or could not be reached) is logged; a refusal of the request is the answer alone.
+      if (err.statusCode >= 500) log.error({ err, deliveryId: req.gbDeliveryId, url: req.url, code: err.code }, 'request failed');
+      return sendGitBridgeError(reply, err);
+    }
     const mapped = err.code ? FASTIFY_CODES[err.code] : undefined;
     if (mapped === 'GB_WEBHOOK_PAYLOAD_TOO_LARGE' && req.routeOptions.url === '/webhook') return sendGitBridgeError(reply, deps.ingest.tooLarge(webhookRequest(req)));
     if (mapped === 'GB_WEBHOOK_UNSUPPORTED_CONTENT_TYPE' && req.routeOptions.url !== '/webhook') {

@@ -32,7 +32,8 @@ function progressReporter(): (p: CopyProgress) => void {
 }
 
 function summary(result: CopyResult, from: string, to: string): string {
-  const row = (name: string, r: { read: number; copied: number }, along = '') => `  ${name.padEnd(12)}${String(r.read).padStart(9)} read${String(r.copied).padStart(9)} copied${along}`;
+  const row = (name: string, r: { read: number; copied: number; updated?: number }, along = '') =>
+    `  ${name.padEnd(12)}${String(r.read).padStart(9)} read${String(r.copied).padStart(9)} copied${r.updated === undefined ? '' : `${String(r.updated).padStart(9)} updated`}${along}`;
   return [
     `copied ${from} to ${to}`,
     row('deliveries', result.deliveries, ` (with ${result.deliveries.notifications} notifications)`),
@@ -40,7 +41,7 @@ function summary(result: CopyResult, from: string, to: string): string {
     row('journal', result.journal),
     row('entities', result.entities),
     row('settings', result.settings),
-    'What the target already held was left as it was: run it again to copy what arrived since, nothing is copied twice.',
+    'Records the target already held were brought up to date where they changed: run it again after the old daemon stopped to bring over what it did since; nothing is copied twice.',
     '',
   ].join('\n');
 }
@@ -64,8 +65,9 @@ Examples:
 Copies everything the SQLite store in the data directory holds: deliveries with
 their bodies byte-identical (for replay), tasks with their full history,
 notifications, the journal, the per-entity order and the shared settings.
-The target keeps whatever it already holds: running the command again copies
-only what is new (an interrupted copy resumes), never anything twice.
+Running the command again copies what is new and brings up to date what
+changed since (a task completed, a notification sent), never anything twice;
+an interrupted copy resumes. No daemon may use the target meanwhile.
 
 Stop gitbridged (or take it out of the load balancer) before the last run, so
 that nothing changes in SQLite after it was copied; then start the daemons with

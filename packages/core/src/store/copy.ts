@@ -3,11 +3,12 @@
  * copies a SQLite store into PostgreSQL. The SQLite engine reads batches
  * ({@link CopySource}), the PostgreSQL engine writes them ({@link CopyTarget}),
  * {@link copyStore} drives the two. Every record has a key the target keeps
- * (delivery id, task id, the journal's delivery id, entity, setting key), and
- * the target inserts only what it does not hold, so a second run copies
- * nothing twice and an interrupted run resumes where it stopped. What
- * belongs to a record (a delivery's body and notifications, a task's
- * history) commits with it.
+ * (delivery id, task id, the journal's delivery id, entity, setting key): the
+ * target inserts what it does not hold and brings up to date what changed in
+ * the source since an earlier run, so a second run copies nothing twice, an
+ * interrupted run resumes where it stopped, and a run after the old daemon
+ * stopped brings over what it did meanwhile. What belongs to a record (a
+ * delivery's body and notifications, a task's history) commits with it.
  */
 import type { Delivery, IsoTime, JournalRecord, Notification, Task, TaskTransition } from './contract.js';
 
@@ -53,14 +54,16 @@ export interface CopySource {
   settings(): Promise<readonly { readonly key: string; readonly value: string }[]>;
 }
 
-/** What one write to the target inserted (the rest it already held). */
+/** What one write to the target inserted, and what it held and brought up to date (the rest it held as it was). */
 export interface CopyWritten {
   readonly inserted: number;
+  /** Records the target held that changed in the source since (a delivery processed, a task completed, a notification sent). */
+  readonly updated: number;
   /** Records that came along: notifications with deliveries, history with tasks. */
   readonly along: number;
 }
 
-/** The store copied into (PostgreSQL): each call inserts what it does not hold, in one transaction. */
+/** The store copied into (PostgreSQL): each call inserts what it does not hold and updates what changed, in one transaction. */
 export interface CopyTarget {
   writeDeliveries(items: readonly CopyDelivery[]): Promise<CopyWritten>;
   writeTasks(items: readonly CopyTask[]): Promise<CopyWritten>;
@@ -71,8 +74,8 @@ export interface CopyTarget {
 
 /** What a copy did: per kind, how many were read and how many were new to the target. */
 export interface CopyResult {
-  readonly deliveries: { readonly read: number; readonly copied: number; readonly notifications: number };
-  readonly tasks: { readonly read: number; readonly copied: number; readonly history: number };
+  readonly deliveries: { readonly read: number; readonly copied: number; readonly updated: number; readonly notifications: number };
+  readonly tasks: { readonly read: number; readonly copied: number; readonly updated: number; readonly history: number };
   readonly journal: { readonly read: number; readonly copied: number };
   readonly entities: { readonly read: number; readonly copied: number };
   readonly settings: { readonly read: number; readonly copied: number };
@@ -94,7 +97,7 @@ export async function copyStore(source: CopySource, target: CopyTarget, options:
   const batch = options.batch ?? 200;
   const totals = await source.totals();
   const pages = async <T>(kind: CopyProgress['kind'], read: (after: number) => Promise<CopyPage<T>>, write: (items: readonly T[]) => Promise<CopyWritten>) => {
-    const count = { read: 0, copied: 0, along: 0 };
+    const count = { read: 0, copied: 0, updated: 0, along: 0 };
     options.onProgress?.({ kind, done: 0, total: totals[kind] });
     for (let after: number | null = 0; after !== null;) {
       const page: CopyPage<T> = await read(after);
@@ -102,6 +105,7 @@ export async function copyStore(source: CopySource, target: CopyTarget, options:
         const w = await write(page.items);
         count.read += page.items.length;
         count.copied += w.inserted;
+        count.updated += w.updated;
         count.along += w.along;
         options.onProgress?.({ kind, done: count.read, total: Math.max(totals[kind], count.read) });
       }
@@ -117,8 +121,8 @@ export async function copyStore(source: CopySource, target: CopyTarget, options:
   const settingList = await source.settings();
   const settings = await target.writeSettings(settingList);
   return {
-    deliveries: { read: deliveries.read, copied: deliveries.copied, notifications: deliveries.along },
-    tasks: { read: tasks.read, copied: tasks.copied, history: tasks.along },
+    deliveries: { read: deliveries.read, copied: deliveries.copied, updated: deliveries.updated, notifications: deliveries.along },
+    tasks: { read: tasks.read, copied: tasks.copied, updated: tasks.updated, history: tasks.along },
     journal: { read: journal.read, copied: journal.copied },
     entities: { read: entityList.length, copied: entities.inserted },
     settings: { read: settingList.length, copied: settings.inserted },

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { GuardedClient, type GuardedClientConfig } from './guarded-client.js';
 import type { CustomTypesConfig, PoolClient, PoolConfig, QueryResultRow } from 'pg';
 import { GitBridgeError, errorCodeOf, isGitBridgeError } from '../../errors/errors.js';
 import { redactUrl } from '../../util.js';
@@ -97,6 +98,9 @@ const QUEUE_TABLES: Readonly<Record<QueueName, { table: string; key: string; ite
 /** How a process uses the store: the daemon migrates; tools never do, and readers cannot write. */
 export type PostgresAccess = 'owner' | 'write' | 'read';
 
+/** A pool's options with the {@link GuardedClient}'s own. */
+type GuardedPoolConfig = PoolConfig & Pick<GuardedClientConfig, 'answerTimeoutMs'>;
+
 /** Options of {@link PostgresStore.open}. */
 export interface PostgresStoreOptions {
   /** Default `owner`: migrate at open. `write`/`read` (the CLI): the schema must be current; `read` sessions are read-only. */
@@ -105,8 +109,15 @@ export interface PostgresStoreOptions {
   readonly poolMax?: number;
   /** Longest statement, ms (default 5000): a statement stuck on a lock or a slow disk fails (503) well within GitHub's 10 s instead of holding the answer. */
   readonly statementTimeoutMs?: number;
-  /** Longest wait for a connection, ms (default 5000). */
+  /** Longest wait for a connection, ms (default 5000; ingest's own connections: at most 3000). */
   readonly connectTimeoutMs?: number;
+  /**
+   * Longest wait for any answer of the server, ms (default the statement
+   * timeout + 2000; ingest's own connections: at most 4000): past it, the
+   * connection is given up (a silent partition, a frozen host) and the query
+   * fails as unavailable. 0: no limit.
+   */
+  readonly answerTimeoutMs?: number;
   /** `application_name` of the sessions (default `gitbridged`). */
   readonly applicationName?: string;
   /** Observes each group commit of deliveries: batch size, duration in ms. */
@@ -212,6 +223,14 @@ function taskInsertCtes(from: number, after: string | null): string {
 /** Connections of ingest's own pool, and group commits in flight at once (each holds one). */
 export const INGEST_CONNECTIONS = 4;
 
+/**
+ * ms ingest's connections wait for a connection and for an answer at most:
+ * a delivery whose commit cannot finish gets its 503 within about 7 s, in
+ * time for GitHub's 10-s timeout, even when the database went silent.
+ */
+const INGEST_CONNECT_TIMEOUT_MS = 3000;
+const INGEST_ANSWER_TIMEOUT_MS = 4000;
+
 /** A statement the server parses and plans once per connection, then reuses. */
 interface Prepared {
   readonly name: string;
@@ -297,7 +316,7 @@ export class PostgresStore implements Store {
    * main pool while they wait on an entity's lock.
    */
   readonly #ingestPool: pg.Pool;
-  readonly #config: PoolConfig;
+  readonly #config: GuardedPoolConfig;
   readonly #ingest: IngestBatcher;
   readonly #onConnectionError: PostgresStoreOptions['onConnectionError'];
   /** Tells this node's wake-ups from the others' (it hears its own NOTIFY too). */
@@ -310,13 +329,18 @@ export class PostgresStore implements Store {
   #listenerBackoffMs = 0;
   #closed = false;
 
-  private constructor(url: string, config: PoolConfig, options: PostgresStoreOptions) {
+  private constructor(url: string, config: GuardedPoolConfig, options: PostgresStoreOptions) {
     this.location = redactUrl(url);
     this.#config = config;
     this.#onConnectionError = options.onConnectionError;
     this.#pool = new pg.Pool(config);
     // Connections are opened at first use: a CLI command, which never ingests, opens none here.
-    this.#ingestPool = new pg.Pool({ ...config, max: INGEST_CONNECTIONS });
+    this.#ingestPool = new pg.Pool({
+      ...config,
+      max: INGEST_CONNECTIONS,
+      connectionTimeoutMillis: Math.min(config.connectionTimeoutMillis ?? INGEST_CONNECT_TIMEOUT_MS, INGEST_CONNECT_TIMEOUT_MS),
+      answerTimeoutMs: config.answerTimeoutMs === 0 ? INGEST_ANSWER_TIMEOUT_MS : Math.min(config.answerTimeoutMs ?? INGEST_ANSWER_TIMEOUT_MS, INGEST_ANSWER_TIMEOUT_MS),
+    } as GuardedPoolConfig);
     for (const pool of [this.#pool, this.#ingestPool]) {
       // An idle connection that breaks (a restart, pg_terminate_backend, a
       // failover) is dropped by the pool; the next query opens a new one.
@@ -341,11 +365,15 @@ export class PostgresStore implements Store {
    */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const access = options.access ?? 'owner';
-    const config: PoolConfig = {
+    const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
+    const config: GuardedPoolConfig = {
       connectionString: url,
       max: options.poolMax ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
-      statement_timeout: options.statementTimeoutMs ?? 5000,
+      statement_timeout: statementTimeoutMs,
+      // Every pooled connection cleans U+0000 out of parameters and gives up on a silent server.
+      Client: GuardedClient,
+      answerTimeoutMs: options.answerTimeoutMs ?? (statementTimeoutMs > 0 ? statementTimeoutMs + 2000 : 0),
       // A node frozen inside a transaction must not hold row and entity locks for long.
       idle_in_transaction_session_timeout: 60_000,
       keepAlive: true,
