@@ -1,4 +1,5 @@
 import { GitBridgeError } from '@gitbridge/core/errors';
+import { redactUrl } from '@gitbridge/core/util';
 
 /** What {@link postOrFail} got back. */
 export interface HttpAnswer {
@@ -23,12 +24,12 @@ export async function postOrFail(url: string, headers: Record<string, string>, b
     const e = err as Error & { code?: string };
     if (e.name === 'TimeoutError' || e.name === 'AbortError' || e.code === 'UND_ERR_CONNECT_TIMEOUT') {
       throw new GitBridgeError('GB_DAEMON_TIMEOUT', {
-        message: `no answer from ${url} within ${timeoutMs} ms`,
+        message: `no answer from ${redactUrl(url)} within ${timeoutMs} ms`,
         hint: 'GitHub counts a delivery as failed after 10 s: gitbridged should answer in milliseconds',
         cause: err,
       });
     }
-    throw new GitBridgeError('GB_DAEMON_UNREACHABLE', { message: `cannot reach ${url}: is ${what} running? (${e.code ?? e.message})`, cause: err });
+    throw new GitBridgeError('GB_DAEMON_UNREACHABLE', { message: `cannot reach ${redactUrl(url)}: is ${what} running? (${e.code ?? e.message})`, cause: err });
   } finally {
     await agent.close().catch(() => undefined);
   }

@@ -139,6 +139,12 @@ describe('send-test', () => {
     expect(run.exitCode).toBe(3);
     expect(run.stderr).toContain(`cannot reach ${url}: is gitbridged running?`);
     expect(run.stderr).not.toMatch(/\n\s+at /);
+    // A password in the URL never shows.
+    const withPassword = url.replace('//', '//user:UrlPa55@');
+    const again = await runCli(['send-test', '--event', 'ping', '--url', withPassword], env);
+    expect(again.exitCode).toBe(3);
+    expect(again.stderr).toContain('cannot reach http://user:***@127.0.0.1');
+    expect(again.stderr).not.toContain('UrlPa55');
   });
 
   it('exits 3 when the daemon does not answer within --timeout', async () => {

@@ -26,18 +26,28 @@ export function jsonDeeperThan(value: unknown, max: number): boolean {
   return false;
 }
 
+/** Query parameters that carry a secret in libpq-style database URLs (`password`, and `sslpassword` for a client key). */
+const SECRET_PARAMS = ['password', 'sslpassword'];
+
 /**
- * A URL fit for logs and messages: its password (and a `password` query
- * parameter, which libpq-style database URLs accept) replaced by `***`.
- * A value that is not a URL is returned with anything after `//user:` up to
- * `@` masked, so that a malformed URL with a password in it never leaks either.
+ * A URL fit for logs and messages: its password, and the query parameters
+ * libpq-style database URLs accept secrets in (`password`, `sslpassword`),
+ * replaced by `mask` (default `***`). A value that is not a URL (a password
+ * with an unencoded `/` or `@` makes it one) is returned with everything
+ * between `//user:` and the last `@` masked, so that a malformed URL never
+ * leaks its password either.
  */
-export function redactUrl(url: string): string {
+export function redactUrl(url: string, mask = '***'): string {
   if (URL.canParse(url)) {
     const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
-    return u.toString();
+    const params = SECRET_PARAMS.filter((p) => u.searchParams.has(p));
+    if (u.password === '' && params.length === 0) return url;
+    if (u.password !== '') u.password = mask;
+    for (const p of params) u.searchParams.set(p, mask);
+    // The mask is not URL syntax: show it as it is, and keep the caller's trailing slash (or its absence).
+    return u.toString().replaceAll(encodeURIComponent(mask), mask).replace(/\/$/, url.endsWith('/') ? '/' : '');
   }
-  return url.replace(/(\/\/[^/:@]*:)[^@/]*@/, '$1***@').replace(/([?&]password=)[^&]*/i, '$1***');
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):.*@/i, `$1:${mask}@`)
+    .replace(new RegExp(`([?&](?:${SECRET_PARAMS.join('|')})=)[^&]*`, 'gi'), `$1${mask}`);
 }

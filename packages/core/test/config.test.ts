@@ -40,6 +40,11 @@ describe('displayValue', () => {
     expect(displayValue(spec('masToken'), undefined)).toBe('-');
     expect(displayValue(spec('recoverHooks'), [])).toBe('-');
     expect(withoutPassword('postgres://u:secret@db:5432/gitbridge')).toBe('postgres://u:[redacted]@db:5432/gitbridge');
+    // A password with an unencoded / or @ makes the value no URL at all: still nothing of it shows.
+    expect(withoutPassword('postgres://u:Pa5/5w0rd@XYZ@127.0.0.1:5432/x')).toBe('postgres://u:[redacted]@127.0.0.1:5432/x');
+    // libpq's sslpassword (a client key's passphrase) is a secret too.
+    expect(withoutPassword('postgres://u@db/x?sslpassword=k3y&sslmode=verify-full')).toBe('postgres://u@db/x?sslpassword=[redacted]&sslmode=verify-full');
+    expect(withoutPassword('http://127.0.0.1:3000/webhook')).toBe('http://127.0.0.1:3000/webhook');
     // The database URL is a URL too (its own kind): its password, in either place libpq reads it, never shows.
     expect(displayValue(spec('databaseUrl'), 'postgres://u:secret@db:5432/gitbridge')).toBe('postgres://u:[redacted]@db:5432/gitbridge');
     expect(displayValue(spec('databaseUrl'), 'postgres://u@db/gitbridge?password=secret&sslmode=require')).toBe('postgres://u@db/gitbridge?password=[redacted]&sslmode=require');

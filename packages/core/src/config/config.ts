@@ -514,17 +514,13 @@ export function configWarnings(config: Config): string[] {
 export const REDACTED = '[redacted]';
 
 /**
- * A URL without its password (`redis://user:[redacted]@host`), including a
- * `password` query parameter (libpq's `postgres://host/db?password=…`);
- * other text unchanged.
+ * A URL without its password (`redis://user:[redacted]@host`), including the
+ * query parameters libpq takes secrets in (`?password=…`, `?sslpassword=…`),
+ * for `config check` and configuration errors: {@link redactUrl} with
+ * `[redacted]`.
  */
 export function withoutPassword(url: string): string {
-  if (!URL.canParse(url)) return url;
-  const u = new URL(url);
-  if (u.password === '' && !u.searchParams.has('password')) return url;
-  if (u.password !== '') u.password = REDACTED;
-  if (u.searchParams.has('password')) u.searchParams.set('password', REDACTED);
-  return u.toString().replaceAll(encodeURIComponent(REDACTED), REDACTED).replace(/\/$/, url.endsWith('/') ? '/' : '');
+  return redactUrl(url, REDACTED);
 }
 
 /**

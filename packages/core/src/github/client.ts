@@ -120,13 +120,22 @@ function toHookDelivery(raw: unknown): HookDelivery | null {
 }
 
 /**
+ * What looks like a credential in a text: GitHub's token formats (`ghp_`,
+ * `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`; GitHub's docs, "About
+ * authentication to GitHub") and a JWT (three base64url parts, the first
+ * starting `eyJ`, as an App's is).
+ */
+const CREDENTIAL_LIKE = /\b(?:gh[pousr]_[A-Za-z0-9_]{8,}|github_pat_[A-Za-z0-9_]{8,}|eyJ[\w-]+\.[\w-]+\.[\w-]*)/g;
+
+/**
  * Maps an error of an API call to GitBridge's codes. Messages name the call
  * and GitHub's answer, never a credential.
  */
 export function gitHubError(err: unknown, what: string, hook: HookRef): GitBridgeError {
   if (err instanceof GitBridgeError) return err;
   const e = err as { status?: number; message?: string; response?: { headers?: Record<string, string | undefined> } };
-  const answer = (e.message ?? '').replace(/ - https:\/\/docs\.github\.com\S*$/, '');
+  // GitHub's own answers never echo a credential; a proxy or a look-alike might: tokens and JWTs are masked.
+  const answer = (e.message ?? '').replace(/ - https:\/\/docs\.github\.com\S*$/, '').replace(CREDENTIAL_LIKE, '[redacted]');
   const headers = e.response?.headers ?? {};
   if (e.response === undefined) {
     return new GitBridgeError('GB_GITHUB_API_FAILED', { message: `${what}: ${describeNetworkError((err as { cause?: unknown }).cause ?? err)}`, cause: err });
