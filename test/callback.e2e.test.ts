@@ -35,9 +35,9 @@ describe('POST /mas/callback', () => {
     tmp.cleanup();
   });
 
-  async function callback(body: unknown, secret: string | null = CALLBACK_SECRET) {
+  async function callback(body: unknown, secret: string | null = CALLBACK_SECRET, contentType: string | null = 'application/json') {
     const raw = typeof body === 'string' ? body : JSON.stringify(body);
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    const headers: Record<string, string> = contentType === null ? {} : { 'content-type': contentType };
     if (secret) headers['x-mas-signature-256'] = sign(secret, raw);
     const res = await request(`${daemon.url}/mas/callback`, { method: 'POST', headers, body: raw });
     return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
@@ -54,6 +54,14 @@ describe('POST /mas/callback', () => {
     expect((await callback({ status: 'completed' })).status).toBe(400);
     expect((await callback({ task_id: masTaskId, status: 'exploded' })).status).toBe(400);
     expect((await callback({ task_id: 'nope', status: 'running' })).body).toMatchObject({ statusCode: 404, code: 'GB_CALLBACK_UNKNOWN_TASK' });
+  });
+
+  it('400 GB_BAD_REQUEST for a body not said to be JSON (no Content-Type, text/plain, a form); charset and case do not matter', async () => {
+    for (const type of [null, 'text/plain', 'application/x-www-form-urlencoded']) {
+      expect((await callback({ task_id: masTaskId, status: 'running' }, CALLBACK_SECRET, type)).body, String(type)).toMatchObject({ statusCode: 400, code: 'GB_BAD_REQUEST' });
+    }
+    expect((await daemon.store.getTask(taskRef))?.status).toBe('pending');
+    expect((await callback({ task_id: 'nope', status: 'running' }, CALLBACK_SECRET, 'Application/JSON; charset=utf-8')).status).toBe(404);
   });
 
   it('moves states only forward; terminal states are final; duplicates change nothing', async () => {

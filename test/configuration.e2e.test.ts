@@ -61,6 +61,18 @@ describe('one configuration for daemon and CLI', () => {
     expect(cli.exitCode).toBe(2);
     expect(cli.stderr).toContain('GITBRIDGE_LOG_LEVEL');
   }, 30_000);
+
+  it('a database that cannot be reached at start: exit 4 (the catalogue\'s store status), the reason, no password, no stack trace', async () => {
+    const cwd = join(tmp.dir, 'no-database');
+    mkdirSync(cwd);
+    const env = { ...testEnv(cwd), GITBRIDGE_DATABASE_URL: 'postgres://gitbridge:Hunter2pw@127.0.0.1:9/gitbridge', PATH: process.env.PATH ?? '' };
+    const r = await execa(process.execPath, [GITBRIDGED, 'serve'], { env, extendEnv: false, cwd, reject: false, timeout: 30_000 });
+    expect(r.exitCode).toBe(4);
+    const err = String(r.stderr);
+    expect(err).toContain('gitbridged: cannot start:');
+    expect(err).not.toContain('Hunter2pw');
+    expect(err).not.toMatch(/\n\s+at /);
+  }, 40_000);
 });
 
 describe('gitbridged serve --port 0', () => {

@@ -86,7 +86,8 @@ serve.action(async (opts: Record<string, unknown>) => {
     daemon = await startDaemon(config);
   } catch (err) {
     process.stderr.write(`gitbridged: cannot start: ${(err as Error).message}\n${isGitBridgeError(err) && err.hint ? `hint: ${err.hint}\n` : ''}`);
-    process.exit(1);
+    // The catalogue's exit status (docs/errors.md): 4 for a store that is missing or cannot be reached, 2 for configuration.
+    process.exit(isGitBridgeError(err) ? err.exitCode : 1);
   }
   const shutdown = (signal: string) => {
     daemon.loggers.log.info({ signal }, 'signal received');

@@ -38,6 +38,11 @@ export function callbackRoute(app: FastifyInstance, deps: CallbackRouteDeps): vo
       metrics.callbacks.inc({ outcome: 'invalid' });
       return sendError(reply, 'GB_CALLBACK_INVALID', message);
     };
+    // The protocol's body is JSON, said so by its Content-Type (docs/mas-protocol.md); parameters and case are ignored.
+    if (String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/json') {
+      metrics.callbacks.inc({ outcome: 'invalid' });
+      return sendError(reply, 'GB_BAD_REQUEST', 'Content-Type must be application/json');
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
