@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { sign } from '@gitbridge/core';
@@ -143,6 +144,21 @@ describe('a payload value GitBridge does not expect never stops a delivery', () 
     for (const s of sent) expect(journal.filter((j) => j.deliveryId === s.deliveryId), s.what).toHaveLength(1);
     for (const j of journal) expect(j.number === null || (Number.isSafeInteger(j.number) && j.number >= 0)).toBe(true);
   }, 60_000);
+
+  it('megabytes in a string GitBridge logs (a ping\'s zen, an action): the log line keeps 200 characters of it and says how much it left out', async () => {
+    const zen = 'z'.repeat(1_000_000);
+    const ping = await postDelivery(daemon.url, 'ping', JSON.stringify({ ...githubExample('ping'), zen }));
+    expect(ping.status).toBe(200);
+    const issue = await postDelivery(daemon.url, 'issues', JSON.stringify({ ...githubExample('issues', 'opened'), action: 'a'.repeat(100_000) }));
+    expect(issue.status).toBe(202);
+    const lines = await waitFor(() => {
+      const found = readFileSync(`${tmp.dir}/logs/webhook.log`, 'utf8').split('\n').filter((l) => l.includes(ping.deliveryId) || (l.includes(issue.deliveryId) && l.includes('delivery accepted')));
+      return found.length >= 2 ? found : null;
+    }, 5_000, 'both log lines');
+    for (const l of lines) expect(l.length).toBeLessThan(2_000);
+    expect(lines.join('\n')).toContain(`…(+${1_000_000 - 200} chars)`);
+    expect(lines.join('\n')).toContain(`…(+${100_000 - 200} chars)`);
+  });
 
   it('a signed callback whose result or error is nested 10,000 levels deep: 400 GB_CALLBACK_INVALID, the task stays as it was', async () => {
     const res = await postDelivery(daemon.url, 'issues', JSON.stringify(githubExample('issues', 'opened')));

@@ -49,6 +49,10 @@ describe('displayValue', () => {
     expect(displayValue(spec('databaseUrl'), 'postgres://u:secret@db:5432/gitbridge')).toBe('postgres://u:[redacted]@db:5432/gitbridge');
     expect(displayValue(spec('databaseUrl'), 'postgres://u@db/gitbridge?password=secret&sslmode=require')).toBe('postgres://u@db/gitbridge?password=[redacted]&sslmode=require');
   });
+  it('URLs without the whitespace around them', () => {
+    const { config } = resolveConfig({ env: { ...required, GITBRIDGE_DATABASE_URL: ' postgres://u@db/gitbridge\n', GITBRIDGE_MAS_URL: ' http://mas:8081/ ' } });
+    expect([config.databaseUrl, config.masUrl]).toEqual(['postgres://u@db/gitbridge', 'http://mas:8081']);
+  });
   it('a log level in any case is the level', () => {
     expect(resolveConfig({ env: { ...required, GITBRIDGE_LOG_LEVEL: 'DEBUG' } }).config.logLevel).toBe('debug');
     expect(resolveConfig({ env: { ...required, GITBRIDGE_LOG_LEVEL: 'Loud' } }).problems.join('\n')).toMatch(/GITBRIDGE_LOG_LEVEL[^\n]*"loud"/);

@@ -1,5 +1,8 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { gitHubError, parseHookPath } from '../src/github/index.js';
+import { systemClock } from '../src/index.js';
+import { createGitHubClient, gitHubError, parseHookPath } from '../src/github/index.js';
 
 describe('errors of GitHub API calls', () => {
   const hook = parseHookPath('repos/octo/repo/hooks/1')!;
@@ -9,5 +12,30 @@ describe('errors of GitHub API calls', () => {
     const err = gitHubError(Object.assign(new Error(`Bad credentials: token ${token}, jwt ${jwt}`), { status: 401, response: { headers: {} } }), 'listing deliveries', hook);
     expect(err.code).toBe('GB_GITHUB_AUTH_FAILED');
     expect(err.message).toBe('listing deliveries: GitHub answered 401 (Bad credentials: token [redacted], jwt [redacted])');
+  });
+});
+
+describe('the list of a hook\'s deliveries', () => {
+  /** An API on loopback that answers every GET with `body`: not GitHub (a proxy, a wrong URL). */
+  async function answering(body: string): Promise<{ url: string; close: () => Promise<void> }> {
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
+  }
+  async function firstPage(apiUrl: string): Promise<unknown> {
+    const client = createGitHubClient({ apiUrl, token: 'ghp_test', clock: systemClock, retryBaseMs: 1 });
+    for await (const page of client.deliveryPages(parseHookPath('repos/octo/repo/hooks/1')!)) return page;
+    return null;
+  }
+  it('an empty list is no deliveries; a list of things that are not delivery summaries is an error, not "nothing missing"', async () => {
+    const empty = await answering('[]');
+    const junk = await answering('[{"junk":1},[[[]]],"x"]');
+    try {
+      expect(await firstPage(empty.url)).toEqual([]);
+      await expect(firstPage(junk.url)).rejects.toMatchObject({ code: 'GB_GITHUB_API_FAILED', message: expect.stringContaining('not delivery summaries') });
+    } finally {
+      await empty.close();
+      await junk.close();
+    }
   });
 });

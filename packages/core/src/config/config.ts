@@ -417,16 +417,19 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
         else out[spec.key] = t;
         break;
       }
+      // URLs are taken without surrounding whitespace (a pasted value, a YAML block): the URL parser ignores it, drivers do not.
       case 'url': {
-        const protocol = URL.canParse(raw) ? new URL(raw).protocol : null;
+        const url = raw.trim();
+        const protocol = URL.canParse(url) ? new URL(url).protocol : null;
         if (protocol === null || !URL_PROTOCOLS.includes(protocol)) problems.push(`${spec.env} (${spec.flag}) must be a URL, got "${redactUrl(raw)}"`);
-        else out[spec.key] = raw.replace(/\/+$/, '');
+        else out[spec.key] = url.replace(/\/+$/, '');
         break;
       }
       case 'database-url': {
-        const protocol = URL.canParse(raw) ? new URL(raw).protocol : null;
+        const url = raw.trim();
+        const protocol = URL.canParse(url) ? new URL(url).protocol : null;
         if (protocol !== 'postgres:' && protocol !== 'postgresql:') problems.push(`${spec.env} (${spec.flag}) must be a postgres:// URL, got "${redactUrl(raw)}"`);
-        else out[spec.key] = raw;
+        else out[spec.key] = url;
         break;
       }
       default:

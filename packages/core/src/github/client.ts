@@ -282,7 +282,13 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
           if (next.done) return;
           const data = next.value.data;
           if (!Array.isArray(data)) throw new GitBridgeError('GB_GITHUB_API_FAILED', { message: `${what}: the answer is not a list of deliveries` });
-          yield data.map(toHookDelivery).filter((d): d is HookDelivery => d !== null);
+          const summaries = data.map(toHookDelivery).filter((d): d is HookDelivery => d !== null);
+          // A page of items none of which is a delivery summary is not GitHub's answer (a proxy, a wrong API URL):
+          // failing keeps the pass from reading it as "nothing missing" and moving its checkpoint on.
+          if (data.length > 0 && summaries.length === 0) {
+            throw new GitBridgeError('GB_GITHUB_API_FAILED', { message: `${what}: the answer's ${data.length} items are not delivery summaries (id, guid, delivered_at)`, hint: 'check GITBRIDGE_GITHUB_API_URL' });
+          }
+          yield summaries;
         }
       } finally {
         await iterator.return?.();

@@ -85,6 +85,13 @@ export function safeLogId(v: string | readonly string[] | undefined): string | u
 }
 
 /** The Redis key of a source address's failed-signature budget (checked before the body, spent after a bad signature). */
+/** Characters of a payload-given string (an action, a repository name, a ping's zen) that a log line keeps. */
+const LOGGED_CHARS = 200;
+
+/** A payload-given string cut for a log line (a signed sender may still send megabytes of it): `…(+N chars)` says how much was left out. */
+const forLog = (s: string | null | undefined): string | null | undefined =>
+  typeof s === 'string' && s.length > LOGGED_CHARS ? `${s.slice(0, LOGGED_CHARS)}…(+${s.length - LOGGED_CHARS} chars)` : s;
+
 const unauthKey = (ip: string | undefined) => `rate_limit:webhook:unauthenticated_${ip ?? 'unknown'}`;
 
 /**
@@ -213,16 +220,16 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
       const answer = { deliveryId: delivery.deliveryId, event, action: delivery.action };
       if (stored === 'duplicate') {
-        log.info({ deliveryId, event, action: delivery.action, repo: delivery.repo }, 'duplicate delivery id: already stored');
+        log.info({ deliveryId, event, action: forLog(delivery.action), repo: forLog(delivery.repo) }, 'duplicate delivery id: already stored');
         count(event, delivery.action, 'duplicate');
         return { kind: 'duplicate', status: 200, ...answer };
       }
       if (event === 'ping') {
-        log.info({ deliveryId, event, hookId: delivery.hookId, zen: typeof delivery.payload.zen === 'string' ? delivery.payload.zen : undefined }, 'ping received');
+        log.info({ deliveryId, event, hookId: delivery.hookId, zen: typeof delivery.payload.zen === 'string' ? forLog(delivery.payload.zen) : undefined }, 'ping received');
         count(event, delivery.action, 'ping');
         return { kind: 'ping', status: 200, ...answer };
       }
-      log.info({ deliveryId, event, action: delivery.action, repo: delivery.repo, size: body.length, ip: req.sourceIp }, 'delivery accepted');
+      log.info({ deliveryId, event, action: forLog(delivery.action), repo: forLog(delivery.repo), size: body.length, ip: req.sourceIp }, 'delivery accepted');
       count(event, delivery.action, 'accepted');
       deps.onAccepted?.(deliveryId);
       return { kind: 'accepted', status: 202, ...answer };
