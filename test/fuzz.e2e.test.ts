@@ -9,6 +9,7 @@ import { ERROR_CATALOGUE, sign } from '@gitbridge/core';
 import type { Daemon } from '@gitbridge/daemon';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import { CALLBACK_SECRET, SECRET, githubExample, githubExamples, postDelivery, startCallbackDaemon, tempDir, waitFor, type Example } from './helpers/index.js';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { HOSTILE_NUMBERS, brokenJson, createRng, fuzzSeed, hexDigestsIn, hostileJson, hostileString, nestedJson, randomString, type Rng } from './helpers/fuzz.js';
 
 // A seeded fuzz of the daemon's public surface: POST /webhook, POST
@@ -817,151 +818,172 @@ function storedBy(c: Case, a: Answer, caseIndex: number): { stored: Stored[]; pr
 
 // ------------------------------------------------------------------ test
 
-describe(`fuzz of /webhook, /mas/callback and /admin/* (${TAG})`, () => {
-  const tmp = tempDir('gitbridge-fuzz-');
-  let mas: ReferenceMas;
-  let daemon: Daemon;
-  let agent: Agent;
-  const storedDeliveries: string[] = [];
-  const masTaskIds: string[] = [];
-  const pools: Pools = { examples: githubExamples(), storedDeliveries, masTaskIds, sentDeliveries: [] };
-  /** Hex digests of every signature header sent, with the first case that sent each. */
-  const sentDigests = new Map<string, string>();
-  /** 64-hex-digit runs in the answers, with the case that got each. */
-  const answerHex = new Map<string, number>();
-  const stored: Stored[] = [];
-  const violations: string[] = [];
-  const statuses = new Map<string, number>();
+/**
+ * The fuzz against one daemon on SQLite, or on a fresh PostgreSQL database:
+ * the same cases, since what one engine stores without a second thought
+ * (U+0000 in a string) another may refuse.
+ */
+function describeFuzz(store: 'SQLite' | 'PostgreSQL'): void {
+  describe(`fuzz of /webhook, /mas/callback and /admin/* on ${store} (${TAG})`, () => {
+    const tmp = tempDir('gitbridge-fuzz-');
+    let mas: ReferenceMas;
+    let daemon: Daemon;
+    let db: TestDatabase | undefined;
+    let agent: Agent;
+    const storedDeliveries: string[] = [];
+    const masTaskIds: string[] = [];
+    const pools: Pools = { examples: githubExamples(), storedDeliveries, masTaskIds, sentDeliveries: [] };
+    /** Hex digests of every signature header sent, with the first case that sent each. */
+    const sentDigests = new Map<string, string>();
+    /** 64-hex-digit runs in the answers, with the case that got each. */
+    const answerHex = new Map<string, number>();
+    const stored: Stored[] = [];
+    const violations: string[] = [];
+    const statuses = new Map<string, number>();
 
-  beforeAll(async () => {
-    // The MAS accepts tasks and never calls back by itself: only the fuzz moves tasks.
-    mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 600_000, completeAfterMs: 600_000 });
-    ({ daemon } = await startCallbackDaemon(tmp.dir, {
-      GITBRIDGE_MAS_URL: mas.url,
-      GITBRIDGE_ADMIN_TOKEN: ADMIN_TOKEN,
-      GITBRIDGE_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD),
-      GITBRIDGE_BODY_TIMEOUT_MS: String(BODY_TIMEOUT_MS),
-      GITBRIDGE_TRUST_PROXY: '127.0.0.1',
-      GITBRIDGE_IP_ALLOWLIST: 'github,loopback,203.0.113.0/24',
-      // Low budgets, so that both rate limits are reached: failed signatures per address, verified deliveries per repository.
-      GITBRIDGE_RATE_LIMIT_UNAUTHENTICATED: '20',
-      GITBRIDGE_RATE_LIMIT: '60',
-    }));
-    agent = new Agent({ connections: 4, headersTimeout: 30_000, bodyTimeout: 30_000 });
-    // Tasks that the MAS holds, so that callbacks can name real task ids.
-    const warm = createRng(SEED ^ 0x5eed);
-    for (const [event, action] of [['pull_request', 'opened'], ['issues', 'opened'], ['issue_comment', 'created'], ['pull_request', 'synchronize'], ['pull_request', 'reopened'], ['issues', 'opened']] as const) {
-      const body = JSON.stringify(githubExample(event, action));
-      sentDigests.set(sign(SECRET, body).slice(7), 'warm-up');
-      const res = await postDelivery(daemon.url, event, body, { deliveryId: uuid(warm), headers: { 'x-forwarded-for': '140.82.112.1' } });
-      expect(res.status, `${TAG}: warm-up delivery ${event}.${action}: ${res.text}`).toBe(202);
-      storedDeliveries.push(res.deliveryId);
-    }
-    const tasks = await waitFor(async () => {
-      const all = await daemon.store.listTasks();
-      return all.length >= pools.storedDeliveries.length && all.every((t) => t.taskId) ? all : undefined;
-    }, 20_000, 'the warm-up tasks accepted by the MAS');
-    // In the order of the deliveries: the same seed draws the same tasks (the MAS picks their ids).
-    masTaskIds.push(...storedDeliveries.map((id) => tasks.find((t) => t.deliveryId === id)!.taskId!));
-  }, 60_000);
+    beforeAll(async () => {
+      // The MAS accepts tasks and never calls back by itself: only the fuzz moves tasks.
+      mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 600_000, completeAfterMs: 600_000 });
+      if (store === 'PostgreSQL') db = await createTestDatabase('gitbridge_fuzz');
+      ({ daemon } = await startCallbackDaemon(tmp.dir, {
+        ...(db ? { GITBRIDGE_DATABASE_URL: db.url, GITBRIDGE_DATABASE_POOL_MAX: '4' } : {}),
+        GITBRIDGE_MAS_URL: mas.url,
+        GITBRIDGE_ADMIN_TOKEN: ADMIN_TOKEN,
+        GITBRIDGE_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD),
+        GITBRIDGE_BODY_TIMEOUT_MS: String(BODY_TIMEOUT_MS),
+        GITBRIDGE_TRUST_PROXY: '127.0.0.1',
+        GITBRIDGE_IP_ALLOWLIST: 'github,loopback,203.0.113.0/24',
+        // Low budgets, so that both rate limits are reached: failed signatures per address, verified deliveries per repository.
+        GITBRIDGE_RATE_LIMIT_UNAUTHENTICATED: '20',
+        GITBRIDGE_RATE_LIMIT: '60',
+      }));
+      agent = new Agent({ connections: 4, headersTimeout: 30_000, bodyTimeout: 30_000 });
+      // Tasks that the MAS holds, so that callbacks can name real task ids.
+      const warm = createRng(SEED ^ 0x5eed);
+      for (const [event, action] of [['pull_request', 'opened'], ['issues', 'opened'], ['issue_comment', 'created'], ['pull_request', 'synchronize'], ['pull_request', 'reopened'], ['issues', 'opened']] as const) {
+        const body = JSON.stringify(githubExample(event, action));
+        sentDigests.set(sign(SECRET, body).slice(7), 'warm-up');
+        const res = await postDelivery(daemon.url, event, body, { deliveryId: uuid(warm), headers: { 'x-forwarded-for': '140.82.112.1' } });
+        expect(res.status, `${TAG}: warm-up delivery ${event}.${action}: ${res.text}`).toBe(202);
+        storedDeliveries.push(res.deliveryId);
+      }
+      const tasks = await waitFor(async () => {
+        const all = await daemon.store.listTasks();
+        return all.length >= pools.storedDeliveries.length && all.every((t) => t.taskId) ? all : undefined;
+      }, 20_000, 'the warm-up tasks accepted by the MAS');
+      // In the order of the deliveries: the same seed draws the same tasks (the MAS picks their ids).
+      masTaskIds.push(...storedDeliveries.map((id) => tasks.find((t) => t.deliveryId === id)!.taskId!));
+    }, 60_000);
 
-  afterAll(async () => {
-    await agent?.close();
-    await daemon?.stop(1000);
-    await mas?.close();
-    tmp.cleanup();
-  });
-
-  it(`answers ${CASES} valid and hostile requests without a 5xx, every error in the common shape with a catalogued code (${TAG})`, async () => {
-    const rng = createRng(SEED);
-    const known = new Set(pools.masTaskIds);
-    const started = performance.now();
-    let dropped = 0;
-    // A few bodies that stall: Node drops them after GITBRIDGE_BODY_TIMEOUT_MS (408) while the fuzz goes on.
-    const stalls = Array.from({ length: 3 }, (_, i) => {
-      const body = Buffer.from(JSON.stringify(examplePayload(rng, pools).payload));
-      const path = i === 2 ? '/mas/callback' : '/webhook';
-      const headers: HeaderList = [['content-type', 'application/json'], ['x-github-event', 'push'], ['x-github-delivery', uuid(rng)], ['x-hub-signature-256', sign(SECRET, body)], ['content-length', String(body.length)]];
-      const raw = httpBytes({ method: 'POST', path, headers, body: body.subarray(0, rng.int(0, body.length - 1)) }, []);
-      return exchange(daemon.port, raw, false).then(({ data }) => ({ i, answers: parseAnswers(data, false).answers }));
+    afterAll(async () => {
+      await agent?.close();
+      await daemon?.stop(1000);
+      await mas?.close();
+      await db?.drop();
+      tmp.cleanup();
     });
-    for (let i = 0; i < CASES; i++) {
-      const route = rng.weighted<Route>([[50, 'webhook'], [28, 'callback'], [16, 'admin'], [6, 'other']]);
-      const c = route === 'webhook' ? webhookCase(rng, pools) : route === 'callback' ? callbackCase(rng, pools, known) : route === 'admin' ? adminCase(rng, pools) : otherCase(rng);
-      for (const [name, value] of c.headers) {
-        if (/^x-(hub|mas)-signature-256$/i.test(name)) for (const d of hexDigestsIn(value)) if (!sentDigests.has(d)) sentDigests.set(d, `case #${i}`);
-      }
-      const { answers, error } = await send(c, daemon.url, daemon.port, agent);
-      const where = `[${TAG}] case #${i} ${c.label}, headers ${JSON.stringify(c.headers).slice(0, 600)}`;
-      if (answers.length === 0) dropped++;
-      if (answers.length === 0 && !c.mayDrop) violations.push(`${where}: no answer${error ? ` (${error})` : ''}`);
-      if (error && answers.length > 0 && !c.mayDrop && !/ECONNRESET|EPIPE/.test(error)) violations.push(`${where}: ${error}`);
-      answers.forEach((a, n) => {
-        const key = `${c.route} ${a.status}`;
-        statuses.set(key, (statuses.get(key) ?? 0) + 1);
-        const problems = problemsOf(c, a, n === 0);
-        if (n === 0) {
-          const s = storedBy(c, a, i);
-          stored.push(...s.stored);
-          problems.push(...s.problems);
-        }
-        for (const p of problems) violations.push(`${where}: ${p}; answer ${a.status} ${a.body.toString('utf8').slice(0, 300)}`);
-        const text = `${a.body.toString('utf8')}\n${JSON.stringify(a.headers)}`;
-        for (const d of hexDigestsIn(text)) if (!answerHex.has(d)) answerHex.set(d, i);
+
+    it(`answers ${CASES} valid and hostile requests without a 5xx, every error in the common shape with a catalogued code (${TAG})`, async () => {
+      const rng = createRng(SEED);
+      const known = new Set(pools.masTaskIds);
+      const started = performance.now();
+      let dropped = 0;
+      // A few bodies that stall: Node drops them after GITBRIDGE_BODY_TIMEOUT_MS (408) while the fuzz goes on.
+      const stalls = Array.from({ length: 3 }, (_, i) => {
+        const body = Buffer.from(JSON.stringify(examplePayload(rng, pools).payload));
+        const path = i === 2 ? '/mas/callback' : '/webhook';
+        const headers: HeaderList = [['content-type', 'application/json'], ['x-github-event', 'push'], ['x-github-delivery', uuid(rng)], ['x-hub-signature-256', sign(SECRET, body)], ['content-length', String(body.length)]];
+        const raw = httpBytes({ method: 'POST', path, headers, body: body.subarray(0, rng.int(0, body.length - 1)) }, []);
+        return exchange(daemon.port, raw, false).then(({ data }) => ({ i, answers: parseAnswers(data, false).answers }));
       });
-    }
-    for (const { i, answers } of await Promise.all(stalls)) {
-      for (const a of answers) {
-        const c: Case = { label: `stalled body ${i}`, route: 'webhook', method: 'POST', path: '/webhook', headers: [] };
-        for (const p of problemsOf(c, a, true)) violations.push(`[${TAG}] stalled body #${i}: ${p}`);
-        if (a.status !== 408) violations.push(`[${TAG}] stalled body #${i}: status ${a.status}, expected 408`);
-      }
-    }
-    const ms = Math.round(performance.now() - started);
-    const summary = [...statuses].sort().map(([k, n]) => `${k}: ${n}`).join(', ');
-    console.info(`fuzz ${TAG}\n${CASES} cases in ${ms} ms, ${dropped} closed without an answer; answers by route and status: ${summary}`);
-    expect(violations.length, `${TAG}: ${violations.length} violations:\n${violations.slice(0, 30).join('\n')}`).toBe(0);
-  }, FUZZ_TIMEOUT_MS);
-
-  it(`stores every delivery it answered 2xx for (${TAG})`, async () => {
-    expect(stored.length, `${TAG}: no delivery was accepted at all`).toBeGreaterThan(50);
-    const missing: string[] = [];
-    for (const s of stored) {
-      const d = await daemon.store.getDelivery(s.deliveryId);
-      if (!d) missing.push(`case #${s.caseIndex}: ${s.deliveryId} is not in the store`);
-      else if (s.replayOf !== undefined && d.replayOf !== s.replayOf) missing.push(`case #${s.caseIndex}: ${s.deliveryId} is not stored as a replay of ${s.replayOf}`);
-    }
-    expect(missing, `${TAG}: ${missing.slice(0, 20).join('\n')}`).toEqual([]);
-  });
-
-  it(`puts no secret and no signature sent in any answer or log line (${TAG})`, async () => {
-    const leaks: string[] = [];
-    for (const [digest, caseIndex] of answerHex) {
-      if (sentDigests.has(digest)) leaks.push(`the answer to case #${caseIndex} holds the signature digest ${digest} sent in ${sentDigests.get(digest)}`);
-    }
-    for (const file of ['webhook.log', 'security.log']) {
-      const lines = readFileSync(join(tmp.dir, 'logs', file), 'utf8').split('\n').filter(Boolean);
-      expect(lines.length, `${TAG}: ${file} is empty`).toBeGreaterThan(0);
-      lines.forEach((line, n) => {
-        const where = `${file}:${n + 1}`;
-        try {
-          JSON.parse(line);
-        } catch {
-          leaks.push(`${where} is not one JSON object: ${line.slice(0, 200)}`);
+      for (let i = 0; i < CASES; i++) {
+        const route = rng.weighted<Route>([[50, 'webhook'], [28, 'callback'], [16, 'admin'], [6, 'other']]);
+        const c = route === 'webhook' ? webhookCase(rng, pools) : route === 'callback' ? callbackCase(rng, pools, known) : route === 'admin' ? adminCase(rng, pools) : otherCase(rng);
+        for (const [name, value] of c.headers) {
+          if (/^x-(hub|mas)-signature-256$/i.test(name)) for (const d of hexDigestsIn(value)) if (!sentDigests.has(d)) sentDigests.set(d, `case #${i}`);
         }
-        for (const s of SECRETS) if (line.includes(s)) leaks.push(`${where} holds a secret (${s.slice(0, 6)}…)`);
-        for (const d of hexDigestsIn(line)) if (sentDigests.has(d)) leaks.push(`${where} holds the signature digest ${d} sent in ${sentDigests.get(d)}`);
-      });
-    }
-    expect(sentDigests.size, `${TAG}: no signature was sent`).toBeGreaterThan(100);
-    expect(leaks, `${TAG}: ${leaks.slice(0, 20).join('\n')}`).toEqual([]);
-  });
+        const { answers, error } = await send(c, daemon.url, daemon.port, agent);
+        const where = `[${TAG}] case #${i} ${c.label}, headers ${JSON.stringify(c.headers).slice(0, 600)}`;
+        if (answers.length === 0) dropped++;
+        if (answers.length === 0 && !c.mayDrop) violations.push(`${where}: no answer${error ? ` (${error})` : ''}`);
+        if (error && answers.length > 0 && !c.mayDrop && !/ECONNRESET|EPIPE/.test(error)) violations.push(`${where}: ${error}`);
+        answers.forEach((a, n) => {
+          const key = `${c.route} ${a.status}`;
+          statuses.set(key, (statuses.get(key) ?? 0) + 1);
+          const problems = problemsOf(c, a, n === 0);
+          if (n === 0) {
+            const s = storedBy(c, a, i);
+            stored.push(...s.stored);
+            problems.push(...s.problems);
+          }
+          for (const p of problems) violations.push(`${where}: ${p}; answer ${a.status} ${a.body.toString('utf8').slice(0, 300)}`);
+          const text = `${a.body.toString('utf8')}\n${JSON.stringify(a.headers)}`;
+          for (const d of hexDigestsIn(text)) if (!answerHex.has(d)) answerHex.set(d, i);
+        });
+      }
+      for (const { i, answers } of await Promise.all(stalls)) {
+        for (const a of answers) {
+          const c: Case = { label: `stalled body ${i}`, route: 'webhook', method: 'POST', path: '/webhook', headers: [] };
+          for (const p of problemsOf(c, a, true)) violations.push(`[${TAG}] stalled body #${i}: ${p}`);
+          if (a.status !== 408) violations.push(`[${TAG}] stalled body #${i}: status ${a.status}, expected 408`);
+        }
+      }
+      const ms = Math.round(performance.now() - started);
+      const summary = [...statuses].sort().map(([k, n]) => `${k}: ${n}`).join(', ');
+      console.info(`fuzz ${TAG}\n${CASES} cases in ${ms} ms, ${dropped} closed without an answer; answers by route and status: ${summary}`);
+      expect(violations.length, `${TAG}: ${violations.length} violations:\n${violations.slice(0, 30).join('\n')}`).toBe(0);
+    }, FUZZ_TIMEOUT_MS);
 
-  it(`still answers /healthz and /readyz with 200 (${TAG})`, async () => {
-    for (const path of ['/healthz', '/readyz']) {
-      const res = await request(`${daemon.url}${path}`, { dispatcher: agent });
-      const text = await res.body.text();
-      expect(res.statusCode, `${TAG}: GET ${path} answered ${res.statusCode} ${text}`).toBe(200);
-    }
+    it(`stores every delivery it answered 2xx for (${TAG})`, async () => {
+      expect(stored.length, `${TAG}: no delivery was accepted at all`).toBeGreaterThan(50);
+      const missing: string[] = [];
+      for (const s of stored) {
+        const d = await daemon.store.getDelivery(s.deliveryId);
+        if (!d) missing.push(`case #${s.caseIndex}: ${s.deliveryId} is not in the store`);
+        else if (s.replayOf !== undefined && d.replayOf !== s.replayOf) missing.push(`case #${s.caseIndex}: ${s.deliveryId} is not stored as a replay of ${s.replayOf}`);
+      }
+      expect(missing, `${TAG}: ${missing.slice(0, 20).join('\n')}`).toEqual([]);
+      // Nothing accepted is lost afterwards either: every delivery is processed or ignored, none dead.
+      const settled = await waitFor(async () => {
+        const all = await Promise.all(stored.map(async (s) => ({ s, d: await daemon.store.getDelivery(s.deliveryId) })));
+        return all.every(({ d }) => d?.state !== 'queued') ? all : null;
+      }, 60_000, 'every accepted delivery processed');
+      const dead = settled.filter(({ d }) => d?.state === 'dead').map(({ s, d }) => `case #${s.caseIndex}: ${s.deliveryId} is dead: ${d?.lastError ?? ''}`);
+      expect(dead, `${TAG}: ${dead.slice(0, 20).join('\n')}`).toEqual([]);
+    }, 90_000);
+
+    it(`puts no secret and no signature sent in any answer or log line (${TAG})`, async () => {
+      const leaks: string[] = [];
+      for (const [digest, caseIndex] of answerHex) {
+        if (sentDigests.has(digest)) leaks.push(`the answer to case #${caseIndex} holds the signature digest ${digest} sent in ${sentDigests.get(digest)}`);
+      }
+      for (const file of ['webhook.log', 'security.log']) {
+        const lines = readFileSync(join(tmp.dir, 'logs', file), 'utf8').split('\n').filter(Boolean);
+        expect(lines.length, `${TAG}: ${file} is empty`).toBeGreaterThan(0);
+        lines.forEach((line, n) => {
+          const where = `${file}:${n + 1}`;
+          try {
+            JSON.parse(line);
+          } catch {
+            leaks.push(`${where} is not one JSON object: ${line.slice(0, 200)}`);
+          }
+          for (const s of SECRETS) if (line.includes(s)) leaks.push(`${where} holds a secret (${s.slice(0, 6)}…)`);
+          for (const d of hexDigestsIn(line)) if (sentDigests.has(d)) leaks.push(`${where} holds the signature digest ${d} sent in ${sentDigests.get(d)}`);
+        });
+      }
+      expect(sentDigests.size, `${TAG}: no signature was sent`).toBeGreaterThan(100);
+      expect(leaks, `${TAG}: ${leaks.slice(0, 20).join('\n')}`).toEqual([]);
+    });
+
+    it(`still answers /healthz and /readyz with 200 (${TAG})`, async () => {
+      for (const path of ['/healthz', '/readyz']) {
+        const res = await request(`${daemon.url}${path}`, { dispatcher: agent });
+        const text = await res.body.text();
+        expect(res.statusCode, `${TAG}: GET ${path} answered ${res.statusCode} ${text}`).toBe(200);
+      }
+    });
   });
-});
+}
+
+describeFuzz('SQLite');
+describeFuzz('PostgreSQL');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { GitBridgeError } from '@gitbridge/core/errors';
 import { usageError } from './exit.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '@gitbridge/core/util';
 
 /** A JSON object payload. */
 export type JsonObject = Record<string, unknown>;

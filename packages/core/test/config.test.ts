@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_SCHEMA, configWarnings, displayValue, loadConfig, resolveConfig, withoutPassword } from '../src/index.js';
 
@@ -48,6 +51,16 @@ describe('displayValue', () => {
     // The database URL is a URL too (its own kind): its password, in either place libpq reads it, never shows.
     expect(displayValue(spec('databaseUrl'), 'postgres://u:secret@db:5432/gitbridge')).toBe('postgres://u:[redacted]@db:5432/gitbridge');
     expect(displayValue(spec('databaseUrl'), 'postgres://u@db/gitbridge?password=secret&sslmode=require')).toBe('postgres://u@db/gitbridge?password=[redacted]&sslmode=require');
+  });
+  it('a config file: an unknown key is a problem with the nearest known one; a bad value is named by its key in the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gitbridge-config-'));
+    const file = join(dir, 'gitbridge.json');
+    writeFileSync(file, JSON.stringify({ $schema: 'x', '// note': 'comments pass', ipAllowList: ['github'], port: 'abc', rules: [] }));
+    const { problems } = resolveConfig({ env: { ...required, GITBRIDGE_CONFIG: file } });
+    rmSync(dir, { recursive: true, force: true });
+    expect(problems).toContain(`${file}: unknown option "ipAllowList" (did you mean "ipAllowlist"?)`);
+    expect(problems.join('\n')).toContain(`"port" in ${file} must be a non-negative integer, got "abc"`);
+    expect(problems).toHaveLength(2);
   });
   it('URLs without the whitespace around them', () => {
     const { config } = resolveConfig({ env: { ...required, GITBRIDGE_DATABASE_URL: ' postgres://u@db/gitbridge\n', GITBRIDGE_MAS_URL: ' http://mas:8081/ ' } });

@@ -2,7 +2,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GitBridgeError } from '../errors/errors.js';
 import { GITHUB_API_URL, credentialFor, deliveriesWindowMs, parseHookPath } from '../github/hooks.js';
-import { nonEmpty, redactUrl } from '../util.js';
+import { closest, nonEmpty, redactUrl } from '../util.js';
 import { invalidAllowlistEntries, parseCidr } from '../webhook/ip-allowlist.js';
 import type { RuleSpec } from '../routing/rules.js';
 
@@ -206,6 +206,9 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
 ];
 
 /** pino's levels, plus `silent`. */
+/** Keys a config file may hold: every option's, and the routing rules. Keys starting with `$` (`$schema`) or `//` (comments) are let through. */
+const FILE_KEYS: ReadonlySet<string> = new Set([...CONFIG_SCHEMA.map((o) => o.key), 'rules']);
+
 const LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** Protocols a URL option may use. */
@@ -332,6 +335,12 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
     }
   }
   const filePath = configFile ? resolve(cwd, configFile) : '';
+  // A key the schema does not know is a typo more often than not ("ipAllowList"): silently ignored, it would leave a default in force.
+  for (const key of Object.keys(file)) {
+    if (FILE_KEYS.has(key) || key.startsWith('$') || key.startsWith('//')) continue;
+    const near = closest(key, [...FILE_KEYS]);
+    problems.push(`${configFile}: unknown option "${key}"${near ? ` (did you mean "${near}"?)` : ''}`);
+  }
 
   const out: Record<string, unknown> = {};
   const from: Record<string, { source: OptionSource; origin: string }> = {};
@@ -380,6 +389,8 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
       origin = { source: 'default', origin: '' };
     }
     from[spec.key] = origin;
+    // Problems name the option where it was set: the file's key, or the environment variable (and flag).
+    const label = origin.source === 'file' ? `"${spec.key}" in ${configFile}` : `${spec.env} (${spec.flag})`;
     if (raw === undefined || raw === '') {
       if (spec.required && sources.scope !== 'cli') problems.push(`${spec.env} (${spec.flag}) is required: ${spec.doc}`);
       out[spec.key] = spec.kind === 'secret-list' || spec.kind === 'list' ? [] : undefined;
@@ -388,20 +399,20 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
     switch (spec.kind) {
       case 'int': {
         const n = Number(raw);
-        if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n)) problems.push(`${spec.env} (${spec.flag}) must be a non-negative integer, got "${raw}"`);
+        if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n)) problems.push(`${label} must be a non-negative integer, got "${raw}"`);
         out[spec.key] = n;
         break;
       }
       case 'bool': {
         const v = raw.trim().toLowerCase();
-        if (!['true', 'false', '1', '0', 'yes', 'no'].includes(v)) problems.push(`${spec.env} (${spec.flag}) must be true or false, got "${raw}"`);
+        if (!['true', 'false', '1', '0', 'yes', 'no'].includes(v)) problems.push(`${label} must be true or false, got "${raw}"`);
         out[spec.key] = ['true', '1', 'yes'].includes(v);
         break;
       }
       case 'list': {
         const entries = raw.split(',').map((s) => s.trim()).filter(Boolean);
         const bad = spec.key === 'ipAllowlist' ? invalidAllowlistEntries(entries) : [];
-        if (bad.length > 0) problems.push(`${spec.env} (${spec.flag}): not an address, a CIDR, "github", "loopback" or "any": ${bad.join(', ')}`);
+        if (bad.length > 0) problems.push(`${label}: not an address, a CIDR, "github", "loopback" or "any": ${bad.join(', ')}`);
         out[spec.key] = entries;
         break;
       }
@@ -413,7 +424,7 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
       }
       case 'trust-proxy': {
         const t = parseTrustProxy(raw);
-        if (t instanceof Error) problems.push(`${spec.env} (${spec.flag}): ${t.message}`);
+        if (t instanceof Error) problems.push(`${label}: ${t.message}`);
         else out[spec.key] = t;
         break;
       }
@@ -421,14 +432,14 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
       case 'url': {
         const url = raw.trim();
         const protocol = URL.canParse(url) ? new URL(url).protocol : null;
-        if (protocol === null || !URL_PROTOCOLS.includes(protocol)) problems.push(`${spec.env} (${spec.flag}) must be a URL, got "${redactUrl(raw)}"`);
+        if (protocol === null || !URL_PROTOCOLS.includes(protocol)) problems.push(`${label} must be a URL, got "${redactUrl(raw)}"`);
         else out[spec.key] = url.replace(/\/+$/, '');
         break;
       }
       case 'database-url': {
         const url = raw.trim();
         const protocol = URL.canParse(url) ? new URL(url).protocol : null;
-        if (protocol !== 'postgres:' && protocol !== 'postgresql:') problems.push(`${spec.env} (${spec.flag}) must be a postgres:// URL, got "${redactUrl(raw)}"`);
+        if (protocol !== 'postgres:' && protocol !== 'postgresql:') problems.push(`${label} must be a postgres:// URL, got "${redactUrl(raw)}"`);
         else out[spec.key] = url;
         break;
       }

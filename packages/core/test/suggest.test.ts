@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { closest, editDistance } from '../src/suggest.js';
+import { closest, editDistance } from '../src/util.js';
 
 describe('suggestions for mistyped words', () => {
   it('edit distance counts insertions, deletions, substitutions and neighbour swaps', () => {
