@@ -138,6 +138,10 @@ export function gitHubError(err: unknown, what: string, hook: HookRef): GitBridg
   const answer = (e.message ?? '').replace(/ - https:\/\/docs\.github\.com\S*$/, '').replace(CREDENTIAL_LIKE, '[redacted]');
   const headers = e.response?.headers ?? {};
   if (e.response === undefined) {
+    // A TypeError from octokit's own code: the answer had a shape GitHub's API never gives (an HTML page, a redirect's target, a proxy).
+    if (err instanceof TypeError) {
+      return new GitBridgeError('GB_GITHUB_API_FAILED', { message: `${what}: the answer is not one of GitHub's API (${err.message})`, hint: 'check GITBRIDGE_GITHUB_API_URL (GitHub Enterprise Server: https://HOST/api/v3)', cause: err });
+    }
     return new GitBridgeError('GB_GITHUB_API_FAILED', { message: `${what}: ${describeNetworkError((err as { cause?: unknown }).cause ?? err)}`, cause: err });
   }
   const status = e.status ?? 0;
@@ -281,7 +285,7 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
           }
           if (next.done) return;
           const data = next.value.data;
-          if (!Array.isArray(data)) throw new GitBridgeError('GB_GITHUB_API_FAILED', { message: `${what}: the answer is not a list of deliveries` });
+          if (!Array.isArray(data)) throw new GitBridgeError('GB_GITHUB_API_FAILED', { message: `${what}: the answer is not a list of deliveries`, hint: 'check GITBRIDGE_GITHUB_API_URL' });
           const summaries = data.map(toHookDelivery).filter((d): d is HookDelivery => d !== null);
           // A page of items none of which is a delivery summary is not GitHub's answer (a proxy, a wrong API URL):
           // failing keeps the pass from reading it as "nothing missing" and moving its checkpoint on.
