@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { postDelivery, scrape, startTestDaemon, tempDir } from './helpers/index.js';
+import { tempDir, postDelivery, scrape, startTestDaemon, pullRequestOpened } from './helpers/index.js';
 
-const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
 
 describe('concurrent writes, metric scrapes and CLI reads', () => {
   it('never answer a delivery with a 500 or SQLITE_BUSY', async () => {
@@ -15,7 +13,7 @@ describe('concurrent writes, metric scrapes and CLI reads', () => {
       const writers = Array.from({ length: 16 }, async () => {
         for (let i = 0; i < 25; i++) {
           const k = ++n;
-          const res = await postDelivery(daemon.url, 'pull_request', JSON.stringify({ ...seed, number: k, pull_request: { ...seed.pull_request, number: k } }));
+          const res = await postDelivery(daemon.url, 'pull_request', pullRequestOpened(k));
           statuses.push(res.status);
         }
       });

@@ -1,18 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '@gitbridge/core';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
-import { CALLBACK_SECRET, postDelivery, tempDir, testEnv, waitFor } from './helpers/index.js';
+import { CALLBACK_SECRET, tempDir, postDelivery, testEnv, pullRequestOpened, waitFor } from './helpers/index.js';
 import { spawnDaemon } from './helpers/process.js';
 
-const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
 
 // Distinct deliveries: each a pull_request.opened on its own PR number.
-function delivery(n: number): string {
-  return JSON.stringify({ ...seed, number: n, pull_request: { ...seed.pull_request, number: n } });
-}
-
 describe('crash safety (SIGKILL)', () => {
   let mas: ReferenceMas;
   beforeAll(async () => {
@@ -33,7 +27,7 @@ describe('crash safety (SIGKILL)', () => {
       while (!stop) {
         const n = ++sent;
         try {
-          const res = await postDelivery(first.url, 'pull_request', delivery(n));
+          const res = await postDelivery(first.url, 'pull_request', pullRequestOpened(n));
           if (res.status === 202) accepted.push(res.deliveryId);
         } catch {
           // the connection died with the daemon: no 202, so nothing is owed
@@ -79,7 +73,7 @@ describe('crash safety (SIGKILL)', () => {
     const first = await spawnDaemon(env);
     mas.failureModes.acceptThenHang();
     const id = randomUUID();
-    const res = await postDelivery(first.url, 'pull_request', delivery(424242), { deliveryId: id });
+    const res = await postDelivery(first.url, 'pull_request', pullRequestOpened(424242), { deliveryId: id });
     expect(res.status).toBe(202);
     // The MAS has accepted (created) the task, but its answer never arrives.
     const masTask = await waitFor(() => mas.tasks.find((t) => t.delivery_id === id), 10_000, 'MAS accepted the task');

@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '@gitbridge/core';
 import type { Daemon } from '@gitbridge/daemon';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
 import { advanceBy, advanceUntil, realDelay } from './helpers/clock.js';
-import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, startRecorder, tempDir, waitFor } from './helpers/index.js';
+import { CALLBACK_SECRET, tempDir, postDelivery, scrape, startCallbackDaemon, startRecorder, pullRequestOpened, waitFor } from './helpers/index.js';
 
-const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
-const delivery = (n: number) => JSON.stringify({ ...seed, number: n, pull_request: { ...seed.pull_request, number: n } });
 
 // Outages run on a ManualClock: the daemon's retries, backoff and breaker wait
 // in the test's time, so 30 s of refusal take no real 30 s.
@@ -32,7 +29,7 @@ describe('task delivery to a MAS that fails', () => {
     void mas.failureModes.refuseConnections(3_600_000);
     // All answered while the daemon's clock stands still: ingest never waits on the MAS
     // (a 202 that did would wait for ever here, as no retry or backoff can elapse).
-    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => postDelivery(daemon.url, 'pull_request', delivery(10_000 + i))));
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => postDelivery(daemon.url, 'pull_request', pullRequestOpened(10_000 + i))));
     expect(results.map((r) => r.status)).toEqual(Array(100).fill(202));
     const ids = new Set(results.map((r) => r.deliveryId));
 
@@ -56,7 +53,7 @@ describe('task delivery to a MAS that fails', () => {
 
   it('MAS answering 503 with Retry-After: 2: the next attempt waits at least 2 s', async () => {
     mas.failureModes.failNext(1, 503, { retryAfterS: 2 });
-    const res = await postDelivery(daemon.url, 'pull_request', delivery(20_001));
+    const res = await postDelivery(daemon.url, 'pull_request', pullRequestOpened(20_001));
     const key = `${res.deliveryId}:review_pull_request`;
     const ours = () => mas.submissions.filter((x) => x.idempotency_key === key);
     await waitFor(() => ours().length === 1, 5_000, 'first attempt');
@@ -69,7 +66,7 @@ describe('task delivery to a MAS that fails', () => {
 
   it('MAS answering 400: the task is failed with the reason and not retried', async () => {
     mas.failureModes.failNext(1, 400);
-    const res = await postDelivery(daemon.url, 'pull_request', delivery(20_002));
+    const res = await postDelivery(daemon.url, 'pull_request', pullRequestOpened(20_002));
     const task = await waitFor(async () => (await daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'failed'), 10_000, 'failed task');
     expect(task.lastError).toMatch(/400/);
     await clock.advance(60_000);
@@ -89,7 +86,7 @@ describe('a chat service that is down', () => {
     const clock = new ManualClock();
     const { daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_NOTIFY_URL: chat.url }, { clock });
     try {
-      const res = await postDelivery(daemon.url, 'pull_request', delivery(30_001));
+      const res = await postDelivery(daemon.url, 'pull_request', pullRequestOpened(30_001));
       await waitFor(async () => (await daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'completed'), 10_000, 'completed task');
       await advanceUntil(clock, async () => (await daemon.store.notificationsForDelivery(res.deliveryId))[0]?.status === 'failed', { maxMs: 120_000, stepMs: 500, what: 'notification given up' });
       expect(chat.requests.length).toBe(4);

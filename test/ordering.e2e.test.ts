@@ -28,25 +28,28 @@ const RULES = JSON.stringify({
   ],
 });
 
+/** What each test started, stopped before the next test (daemons on one database would take each other's work). */
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** The reference MAS, calling back and completing within 5 ms; closed after the test. */
+async function referenceMas(): Promise<ReferenceMas> {
+  const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 5, completeAfterMs: 5 });
+  cleanups.push(() => mas.close());
+  return mas;
+}
+
 describe('tasks in the order things happened', () => {
-  const cleanups: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
 
   /** A daemon on a ManualClock with the PR rules, against `masUrl`. */
   async function daemonFor(masUrl: string, clock: ManualClock, env: Record<string, string> = {}, pollMs = 1000): Promise<Daemon> {
     const tmp = tempDir();
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(`${tmp.dir}/rules.json`, RULES);
     const { daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: masUrl, GITBRIDGE_CONFIG: `${tmp.dir}/rules.json`, ...env }, { clock, random: () => 0.5, policy: { pollMs } });
     cleanups.push(() => tmp.cleanup(), () => daemon.stop(200));
     return daemon;
-  }
-  async function referenceMas(): Promise<ReferenceMas> {
-    const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 5, completeAfterMs: 5 });
-    cleanups.push(() => mas.close());
-    return mas;
   }
   async function scriptedMas(answer: Parameters<typeof startScriptedMas>[0], clock: ManualClock): Promise<ScriptedMas> {
     const mas = await startScriptedMas(answer, () => clock.now());
@@ -132,7 +135,8 @@ describe('tasks in the order things happened', () => {
     expect(mas.requests.filter((r) => r.key === badKey)).toHaveLength(3);
     const metrics = await scrape(daemon.url);
     expect(metrics).toMatch(/^gitbridge_tasks_dead_total\{reason="retries_exhausted"\} 1$/m);
-    const accepted = (await daemon.store.counts()).tasks.pending + (await daemon.store.counts()).tasks.running + (await daemon.store.counts()).tasks.completed;
+    const { tasks } = await daemon.store.counts();
+    const accepted = tasks.pending + tasks.running + tasks.completed;
     expect(accepted).toBeGreaterThanOrEqual(n - 1);
   }, 30_000);
 
@@ -179,23 +183,13 @@ describe('tasks in the order things happened', () => {
 
 describe('tasks in the order things happened, two daemons on one PostgreSQL store', () => {
   let db: TestDatabase;
-  const cleanups: (() => Promise<void> | void)[] = [];
   beforeAll(async () => {
     db = await createTestDatabase('gitbridge_ordering');
-  });
-  // Each test's daemons stop before the next test: on one database, they would take its work too.
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
   });
   afterAll(async () => {
     await db?.drop();
   });
 
-  async function referenceMas(): Promise<ReferenceMas> {
-    const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 5, completeAfterMs: 5 });
-    cleanups.push(() => mas.close());
-    return mas;
-  }
   /** Two daemons with the PR rules on the test's database, each giving the MAS its own callback URL. */
   async function twoDaemons(masUrl: string): Promise<[Daemon, Daemon]> {
     const daemons: Daemon[] = [];

@@ -1,18 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '@gitbridge/core';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
-import { CALLBACK_SECRET, freePort, postDelivery, tempDir, testEnv, waitFor } from './helpers/index.js';
+import { CALLBACK_SECRET, allTasksCompleted, freePort, postDelivery, pullRequestOpened, tempDir, testEnv, waitFor } from './helpers/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { spawnDaemon, type DaemonProcess } from './helpers/process.js';
 
-const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
 
-/** A pull_request.opened for PR `n`: one task, an entity of its own. */
-function pr(n: number): string {
-  return JSON.stringify({ ...seed, number: n, pull_request: { ...seed.pull_request, number: n } });
-}
 
 /** The JSON log lines of a daemon's output with this message. */
 function logLines(output: string, msg: string): Record<string, unknown>[] {
@@ -82,9 +76,9 @@ describe('three daemons on one PostgreSQL database', () => {
           if (k % 7 === 0) {
             // The same delivery at two nodes at once (a repository hook and an organization hook).
             pairs.push(id);
-            await Promise.all([send(k % 3, id, pr(k)), send((k + 1) % 3, id, pr(k))]);
+            await Promise.all([send(k % 3, id, pullRequestOpened(k)), send((k + 1) % 3, id, pullRequestOpened(k))]);
           } else {
-            await send((k + s) % 3, id, pr(k));
+            await send((k + s) % 3, id, pullRequestOpened(k));
           }
         }
       });
@@ -114,10 +108,7 @@ describe('three daemons on one PostgreSQL database', () => {
 
       const store = await PostgresStore.open(db.url, { access: 'read', poolMax: 2 });
       try {
-        await waitFor(async () => {
-          const c = await store.counts();
-          return c.deliveries.queued === 0 && c.tasks.queued + c.tasks.pending + c.tasks.running === 0 && c.tasks.completed > 0;
-        }, 60_000, 'every task completed');
+        await allTasksCompleted(store, 'every task completed');
         const counts = await store.counts();
         expect(counts.tasks).toMatchObject({ failed: 0, dead: 0 });
         for (const id of accepted) {

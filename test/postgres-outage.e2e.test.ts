@@ -4,16 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { PostgresStore, sign } from '@gitbridge/core';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
-import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, tempDir, testEnv, waitFor } from './helpers/index.js';
+import { CALLBACK_SECRET, allTasksCompleted, postDelivery, pullRequestOpened, scrape, startCallbackDaemon, tempDir, testEnv, waitFor } from './helpers/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { spawnDaemon, type DaemonProcess } from './helpers/process.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 
-const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
 
-function pr(n: number): string {
-  return JSON.stringify({ ...seed, number: n, pull_request: { ...seed.pull_request, number: n } });
-}
 
 async function readyz(base: string): Promise<number> {
   const res = await request(`${base}/readyz`);
@@ -21,13 +17,6 @@ async function readyz(base: string): Promise<number> {
   return res.statusCode;
 }
 
-/** Waits until every task of the store is completed and nothing is queued. */
-async function allCompleted(store: PostgresStore, what: string): Promise<void> {
-  await waitFor(async () => {
-    const c = await store.counts();
-    return c.deliveries.queued === 0 && c.tasks.queued + c.tasks.pending + c.tasks.running === 0 && c.tasks.completed > 0;
-  }, 60_000, what);
-}
 
 describe('database outages (PostgreSQL store)', () => {
   let db: TestDatabase;
@@ -54,7 +43,7 @@ describe('database outages (PostgreSQL store)', () => {
       const senders = Array.from({ length: 6 }, async () => {
         while (!stop) {
           const n = ++k;
-          const res = await postDelivery(nodes[n % 2]!.url, 'pull_request', pr(n), { deliveryId: randomUUID() });
+          const res = await postDelivery(nodes[n % 2]!.url, 'pull_request', pullRequestOpened(n), { deliveryId: randomUUID() });
           answers.push({ id: res.deliveryId, status: res.status, retryAfter: res.headers['retry-after'] });
         }
       });
@@ -76,8 +65,8 @@ describe('database outages (PostgreSQL store)', () => {
 
       // Service resumes by itself: ready, accepting, and the queued work ends completed.
       for (const d of nodes) await waitFor(async () => (await readyz(d.url)) === 200, 10_000, 'ready again');
-      for (const d of nodes) expect((await postDelivery(d.url, 'pull_request', pr(++k))).status).toBe(202);
-      await allCompleted(store, 'every task completed after the terminations');
+      for (const d of nodes) expect((await postDelivery(d.url, 'pull_request', pullRequestOpened(++k))).status).toBe(202);
+      await allTasksCompleted(store, 'every task completed after the terminations');
       for (const a of ok) expect((await store.tasksForDelivery(a.id)).map((t) => t.status), a.id).toEqual(['completed']);
     } finally {
       await store.close();
@@ -96,12 +85,12 @@ describe('database outages (PostgreSQL store)', () => {
     try {
       // Work queued before the outage, not yet submitted: the MAS refuses for a moment.
       mas.failureModes.failNext(3, 503, { retryAfterS: 1 });
-      const before = await postDelivery(daemon.url, 'pull_request', pr(9001));
+      const before = await postDelivery(daemon.url, 'pull_request', pullRequestOpened(9001));
       expect(before.status).toBe(202);
       await waitFor(() => mas.submissions.some((s) => s.delivery_id === before.deliveryId), 10_000, 'first submission refused');
       await proxy.cut();
 
-      const during = await postDelivery(daemon.url, 'pull_request', pr(9002));
+      const during = await postDelivery(daemon.url, 'pull_request', pullRequestOpened(9002));
       expect(during.status).toBe(503);
       expect(during.body).toMatchObject({ code: 'GB_WEBHOOK_STORE_UNAVAILABLE' });
       expect(Number(during.headers['retry-after'])).toBeGreaterThan(0);
@@ -115,11 +104,12 @@ describe('database outages (PostgreSQL store)', () => {
       expect(cb.statusCode).toBe(503);
       expect(((await cb.body.json()) as { code: string }).code).toBe('GB_STORE_UNAVAILABLE');
       await waitFor(() => (readFileSync(`${t.dir}/logs/webhook.log`, 'utf8').split('\n').some((l) => l.includes('"request failed"') && l.includes('/mas/callback')) ? true : null), 5_000, 'the failed callback logged');
-      await new Promise((r) => setTimeout(r, 1500)); // the workers fail meanwhile and back off; the process stays up
+      // The workers fail meanwhile and back off; the process stays up.
+      await waitFor(() => (readFileSync(`${t.dir}/logs/webhook.log`, 'utf8').includes('"worker tick failed"') ? true : null), 10_000, 'a worker failing on the outage');
 
       await proxy.restore();
       await waitFor(async () => (await readyz(daemon.url)) === 200, 10_000, 'ready again');
-      const after = await postDelivery(daemon.url, 'pull_request', pr(9003), { deliveryId: during.deliveryId });
+      const after = await postDelivery(daemon.url, 'pull_request', pullRequestOpened(9003), { deliveryId: during.deliveryId });
       expect(after.status).toBe(202); // GitHub's redelivery of the one answered 503
       await waitFor(async () => (await Promise.all([before, after].map(async (d) => (await store.tasksForDelivery(d.deliveryId))[0]?.status))).every((s) => s === 'completed'),
         30_000, 'both tasks completed');

@@ -3,11 +3,9 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '@gitbridge/daemon';
 import { startReferenceMas, type ReferenceMas } from '@gitbridge/mas-reference';
-import { CALLBACK_SECRET, postDelivery, scrape, startCallbackDaemon, tempDir, waitFor } from './helpers/index.js';
+import { CALLBACK_SECRET, tempDir, postDelivery, scrape, startCallbackDaemon, pullRequestOpened, waitFor } from './helpers/index.js';
 import { withRawDb } from './helpers/sqlite.js';
 
-const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
-const delivery = (n: number) => JSON.stringify({ ...seed, number: n, pull_request: { ...seed.pull_request, number: n } });
 
 /**
  * A reference MAS (fast callbacks) and a daemon wired to it, started before
@@ -48,7 +46,7 @@ describe('processing errors retry from the queue, end dead, and come back on req
     // The journal insert fails inside the processing transaction (a store error).
     // A trigger in the file (not TEMP: the store's connection is its own), made through another connection.
     withRawDb(`${tmp.dir}/data`, (db) => db.exec("CREATE TRIGGER fail_journal BEFORE INSERT ON journal BEGIN SELECT RAISE(FAIL, 'journal unavailable (simulated)'); END"));
-    const res = await postDelivery(ctx.daemon.url, 'pull_request', delivery(501));
+    const res = await postDelivery(ctx.daemon.url, 'pull_request', pullRequestOpened(501));
     expect(res.status).toBe(202);
     const dead = await waitFor(async () => {
       const d = await ctx.daemon.store.getDelivery(res.deliveryId);
@@ -72,7 +70,7 @@ describe('processing errors retry from the queue, end dead, and come back on req
 
   it('`tasks retry` resubmits a task the MAS rejected', async () => {
     ctx.mas.failureModes.failNext(1, 422);
-    const res = await postDelivery(ctx.daemon.url, 'pull_request', delivery(502));
+    const res = await postDelivery(ctx.daemon.url, 'pull_request', pullRequestOpened(502));
     const failed = await waitFor(async () => (await ctx.daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'failed'), 10_000, 'failed task');
     const refused = await cli(['deliveries', 'retry', res.deliveryId]);
     expect(refused.exitCode).toBe(1);
@@ -97,7 +95,7 @@ describe('retrying a task the MAS accepted and then failed', () => {
     const mas = await startReferenceMas({ callbackSecret: CALLBACK_SECRET, callbackDelayMs: 10, completeAfterMs: 10 });
     const { daemon } = await startCallbackDaemon(tmp.dir, { GITBRIDGE_MAS_URL: mas.url });
     try {
-      const res = await postDelivery(daemon.url, 'pull_request', delivery(601));
+      const res = await postDelivery(daemon.url, 'pull_request', pullRequestOpened(601));
       const first = await waitFor(async () => (await daemon.store.tasksForDelivery(res.deliveryId)).find((t) => t.status === 'completed'), 10_000, 'completed');
       // Stand in for a MAS that finished the task as failed (the reference MAS only completes).
       withRawDb(`${tmp.dir}/data`, (db) => db.prepare(`UPDATE tasks SET status = 'failed' WHERE id = ?`).run(first.id));
@@ -122,7 +120,7 @@ describe('a store failure while recording a MAS answer', () => {
     // Recording the MAS's task id fails, and so does recording the retry: only claims (lease, attempts) still write.
     withRawDb(`${tmp.dir}/data`, (db) => db.exec(`CREATE TRIGGER fail_task_record BEFORE UPDATE ON tasks
       WHEN NEW.task_id IS NOT NULL OR NEW.last_error IS NOT NULL BEGIN SELECT RAISE(FAIL, 'tasks unavailable (simulated)'); END`));
-    const res = await postDelivery(ctx.daemon.url, 'pull_request', delivery(601));
+    const res = await postDelivery(ctx.daemon.url, 'pull_request', pullRequestOpened(601));
     expect(res.status).toBe(202);
     await waitFor(() => ctx.mas.tasks.find((t) => t.delivery_id === res.deliveryId), 10_000, 'task at the MAS');
     await waitFor(() => (readFileSync(`${tmp.dir}/logs/webhook.log`, 'utf8').includes('could not record a MAS submission outcome') ? true : null), 10_000, 'log line');
@@ -148,7 +146,7 @@ describe('a worker whose store keeps failing', () => {
       WHEN NEW.claim_token IS NOT NULL BEGIN SELECT RAISE(FAIL, 'database or disk is full (simulated)'); END`));
     const posted = [];
     for (let i = 0; i < 20; i++) {
-      posted.push(await postDelivery(ctx.daemon.url, 'pull_request', delivery(700 + i))); // every 202 kicks the worker
+      posted.push(await postDelivery(ctx.daemon.url, 'pull_request', pullRequestOpened(700 + i))); // every 202 kicks the worker
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(posted.every((r) => r.status === 202)).toBe(true);

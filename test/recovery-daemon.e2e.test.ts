@@ -3,6 +3,7 @@
  * daemon's clock (a ManualClock shared with the fake GitHub, so that hours of
  * downtime pass in milliseconds), a real store, the reference MAS.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '@gitbridge/core';
@@ -102,7 +103,7 @@ describe('recovery in the daemon', () => {
     expect(fake.redeliveryRequests().sort()).toEqual(sentWhileDown.map((a) => a.id).sort());
     // The one delivered before the stop was stored then and is not asked for.
     expect((await second.store.tasksForDelivery(before.guid))).toHaveLength(1);
-    const log = (await import('node:fs')).readFileSync(join(tmp.dir, 'logs', 'webhook.log'), 'utf8');
+    const log = readFileSync(join(tmp.dir, 'logs', 'webhook.log'), 'utf8');
     expect(log).toMatch(/"msg":"recovery: periodic pass on"/);
   }, 60_000);
 });

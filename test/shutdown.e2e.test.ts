@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SqliteStore } from '@gitbridge/core';
-import { postDelivery, tempDir, testEnv, waitFor } from './helpers/index.js';
+import { tempDir, postDelivery, testEnv, pullRequestOpened, waitFor } from './helpers/index.js';
 import { spawnDaemon } from './helpers/process.js';
 
-const seed = JSON.parse(readFileSync(new URL('../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>;
 
 describe('graceful shutdown (SIGTERM)', () => {
   it('answers 503 with Retry-After to new deliveries, loses nothing that got a 202, and exits 0', async () => {
@@ -17,7 +15,7 @@ describe('graceful shutdown (SIGTERM)', () => {
     const senders = Array.from({ length: 6 }, async () => {
       while (!stop) {
         const i = ++n;
-        const body = JSON.stringify({ ...seed, number: i, pull_request: { ...seed.pull_request, number: i } });
+        const body = pullRequestOpened(i);
         try {
           const res = await postDelivery(d.url, 'pull_request', body);
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);

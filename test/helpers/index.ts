@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { request } from 'undici';
-import { loadConfig, sign, type Config } from '@gitbridge/core';
+import { loadConfig, sign, type Config, type Store } from '@gitbridge/core';
 import { startDaemon, type Daemon, type StartOptions } from '@gitbridge/daemon';
 
 export const SECRET = 'test-webhook-secret';
@@ -37,6 +37,29 @@ export function githubExample(event: string, action?: string): Record<string, un
 export function issueOpened(n: number): Record<string, unknown> {
   const example = githubExample('issues', 'opened');
   return { ...example, issue: { ...(example.issue as object), number: n, title: `Issue ${n}` } };
+}
+
+/** The README's example delivery (`docs/examples/webhook_post_example.json`: octocat/Hello-World PR #1 opened), read once. */
+let prSeed: Record<string, any> | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * The README's `pull_request` `opened` delivery as PR number `n`, as the JSON
+ * text to post: one `review_pull_request` task, an entity of its own per `n`.
+ */
+export function pullRequestOpened(n: number): string {
+  prSeed ??= JSON.parse(readFileSync(new URL('../../docs/examples/webhook_post_example.json', import.meta.url), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  return JSON.stringify({ ...prSeed, number: n, pull_request: { ...prSeed.pull_request, number: n } });
+}
+
+/**
+ * Waits until nothing is queued and every task of the store is completed
+ * (none queued, pending or running; at least one completed).
+ */
+export async function allTasksCompleted(store: Pick<Store, 'counts'>, what: string, timeoutMs = 60_000): Promise<void> {
+  await waitFor(async () => {
+    const c = await store.counts();
+    return c.deliveries.queued === 0 && c.tasks.queued + c.tasks.pending + c.tasks.running === 0 && c.tasks.completed > 0;
+  }, timeoutMs, what);
 }
 
 /** A fresh temp directory; removed by the returned cleanup. */

@@ -50,11 +50,6 @@ async function withClient<T>(url: string, fn: (c: PgClient) => Promise<T>): Prom
   }
 }
 
-/** Runs one statement on the maintenance database (ALTER DATABASE, which cannot run on the database itself). */
-export function adminQuery(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]> {
-  return withClient(POSTGRES_ADMIN_URL, async (c) => (await c.query(sql, params)).rows);
-}
-
 /** Creates an empty database with a random name. */
 export async function createTestDatabase(prefix = 'gitbridge_test'): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;

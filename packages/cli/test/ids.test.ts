@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, SqliteStore } from '@gitbridge/core';
 import type { NewDelivery, TaskDraft } from '@gitbridge/core';
 import { runCli, tempDir } from './helpers.js';
+import { delivery as fixtureDelivery, draft as fixtureDraft } from './store-fixture.js';
 
 // Two GUIDs that share their first 8 characters (as the log view shows them), and one that does not.
 const PR = '72d3162e-cc78-11e3-81ab-4c9367dc0958';
@@ -10,15 +11,9 @@ const TWIN_B = '5f1e0c2a-1111-4000-8000-00000000000b';
 const LONG_REPO = 'a-very-long-organisation-name-for-tables/an-even-longer-repository-name-than-that';
 const LONG_ERROR = 'MAS unreachable: connect ECONNREFUSED 10.20.30.40:8081 after 12 attempts over three days and one hour';
 
-function delivery(id: string, event: string, atMs: number): NewDelivery {
-  return {
-    deliveryId: id, event, action: 'opened', hookId: '1', repo: LONG_REPO, repoId: 1, installationId: null,
-    receivedAt: new Date(atMs).toISOString(), contentType: 'json', headers: { 'x-github-event': event }, body: Buffer.from('{"action":"opened"}'),
-    signatureSlot: 0, sourceIp: '140.82.115.1', state: 'queued', outcome: null,
-  };
-}
-
-const draft = (taskType: string): TaskDraft => ({ rule: `rule-${taskType}`, taskType, priority: 'normal', payload: { type: taskType, priority: 'normal', metadata: {}, protocol_version: '2.1' }, notify: null });
+/** A stored delivery of the long repository (store-fixture's, with this file's repository and body). */
+const delivery = (id: string, event: string, atMs: number): NewDelivery => fixtureDelivery(id, event, 'opened', LONG_REPO, atMs, '{"action":"opened"}');
+const draft = (taskType: string): TaskDraft => fixtureDraft(taskType, 'normal', `rule-${taskType}`);
 
 let dir: string;
 let taskIds: string[];

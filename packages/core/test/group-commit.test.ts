@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteStore, type NewDelivery } from '../src/index.js';
 import { TransactionBatcher } from '../src/store/sqlite/group-commit.js';
 import { WriteGate } from '../src/store/sqlite/write-gate.js';
@@ -160,8 +160,7 @@ describe('WriteGate with the group committers', () => {
       }
       expect(pauses).toBeGreaterThan(0);
       // The gate reopens once the restart is done (a starved checkpointer thread may still be in one now).
-      for (let i = 0; i < 100 && !gate.isOpen; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(gate.isOpen).toBe(true);
+      await vi.waitFor(() => expect(gate.isOpen).toBe(true), { timeout: 2000, interval: 20 });
       // The WAL header's checkpoint sequence number counts restarts (https://www.sqlite.org/fileformat.html#wal_file_format).
       const wal = join(dir, 'gitbridge.db-wal');
       expect(readFileSync(wal).readUInt32BE(12)).toBeGreaterThan(0);

@@ -108,26 +108,25 @@ async function replayTo(id: string, opts: ReplayOptions & { to: string }, config
     const full = await resolveDeliveryId(store, id);
     return { ...(await store.getDelivery(full))!, body: (await store.getDeliveryBody(full)) ?? Buffer.alloc(0) };
   });
-  const row = { delivery_id: found.deliveryId, body: found.body };
   const headers: Record<string, string> = {};
   for (const h of KEPT_HEADERS) if (found.headers[h] !== undefined) headers[h] = found.headers[h];
   headers['content-type'] = found.contentType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json';
   headers['x-github-delivery'] = found.deliveryId;
   headers[REPLAY_HEADER] = found.deliveryId;
   const { sign } = await import('@gitbridge/core/signature');
-  headers['x-hub-signature-256'] = sign(secret, row.body);
+  headers['x-hub-signature-256'] = sign(secret, found.body);
   if (opts.dryRun) {
     const shown = { ...headers, 'x-hub-signature-256': '[redacted]' };
-    print(opts, { dry_run: true, method: 'POST', url: opts.to, headers: shown, size: row.body.length }, [
+    print(opts, { dry_run: true, method: 'POST', url: opts.to, headers: shown, size: found.body.length }, [
       `dry run: would POST ${opts.to}`,
       ...Object.entries(shown).map(([k, v]) => `  ${k}: ${v}`),
-      `  body: ${formatBytes(row.body.length)}, byte-identical to delivery ${row.delivery_id}`,
+      `  body: ${formatBytes(found.body.length)}, byte-identical to delivery ${found.deliveryId}`,
     ]);
     return EXIT.ok;
   }
-  const { status, text } = await postOrFail(opts.to, headers, row.body, opts.timeout, 'the target');
+  const { status, text } = await postOrFail(opts.to, headers, found.body, opts.timeout, 'the target');
   const body = text === '' ? null : parseJsonOrText(text);
-  print(opts, { status, delivery_id: row.delivery_id, body }, [`${status} ${STATUS_CODES[status] ?? ''}  POST ${opts.to}`, `delivery  ${row.delivery_id} (replay)`, typeof body === 'string' ? body : JSON.stringify(body, null, 2)]);
+  print(opts, { status, delivery_id: found.deliveryId, body }, [`${status} ${STATUS_CODES[status] ?? ''}  POST ${opts.to}`, `delivery  ${found.deliveryId} (replay)`, typeof body === 'string' ? body : JSON.stringify(body, null, 2)]);
   return status >= 200 && status < 300 ? EXIT.ok : EXIT.failed;
 }
 
