@@ -1,4 +1,4 @@
-import { backoffDelay, postChatMessage, type Claim, type Notification } from '@gitbridge/core';
+import { backoffDelay, isGitBridgeError, postChatMessage, type Claim, type Notification } from '@gitbridge/core';
 import type { WorkerContext } from './context.js';
 
 const BATCH = 16;
@@ -18,7 +18,11 @@ export class NotificationSender {
   /** One tick. @returns true when the batch was full */
   async tick(): Promise<boolean> {
     const batch = await this.#ctx.store.claimNotifications(BATCH, this.#ctx.policy.leaseMs);
-    await Promise.all(batch.map((n) => this.#sendOne(n)));
+    await Promise.all(batch.map((n) => this.#sendOne(n).catch((err: unknown) => {
+      // As the other workers: a lease that ran out while the chat service was slow belongs to another worker now.
+      if (!isGitBridgeError(err, 'GB_STORE_CLAIM_LOST')) throw err;
+      this.#ctx.log.warn({ deliveryId: n.item.deliveryId, notification: n.item.id }, 'lease lost while sending: another worker has the notification');
+    })));
     return batch.length === BATCH;
   }
 
