@@ -1,10 +1,17 @@
 import { Command, CommanderError, Option } from 'commander';
-import { CONFIG_SCHEMA, isGitBridgeError, loadConfig, resolveConfig, VERSION, type Config, type OptionSpec } from '@gitbridge/core';
+import { CONFIG_SCHEMA, EXIT, isGitBridgeError, loadConfig, resolveConfig, VERSION, type Config, type OptionSpec } from '@gitbridge/core';
 import { checkConfig, configCheckJson, formatConfigCheck } from './config-check.js';
 import { startDaemon } from './daemon.js';
 
-/** Exit statuses of gitbridged (docs/errors.md): usage and configuration errors are 2, a failed start 1. */
-const EXIT_USAGE = 2;
+/**
+ * Ends gitbridged after an error it cannot start with: `gitbridged: <prefix><message>` and its hint on
+ * stderr, no stack trace, and the catalogue's exit status (docs/errors.md: 2 for configuration, 4 for the
+ * store); 1 for an error outside the catalogue.
+ */
+function die(prefix: string, err: unknown): never {
+  process.stderr.write(`gitbridged: ${prefix}${(err as Error).message}\n${isGitBridgeError(err) && err.hint ? `hint: ${err.hint}\n` : ''}`);
+  process.exit(isGitBridgeError(err) ? err.exitCode : EXIT.failed);
+}
 
 /** `(default: 3000; env: GITBRIDGE_PORT)`, for an option's help line. */
 function defaultAndEnv(spec: OptionSpec): string {
@@ -41,7 +48,7 @@ function flagsOf(opts: Record<string, unknown>): Partial<Record<keyof Config, st
 function runCheck(opts: Record<string, unknown>): void {
   const check = checkConfig(resolveConfig({ flags: flagsOf(opts) }));
   process.stdout.write(opts.json ? `${JSON.stringify(configCheckJson(check), null, 2)}\n` : formatConfigCheck(check));
-  process.exitCode = check.valid ? 0 : EXIT_USAGE;
+  process.exitCode = check.valid ? 0 : EXIT.usage;
 }
 
 const CONFIG_HELP = `
@@ -75,19 +82,14 @@ serve.action(async (opts: Record<string, unknown>) => {
   try {
     config = loadConfig({ flags: flagsOf(opts) });
   } catch (err) {
-    if (isGitBridgeError(err)) {
-      process.stderr.write(`gitbridged: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
-      process.exit(EXIT_USAGE);
-    }
-    throw err;
+    if (!isGitBridgeError(err)) throw err;
+    die('', err);
   }
   let daemon;
   try {
     daemon = await startDaemon(config);
   } catch (err) {
-    process.stderr.write(`gitbridged: cannot start: ${(err as Error).message}\n${isGitBridgeError(err) && err.hint ? `hint: ${err.hint}\n` : ''}`);
-    // The catalogue's exit status (docs/errors.md): 4 for a store that is missing or cannot be reached, 2 for configuration.
-    process.exit(isGitBridgeError(err) ? err.exitCode : 1);
+    die('cannot start: ', err);
   }
   const shutdown = (signal: string) => {
     daemon.loggers.log.info({ signal }, 'signal received');
@@ -132,5 +134,5 @@ try {
 } catch (err) {
   if (!(err instanceof CommanderError)) throw err;
   // Commander printed the message (with "Did you mean …?"), the help or the version.
-  process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  process.exitCode = err.exitCode === 0 ? 0 : EXIT.usage;
 }

@@ -2,7 +2,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GitBridgeError } from '../errors/errors.js';
 import { GITHUB_API_URL, credentialFor, deliveriesWindowMs, parseHookPath } from '../github/hooks.js';
-import { closest, nonEmpty, redactUrl } from '../util.js';
+import { closest, isObject, nonEmpty, redactUrl } from '../util.js';
 import { invalidAllowlistEntries, parseCidr } from '../webhook/ip-allowlist.js';
 import type { RuleSpec } from '../routing/rules.js';
 
@@ -205,10 +205,10 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   { key: 'shutdownGraceMs', env: 'GITBRIDGE_SHUTDOWN_GRACE_MS', flag: '--shutdown-grace-ms', kind: 'int', default: '10000', doc: 'Grace period for a clean shutdown, ms.' },
 ];
 
-/** pino's levels, plus `silent`. */
 /** Keys a config file may hold: every option's, and the routing rules. Keys starting with `$` (`$schema`) or `//` (comments) are let through. */
 const FILE_KEYS: ReadonlySet<string> = new Set([...CONFIG_SCHEMA.map((o) => o.key), 'rules']);
 
+/** pino's levels, plus `silent`. */
 const LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** Protocols a URL option may use. */
@@ -328,8 +328,8 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
   if (configFile) {
     try {
       const parsed: unknown = JSON.parse(readFileSync(resolve(cwd, configFile), 'utf8'));
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) problems.push(`${configFile}: must hold a JSON object`);
-      else file = parsed as Record<string, unknown>;
+      if (!isObject(parsed)) problems.push(`${configFile}: must hold a JSON object`);
+      else file = parsed;
     } catch (err) {
       problems.push(`${configFile}: cannot be read as JSON (${(err as Error).message})`);
     }

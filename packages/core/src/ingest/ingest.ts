@@ -84,7 +84,6 @@ export function safeLogId(v: string | readonly string[] | undefined): string | u
   return v.slice(0, 128).replace(/[^A-Za-z0-9._:-]/g, '?');
 }
 
-/** The Redis key of a source address's failed-signature budget (checked before the body, spent after a bad signature). */
 /** Characters of a payload-given string (an action, a repository name, a ping's zen) that a log line keeps. */
 const LOGGED_CHARS = 200;
 
@@ -92,6 +91,7 @@ const LOGGED_CHARS = 200;
 const forLog = (s: string | null | undefined): string | null | undefined =>
   typeof s === 'string' && s.length > LOGGED_CHARS ? `${s.slice(0, LOGGED_CHARS)}…(+${s.length - LOGGED_CHARS} chars)` : s;
 
+/** The Redis key of a source address's failed-signature budget (checked before the body, spent after a bad signature). */
 const unauthKey = (ip: string | undefined) => `rate_limit:webhook:unauthenticated_${ip ?? 'unknown'}`;
 
 /**

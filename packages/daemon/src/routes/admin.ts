@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { isGitBridgeError, resolveDeliveryId, type Ingest, type Store } from '@gitbridge/core';
+import { isGitBridgeError, isObject, resolveDeliveryId, type Ingest, type Store } from '@gitbridge/core';
 import { rawBody, sendError, sendGitBridgeError } from '../http.js';
 
 /** What the admin routes need. */
@@ -67,8 +67,8 @@ export function replayNotify(query: string | undefined, body: Buffer): boolean |
     } catch {
       return 'The body must be empty or a JSON object {"notify": true|false}';
     }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return 'The body must be empty or a JSON object {"notify": true|false}';
-    fromBody = (parsed as Record<string, unknown>).notify;
+    if (!isObject(parsed)) return 'The body must be empty or a JSON object {"notify": true|false}';
+    fromBody = parsed.notify;
     if (fromBody !== undefined && typeof fromBody !== 'boolean') return '"notify" must be true or false';
   }
   if (query === undefined) return fromBody === true;

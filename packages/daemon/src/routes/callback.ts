@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { jsonDeeperThan, verifySignature, type Metrics, type Store } from '@gitbridge/core';
+import { isObject, jsonDeeperThan, verifySignature, webhookContentType, type Metrics, type Store } from '@gitbridge/core';
 import { rawBody, sendError } from '../http.js';
 
 /** What the callback route needs. */
@@ -39,7 +39,7 @@ export function callbackRoute(app: FastifyInstance, deps: CallbackRouteDeps): vo
       return sendError(reply, 'GB_CALLBACK_INVALID', message);
     };
     // The protocol's body is JSON, said so by its Content-Type (docs/mas-protocol.md); parameters and case are ignored.
-    if (String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/json') {
+    if (webhookContentType(req.headers['content-type']) !== 'json') {
       metrics.callbacks.inc({ outcome: 'invalid' });
       return sendError(reply, 'GB_BAD_REQUEST', 'Content-Type must be application/json');
     }
@@ -49,8 +49,8 @@ export function callbackRoute(app: FastifyInstance, deps: CallbackRouteDeps): vo
     } catch {
       parsed = undefined;
     }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return invalid('Callback body must be a JSON object');
-    const { task_id: taskId, status, result, error } = parsed as Record<string, unknown>;
+    if (!isObject(parsed)) return invalid('Callback body must be a JSON object');
+    const { task_id: taskId, status, result, error } = parsed;
     if ((typeof taskId !== 'string' && typeof taskId !== 'number') || String(taskId) === '') return invalid('Callback field "task_id" is required');
     if (status !== 'running' && status !== 'completed' && status !== 'failed') return invalid('Callback field "status" must be running, completed or failed');
     // Stored as JSON: a value nested deeper than any real result would overflow the stack there.

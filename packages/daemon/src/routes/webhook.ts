@@ -34,8 +34,7 @@ export function webhookRoute(app: FastifyInstance, ingest: Ingest): void {
         return sendGitBridgeError(reply, outcome.error);
       }
       req.gbDeliveryId = outcome.deliveryId;
-      const status = outcome.kind === 'accepted' ? 'accepted' : outcome.kind;
-      return reply.code(outcome.status).send({ delivery_id: outcome.deliveryId, status });
+      return reply.code(outcome.status).send({ delivery_id: outcome.deliveryId, status: outcome.kind });
     },
   });
 }

@@ -88,11 +88,6 @@ export class Workers {
     this.#notifications.kick();
   }
 
-  /** Wakes the delivery processor (a delivery was just committed). */
-  kick(): void {
-    this.#deliveries.kick();
-  }
-
   /**
    * Stops claiming new work and waits for in-flight MAS submissions up to
    * `graceMs` (real time: shutdown is bounded in wall-clock terms). A
