@@ -19,21 +19,37 @@ export function newestVersion(migrations: readonly Migration[]): number {
   return Math.max(...migrations.map((m) => m.version));
 }
 
+/** Applied versions that no migration of this code has: a newer GitBridge, or a build with a migration this one lacks, wrote them. */
+function unknownVersions(applied: ReadonlySet<number>, migrations: readonly Migration[]): number[] {
+  const known = new Set(migrations.map((m) => m.version));
+  return [...applied].filter((v) => !known.has(v)).sort((a, b) => a - b);
+}
+
 /**
- * Before migrating: refuses a store that a newer GitBridge migrated (a
- * version this code does not know, above its newest).
+ * Refuses a store that holds a migration this code does not know: a newer
+ * GitBridge migrated it (a version above this code's newest), or another
+ * build did (a version this code skipped, since versions need not be
+ * contiguous). Either way this code cannot tell what the schema is.
+ */
+function refuseUnknown(location: string, applied: ReadonlySet<number>, migrations: readonly Migration[], newer: (version: number, known: number) => string, hint: string): void {
+  const unknown = unknownVersions(applied, migrations);
+  if (unknown.length === 0) return;
+  const known = newestVersion(migrations);
+  const newest = Math.max(...unknown);
+  throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
+    message: newest > known ? newer(newest, known) : `${location}: store schema has migration ${unknown.join(', ')}, which this GitBridge does not know`,
+    hint,
+  });
+}
+
+/**
+ * Before migrating: refuses a store that holds a version this code does
+ * not know (a newer GitBridge, or another build, migrated it).
  *
  * @throws GitBridgeError `GB_STORE_SCHEMA_MISMATCH`
  */
 export function refuseNewerSchema(location: string, applied: ReadonlySet<number>, migrations: readonly Migration[]): void {
-  const known = newestVersion(migrations);
-  const newest = Math.max(0, ...applied);
-  if (newest > known) {
-    throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-      message: `${location}: store schema version ${newest} is newer than this GitBridge knows (${known})`,
-      hint: 'upgrade GitBridge or restore a backup',
-    });
-  }
+  refuseUnknown(location, applied, migrations, (v, known) => `${location}: store schema version ${v} is newer than this GitBridge knows (${known})`, 'upgrade GitBridge or restore a backup');
 }
 
 /**
@@ -49,12 +65,8 @@ export function checkSchema(location: string, applied: ReadonlySet<number>, migr
   if (version === 0) {
     throw new GitBridgeError('GB_STORE_NOT_FOUND', { message: `${location} is not a GitBridge store (no schema)`, hint: notFoundHint });
   }
-  if (version > known) {
-    throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {
-      message: `The store ${location} has schema version ${version}, newer than this GitBridge knows (${known})`,
-      hint: 'upgrade GitBridge to the version gitbridged runs',
-    });
-  }
+  refuseUnknown(`The store ${location}`, applied, migrations, (v, known) => `The store ${location} has schema version ${v}, newer than this GitBridge knows (${known})`,
+    'upgrade GitBridge to the version gitbridged runs');
   const missing = migrations.filter((m) => !applied.has(m.version)).map((m) => m.version);
   if (missing.length > 0) {
     throw new GitBridgeError('GB_STORE_SCHEMA_MISMATCH', {

@@ -77,12 +77,6 @@ export const STORE_FILE = 'gitbridge.db';
 /** The schema version this code reads and writes: the newest migration. */
 export const SCHEMA_VERSION = newestVersion(MIGRATIONS);
 
-/** Applied schema versions that no migration of this code has: the store is newer than this code. */
-function unknownVersions(applied: ReadonlySet<number>): number[] {
-  const known = new Set(MIGRATIONS.map((m) => m.version));
-  return [...applied].filter((v) => !known.has(v));
-}
-
 /** Inserts one delivery row (its body goes to {@link INSERT_BODY}); a known delivery id changes nothing. */
 const INSERT_DELIVERY = `INSERT INTO deliveries (delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at,
   content_type, headers, size, signature_slot, source_ip, state, outcome, next_attempt_at, processed_at, replay_of, notify)
