@@ -27,14 +27,16 @@ describe('the list of a hook\'s deliveries', () => {
     for await (const page of client.deliveryPages(parseHookPath('repos/octo/repo/hooks/1')!)) return page;
     return null;
   }
-  it('an answer that is not JSON (a web page where the API should be) is an error that points at the API URL', async () => {
-    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>not the API</html>'));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      await expect(firstPage(url)).rejects.toMatchObject({ code: 'GB_GITHUB_API_FAILED', hint: expect.stringContaining('GITBRIDGE_GITHUB_API_URL') });
-    } finally {
-      await new Promise((r) => server.close(r));
+  it('an answer that is not JSON (a web page where the API should be, found or not) is an error that points at the API URL', async () => {
+    for (const status of [200, 404]) {
+      const server = createServer((_req, res) => res.writeHead(status, { 'content-type': 'text/html' }).end('<html>not the API</html>'));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        await expect(firstPage(url), String(status)).rejects.toMatchObject({ code: 'GB_GITHUB_API_FAILED', hint: expect.stringContaining('GITBRIDGE_GITHUB_API_URL') });
+      } finally {
+        await new Promise((r) => server.close(r));
+      }
     }
   });
   it('an empty list is no deliveries; a list of things that are not delivery summaries is an error, not "nothing missing"', async () => {

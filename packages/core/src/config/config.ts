@@ -22,7 +22,7 @@ export interface Config {
   readonly dataDir: string;
   /** PostgreSQL URL: the store is that database (several daemons share it) instead of the SQLite file; undefined = SQLite. */
   readonly databaseUrl: string | undefined;
-  /** Most connections a process keeps to PostgreSQL (besides one for wake-ups and one per running singleton job). */
+  /** Most connections of a process's main pool to PostgreSQL (a daemon also keeps 4 for ingest, one for wake-ups and one per running singleton job). */
   readonly databasePoolMax: number;
   /** Directory of `webhook.log` and `security.log`. */
   readonly logDir: string;
@@ -150,7 +150,7 @@ export const CONFIG_SCHEMA: readonly OptionSpec[] = [
   },
   {
     key: 'databasePoolMax', env: 'GITBRIDGE_DATABASE_POOL_MAX', flag: '--database-pool-max', kind: 'int', default: '10',
-    doc: 'With GITBRIDGE_DATABASE_URL: most connections one process keeps to PostgreSQL (at least 2), besides one for wake-ups and one per running singleton job; size it against max_connections.',
+    doc: 'With GITBRIDGE_DATABASE_URL: most connections of the main pool of a process to PostgreSQL (at least 2); a daemon also keeps 4 for ingest, one for wake-ups and one per running singleton job, POOL_MAX + 8 at most; size it against max_connections (docs/high-availability.md).',
   },
   { key: 'logDir', env: 'GITBRIDGE_LOG_DIR', flag: '--log-dir', kind: 'string', default: './logs', doc: 'Directory of webhook.log and security.log.' },
   { key: 'logLevel', env: 'GITBRIDGE_LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', doc: 'Minimum log level (trace, debug, info, warn, error, fatal, silent; any case).' },

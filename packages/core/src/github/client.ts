@@ -157,6 +157,14 @@ export function gitHubError(err: unknown, what: string, hook: HookRef): GitBridg
       : 'the token needs admin on the repository (owner of the organization for an org hook): classic scopes admin:repo_hook / admin:org_hook, fine-grained "Webhooks: read and write"';
     return new GitBridgeError('GB_GITHUB_AUTH_FAILED', { message: `${what}: GitHub answered ${status} (${answer})`, hint, cause: err });
   }
+  // GitHub's API answers JSON, its 404s too: a web page's 404 means the API URL is wrong, not the hook.
+  if (status === 404 && !/json/i.test(headers['content-type'] ?? '')) {
+    return new GitBridgeError('GB_GITHUB_API_FAILED', {
+      message: `${what}: the answer is not one of GitHub's API (404, ${headers['content-type'] ?? 'no content type'})`,
+      hint: 'check GITBRIDGE_GITHUB_API_URL (GitHub Enterprise Server: https://HOST/api/v3)',
+      cause: err,
+    });
+  }
   if (status === 404) {
     return new GitBridgeError('GB_GITHUB_HOOK_NOT_FOUND', {
       message: `${what}: GitHub answered 404: no hook ${hook.path}, or the credentials cannot see it`,
