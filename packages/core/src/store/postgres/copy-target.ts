@@ -121,10 +121,12 @@ export function createCopyTarget(tx: <T>(fn: (c: PoolClient) => Promise<T>) => P
     }),
 
     writeEntities: (items) => tx(async (c) => {
-      const r = await c.query(`INSERT INTO entities (entity, last_event_at) SELECT * FROM unnest($1::text[], $2::timestamptz[])
-        ON CONFLICT (entity) DO UPDATE SET last_event_at = GREATEST(entities.last_event_at, excluded.last_event_at) WHERE entities.last_event_at < excluded.last_event_at`,
+      const r = await c.query<{ inserted: boolean }>(`INSERT INTO entities (entity, last_event_at) SELECT * FROM unnest($1::text[], $2::timestamptz[])
+        ON CONFLICT (entity) DO UPDATE SET last_event_at = GREATEST(entities.last_event_at, excluded.last_event_at) WHERE entities.last_event_at < excluded.last_event_at
+        RETURNING (xmax = 0) AS inserted`,
       [items.map((e) => e.entity), items.map((e) => validTime(e.lastEventAt, '1970-01-01T00:00:00.000Z'))]);
-      return { inserted: r.rowCount ?? 0, updated: 0, along: 0 };
+      const inserted = r.rows.filter((row) => row.inserted).length;
+      return { inserted, updated: r.rows.length - inserted, along: 0 };
     }),
 
     writeSettings: (items) => tx(async (c) => {
