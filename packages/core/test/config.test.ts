@@ -62,6 +62,21 @@ describe('displayValue', () => {
     expect(problems.join('\n')).toContain(`"port" in ${file} must be a non-negative integer, got "abc"`);
     expect(problems).toHaveLength(2);
   });
+  it('a token read from a file says where that file was named: flag, environment or config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gitbridge-config-'));
+    const token = join(dir, 'token');
+    writeFileSync(token, 'ghp_x\n');
+    const file = join(dir, 'gitbridge.json');
+    writeFileSync(file, JSON.stringify({ githubTokenFile: token }));
+    const origin = (sources: Parameters<typeof resolveConfig>[0]) => {
+      const o = resolveConfig(sources).options.find((x) => x.spec.key === 'githubToken')!;
+      return [o.value, o.source, o.origin];
+    };
+    expect(origin({ env: required, flags: { githubTokenFile: token } })).toEqual(['ghp_x', 'flag', '--github-token-file']);
+    expect(origin({ env: { ...required, GITBRIDGE_GITHUB_TOKEN_FILE: token } })).toEqual(['ghp_x', 'env', 'GITBRIDGE_GITHUB_TOKEN_FILE']);
+    expect(origin({ env: { ...required, GITBRIDGE_CONFIG: file } })).toEqual(['ghp_x', 'file', file]);
+    rmSync(dir, { recursive: true, force: true });
+  });
   it('URLs without the whitespace around them', () => {
     const { config } = resolveConfig({ env: { ...required, GITBRIDGE_DATABASE_URL: ' postgres://u@db/gitbridge\n', GITBRIDGE_MAS_URL: ' http://mas:8081/ ' } });
     expect([config.databaseUrl, config.masUrl]).toEqual(['postgres://u@db/gitbridge', 'http://mas:8081']);

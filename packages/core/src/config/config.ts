@@ -345,6 +345,9 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
   const out: Record<string, unknown> = {};
   const from: Record<string, { source: OptionSource; origin: string }> = {};
   const tokenFile = nonEmpty(flags.githubTokenFile ?? env.GITBRIDGE_GITHUB_TOKEN_FILE) ?? stringOf(file.githubTokenFile);
+  // Where the token's file was named, as the githubTokenFile option resolves it (flag > environment > config file).
+  const tokenFileFrom: { source: OptionSource; origin: string } = flags.githubTokenFile !== undefined ? { source: 'flag', origin: '--github-token-file' }
+    : nonEmpty(env.GITBRIDGE_GITHUB_TOKEN_FILE) ? { source: 'env', origin: 'GITBRIDGE_GITHUB_TOKEN_FILE' } : { source: 'file', origin: filePath };
   for (const spec of CONFIG_SCHEMA) {
     if (spec.key === 'configFile') {
       out.configFile = configFile ? filePath : undefined;
@@ -366,8 +369,7 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
       // token's file is an option of its own (flag, environment, config file).
       const valueFile = spec.key === 'githubToken' ? tokenFile : env[spec.fileEnv];
       if (valueFile) {
-        const fileSource: OptionSource = spec.key !== 'githubToken' || nonEmpty(env.GITBRIDGE_GITHUB_TOKEN_FILE) ? 'env' : flags.githubTokenFile !== undefined ? 'flag' : 'file';
-        origin = { source: nonEmpty(flags.githubTokenFile) && spec.key === 'githubToken' ? 'flag' : fileSource, origin: spec.fileEnv };
+        origin = spec.key === 'githubToken' ? tokenFileFrom : { source: 'env', origin: spec.fileEnv };
         try {
           // Trailing newlines (and CR) are trimmed: `echo secret > file` must work.
           const lines = readFileSync(resolve(cwd, valueFile), 'utf8').replace(/[\r\n]+$/, '').split(/\r?\n/);
