@@ -334,6 +334,20 @@ export function describeStoreContract(engine: string, open: () => Promise<StoreH
         await store.renewTask(fresh, LEASE);
       });
 
+      it('a stale token can neither retry later, record a submission nor end the task, and writes nothing', async () => {
+        await ingestAndComplete('t');
+        const stale = await claimTask();
+        await h.elapse(LEASE + 50);
+        const fresh = await claimTask();
+        await expect(store.retryTaskLater(stale, 'late', 1000)).rejects.toMatchObject({ code: 'GB_STORE_CLAIM_LOST' });
+        await expect(store.markTaskSubmitted(stale, 'mas-stale')).rejects.toMatchObject({ code: 'GB_STORE_CLAIM_LOST' });
+        await expect(store.endTask(stale, 'dead', 'late', 'gitbridge')).rejects.toMatchObject({ code: 'GB_STORE_CLAIM_LOST' });
+        expect(await store.getTask(fresh.item.id)).toMatchObject({ status: 'queued', taskId: null, lastError: null });
+        expect((await store.taskHistory(fresh.item.id)).map((t) => t.to)).toEqual(['queued']);
+        await store.markTaskSubmitted(fresh, 'mas-fresh');
+        expect(await store.getTask(fresh.item.id)).toMatchObject({ status: 'pending', taskId: 'mas-fresh' });
+      });
+
       it('retryTask: unknown, refused unless failed or dead, then queued again with a new key once the MAS had it', async () => {
         await ingestAndComplete('t');
         expect(await store.retryTask('nope')).toEqual({ outcome: 'unknown' });

@@ -77,6 +77,19 @@ export const STORE_FILE = 'gitbridge.db';
 /** The schema version this code reads and writes: the newest migration. */
 export const SCHEMA_VERSION = newestVersion(MIGRATIONS);
 
+/**
+ * The three leased queues in SQL: the table and its key, what "in the queue"
+ * means (a claim's item must still be), what "due" means, and the partial
+ * index that holds exactly the due rows in `next_attempt_at` order (named
+ * with INDEXED BY, so a claim or a next-due query is one seek whatever the
+ * backlog).
+ */
+const QUEUE_SQL: Readonly<Record<QueueName, { table: string; key: string; item: string; inQueue: string; due: string; index: string }>> = {
+  deliveries: { table: 'deliveries', key: 'delivery_id', item: 'delivery', inQueue: `state = 'queued'`, due: `state = 'queued'`, index: 'deliveries_next' },
+  tasks: { table: 'tasks', key: 'id', item: 'task', inQueue: `status = 'queued'`, due: `status = 'queued' AND blocked = 0`, index: 'tasks_next' },
+  notifications: { table: 'notifications', key: 'id', item: 'notification', inQueue: `status = 'pending'`, due: `status = 'pending'`, index: 'notifications_next' },
+};
+
 /** Inserts one delivery row (its body goes to {@link INSERT_BODY}); a known delivery id changes nothing. */
 const INSERT_DELIVERY = `INSERT INTO deliveries (delivery_id, event, action, hook_id, repo, repo_id, installation_id, received_at,
   content_type, headers, size, signature_slot, source_ip, state, outcome, next_attempt_at, processed_at, replay_of, notify)
@@ -475,14 +488,37 @@ export class SqliteStore implements Store {
 
   claimDeliveries(limit: number, leaseMs: number): Promise<Claim<ClaimedDelivery>[]> {
     return this.#write(() => {
-      const now = this.#now();
-      const token = randomUUID();
-      const rows = this.#stmt(`UPDATE deliveries SET lease_until = @lease, next_attempt_at = @lease, attempts = attempts + 1, claim_token = @token
-        WHERE delivery_id IN (SELECT delivery_id FROM deliveries INDEXED BY deliveries_next WHERE state = 'queued' AND next_attempt_at <= @now
-          ORDER BY next_attempt_at LIMIT @limit)
-        RETURNING *`).all({ lease: now + leaseMs, now, limit, token }) as DeliveryRow[];
+      const { rows, token } = this.#claim<DeliveryRow>('deliveries', limit, leaseMs, '*');
       return rows.map((r) => ({ item: { ...toDelivery(r), body: this.#body(r.delivery_id) }, token }));
     });
+  }
+
+  /**
+   * Claims up to `limit` due items of `queue` under a new token for
+   * `leaseMs`: the item is due again when the lease ends (its holder died),
+   * and only that token may settle or renew it.
+   */
+  #claim<R>(queue: QueueName, limit: number, leaseMs: number, returning: string): { rows: R[]; token: string } {
+    const q = QUEUE_SQL[queue];
+    const now = this.#now();
+    const token = randomUUID();
+    const rows = this.#stmt(`UPDATE ${q.table} SET lease_until = @lease, next_attempt_at = @lease, attempts = attempts + 1, claim_token = @token
+      WHERE ${q.key} IN (SELECT ${q.key} FROM ${q.table} INDEXED BY ${q.index} WHERE ${q.due} AND next_attempt_at <= @now
+        ORDER BY next_attempt_at LIMIT @limit)
+      RETURNING ${returning}`).all({ lease: now + leaseMs, now, limit, token }) as R[];
+    return { rows, token };
+  }
+
+  /**
+   * `UPDATE <queue> SET <set>` of a claimed item, only while it is still in
+   * the queue under this claim's token (`params` fill the `?`s of `set`).
+   *
+   * @throws GitBridgeError `GB_STORE_CLAIM_LOST` when it is not: the lease ran out and another claim has it, or it left the queue
+   */
+  #updateClaimed(queue: QueueName, id: string | number, token: string, set: string, params: readonly unknown[]): void {
+    const q = QUEUE_SQL[queue];
+    const r = this.#stmt(`UPDATE ${q.table} SET ${set} WHERE ${q.key} = ? AND claim_token = ? AND ${q.inQueue}`).run(...params, id, token);
+    if (r.changes !== 1) throw claimLost(`${q.item} ${id}`);
   }
 
   /** Fails unless the delivery is still queued under this claim's token. */
@@ -534,12 +570,11 @@ export class SqliteStore implements Store {
 
   failDelivery(claim: Claim<ClaimedDelivery>, error: string, retryInMs: number | null): Promise<void> {
     return this.#write(() => {
-      this.#ownDelivery(claim);
-      const id = claim.item.deliveryId;
+      const { deliveryId } = claim.item;
       if (retryInMs === null) {
-        this.#stmt(`UPDATE deliveries SET state = 'dead', outcome = 'dead', lease_until = NULL, claim_token = NULL, last_error = ? WHERE delivery_id = ?`).run(error, id);
+        this.#updateClaimed('deliveries', deliveryId, claim.token, `state = 'dead', outcome = 'dead', lease_until = NULL, claim_token = NULL, last_error = ?`, [error]);
       } else {
-        this.#stmt('UPDATE deliveries SET next_attempt_at = ?, lease_until = NULL, claim_token = NULL, last_error = ? WHERE delivery_id = ?').run(this.#now() + retryInMs, error, id);
+        this.#updateClaimed('deliveries', deliveryId, claim.token, 'next_attempt_at = ?, lease_until = NULL, claim_token = NULL, last_error = ?', [this.#now() + retryInMs, error]);
       }
     });
   }
@@ -547,9 +582,7 @@ export class SqliteStore implements Store {
   renewDelivery(claim: Claim<ClaimedDelivery>, leaseMs: number): Promise<void> {
     return this.#write(() => {
       const until = this.#now() + leaseMs;
-      const r = this.#stmt(`UPDATE deliveries SET lease_until = ?, next_attempt_at = ? WHERE delivery_id = ? AND claim_token = ? AND state = 'queued'`)
-        .run(until, until, claim.item.deliveryId, claim.token);
-      if (r.changes !== 1) throw claimLost(`delivery ${claim.item.deliveryId}`);
+      this.#updateClaimed('deliveries', claim.item.deliveryId, claim.token, 'lease_until = ?, next_attempt_at = ?', [until, until]);
     });
   }
 
@@ -569,12 +602,7 @@ export class SqliteStore implements Store {
 
   claimTasks(limit: number, leaseMs: number): Promise<Claim<Task>[]> {
     return this.#write(() => {
-      const now = this.#now();
-      const token = randomUUID();
-      const rows = this.#stmt(`UPDATE tasks SET lease_until = @lease, next_attempt_at = @lease, attempts = attempts + 1, claim_token = @token
-        WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_next WHERE status = 'queued' AND blocked = 0 AND next_attempt_at <= @now
-          ORDER BY next_attempt_at LIMIT @limit)
-        RETURNING *`).all({ lease: now + leaseMs, now, limit, token }) as TaskRow[];
+      const { rows, token } = this.#claim<TaskRow>('tasks', limit, leaseMs, '*');
       return rows.map((r) => ({ item: this.#toTask(r), token }));
     });
   }
@@ -594,12 +622,6 @@ export class SqliteStore implements Store {
     return e !== undefined && e.last_event_at > r.event_at;
   }
 
-  /** Fails unless the claimed task is still queued under this claim's token. */
-  #ownTask(claim: Claim<Task>): void {
-    const row = this.#stmt(`SELECT 1 FROM tasks WHERE id = ? AND claim_token = ? AND status = 'queued'`).get(claim.item.id, claim.token);
-    if (!row) throw claimLost(`task ${claim.item.id}`);
-  }
-
   /** A task of `entity` left the queue: the next one (in creation order) may go. */
   #unblockNext(entity: string, nowMs: number): void {
     this.#stmt(`UPDATE tasks SET blocked = 0, next_attempt_at = MAX(next_attempt_at, ?)
@@ -609,11 +631,10 @@ export class SqliteStore implements Store {
 
   markTaskSubmitted(claim: Claim<Task>, masTaskId: string): Promise<void> {
     return this.#write(() => {
-      this.#ownTask(claim);
       const nowMs = this.#now();
       const now = iso(nowMs);
-      this.#stmt(`UPDATE tasks SET task_id = ?, status = 'pending', lease_until = NULL, claim_token = NULL, last_error = NULL, updated_at = ? WHERE id = ?`)
-        .run(masTaskId, now, claim.item.id);
+      // First: a lost claim throws before anything is written.
+      this.#updateClaimed('tasks', claim.item.id, claim.token, `task_id = ?, status = 'pending', lease_until = NULL, claim_token = NULL, last_error = NULL, updated_at = ?`, [masTaskId, now]);
       this.#history(claim.item.id, 'queued', 'pending', now, 'mas', `task_id ${masTaskId}`);
       this.#stmt(`INSERT INTO entities (entity, last_event_at) VALUES (?, ?)
         ON CONFLICT (entity) DO UPDATE SET last_event_at = MAX(last_event_at, excluded.last_event_at)`).run(claim.item.entity, claim.item.eventAt);
@@ -623,19 +644,18 @@ export class SqliteStore implements Store {
 
   retryTaskLater(claim: Claim<Task>, error: string, retryInMs: number, options: { readonly refundAttempt?: boolean } = {}): Promise<void> {
     return this.#write(() => {
-      this.#ownTask(claim);
       const now = this.#now();
-      this.#stmt(`UPDATE tasks SET next_attempt_at = ?, lease_until = NULL, claim_token = NULL, last_error = ?, updated_at = ?, attempts = MAX(0, attempts - ?) WHERE id = ?`)
-        .run(now + retryInMs, error, iso(now), options.refundAttempt ? 1 : 0, claim.item.id);
+      this.#updateClaimed('tasks', claim.item.id, claim.token, 'next_attempt_at = ?, lease_until = NULL, claim_token = NULL, last_error = ?, updated_at = ?, attempts = MAX(0, attempts - ?)',
+        [now + retryInMs, error, iso(now), options.refundAttempt ? 1 : 0]);
     });
   }
 
   endTask(claim: Claim<Task>, status: 'failed' | 'dead', reason: string, source: TransitionSource): Promise<void> {
     return this.#write(() => {
-      this.#ownTask(claim);
       const nowMs = this.#now();
       const now = iso(nowMs);
-      this.#stmt('UPDATE tasks SET status = ?, lease_until = NULL, claim_token = NULL, last_error = ?, updated_at = ? WHERE id = ?').run(status, reason, now, claim.item.id);
+      // First: a lost claim throws before anything is written.
+      this.#updateClaimed('tasks', claim.item.id, claim.token, 'status = ?, lease_until = NULL, claim_token = NULL, last_error = ?, updated_at = ?', [status, reason, now]);
       this.#history(claim.item.id, 'queued', status, now, source, reason);
       this.#unblockNext(claim.item.entity, nowMs);
     });
@@ -644,8 +664,7 @@ export class SqliteStore implements Store {
   renewTask(claim: Claim<Task>, leaseMs: number): Promise<void> {
     return this.#write(() => {
       const until = this.#now() + leaseMs;
-      const r = this.#stmt(`UPDATE tasks SET lease_until = ?, next_attempt_at = ? WHERE id = ? AND claim_token = ? AND status = 'queued'`).run(until, until, claim.item.id, claim.token);
-      if (r.changes !== 1) throw claimLost(`task ${claim.item.id}`);
+      this.#updateClaimed('tasks', claim.item.id, claim.token, 'lease_until = ?, next_attempt_at = ?', [until, until]);
     });
   }
 
@@ -716,12 +735,7 @@ export class SqliteStore implements Store {
 
   claimNotifications(limit: number, leaseMs: number): Promise<Claim<Notification>[]> {
     return this.#write(() => {
-      const now = this.#now();
-      const token = randomUUID();
-      const rows = this.#stmt(`UPDATE notifications SET lease_until = @lease, next_attempt_at = @lease, attempts = attempts + 1, claim_token = @token
-        WHERE id IN (SELECT id FROM notifications INDEXED BY notifications_next WHERE status = 'pending' AND next_attempt_at <= @now
-          ORDER BY next_attempt_at LIMIT @limit)
-        RETURNING ${NOTIFICATION_COLUMNS}`).all({ lease: now + leaseMs, now, limit, token }) as NotificationRow[];
+      const { rows, token } = this.#claim<NotificationRow>('notifications', limit, leaseMs, NOTIFICATION_COLUMNS);
       return rows.map((r) => ({ item: toNotification(r), token }));
     });
   }
@@ -729,23 +743,18 @@ export class SqliteStore implements Store {
   settleNotification(claim: Claim<Notification>, status: NotificationStatus, error: string | null, retryInMs: number | null): Promise<void> {
     return this.#write(() => {
       const now = this.#now();
-      const r = this.#stmt(`UPDATE notifications SET status = ?, last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL, claim_token = NULL, updated_at = ?
-        WHERE id = ? AND claim_token = ? AND status = 'pending'`)
-        .run(status, error, retryInMs === null ? null : now + retryInMs, iso(now), claim.item.id, claim.token);
-      if (r.changes !== 1) throw claimLost(`notification ${claim.item.id}`);
+      this.#updateClaimed('notifications', claim.item.id, claim.token,
+        'status = ?, last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL, claim_token = NULL, updated_at = ?',
+        [status, error, retryInMs === null ? null : now + retryInMs, iso(now)]);
     });
   }
 
   // ---- scheduling -------------------------------------------------------
 
   msUntilDue(queue: QueueName): Promise<number | null> {
-    const sql = {
-      deliveries: `SELECT next_attempt_at AS t FROM deliveries INDEXED BY deliveries_next WHERE state = 'queued' ORDER BY next_attempt_at LIMIT 1`,
-      tasks: `SELECT next_attempt_at AS t FROM tasks INDEXED BY tasks_next WHERE status = 'queued' AND blocked = 0 ORDER BY next_attempt_at LIMIT 1`,
-      notifications: `SELECT next_attempt_at AS t FROM notifications INDEXED BY notifications_next WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1`,
-    }[queue];
+    const q = QUEUE_SQL[queue];
     return this.#read(() => {
-      const r = this.#stmt(sql).get() as { t: number } | undefined;
+      const r = this.#stmt(`SELECT next_attempt_at AS t FROM ${q.table} INDEXED BY ${q.index} WHERE ${q.due} ORDER BY next_attempt_at LIMIT 1`).get() as { t: number } | undefined;
       return r === undefined ? null : Math.max(0, r.t - this.#now());
     });
   }
