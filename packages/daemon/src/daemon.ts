@@ -96,6 +96,17 @@ function listenerUrl(app: FastifyInstance, host: string, fallbackPort: number): 
   return { url: `http://${reach.includes(':') ? `[${reach}]` : reach}:${port}`, port };
 }
 
+/** A gate that opens at most once per `periodMs` of wall-clock time: true when a repeated warning may be logged now. */
+function oncePer(periodMs: number): () => boolean {
+  let last = -Infinity;
+  return () => {
+    const now = Date.now();
+    if (now - last < periodMs) return false;
+    last = now;
+    return true;
+  };
+}
+
 /**
  * Opens the store, builds the ingest path, the server and the workers, and
  * listens on `config.host:config.port` (and, with `config.adminPort`, the
@@ -120,8 +131,10 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
       throw err;
     }
   }
-  let checkpointWarnedAt = -Infinity;
-  let connectionWarnedAt = -Infinity;
+  // Warnings of failures that repeat many times a second while they last: at most one per period (wall-clock ms).
+  const connectionWarning = oncePer(10_000);
+  const checkpointWarning = oncePer(60_000);
+  const redisWarning = oncePer(60_000);
   let metrics: Metrics | undefined;
   let store: Store;
   try {
@@ -132,17 +145,13 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
       access: 'owner',
       clock,
       onConnectionError(err) {
-        // At most once every 10 s: an outage breaks every pooled connection at once.
-        if (Date.now() - connectionWarnedAt < 10_000) return;
-        connectionWarnedAt = Date.now();
-        log.warn({ err }, 'database connection lost: reconnecting (webhooks get 503 until it is back)');
+        // An outage breaks every pooled connection at once.
+        if (connectionWarning()) log.warn({ err }, 'database connection lost: reconnecting (webhooks get 503 until it is back)');
       },
       synchronous: config.storeSynchronous,
       onCheckpointError(err) {
-        // At most once a minute: a full disk fails every checkpoint, ten times a second.
-        if (Date.now() - checkpointWarnedAt < 60_000) return;
-        checkpointWarnedAt = Date.now();
-        log.warn({ err }, 'WAL checkpoint failed: the -wal file keeps growing until checkpoints succeed again');
+        // A full disk fails every checkpoint, ten times a second.
+        if (checkpointWarning()) log.warn({ err }, 'WAL checkpoint failed: the -wal file keeps growing until checkpoints succeed again');
       },
       onIngestCommit(size, ms) {
         metrics?.storeCommitBatch.observe(size);
@@ -162,13 +171,9 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
   let inner: RateLimiter;
   if (config.redisUrl) {
     redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 500, lazyConnect: false });
-    let warned = 0;
     redis.on('error', (err) => {
-      // ioredis reconnects by itself; say so once a minute at most.
-      if (Date.now() - warned > 60_000) {
-        warned = Date.now();
-        log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'Redis unavailable: rate limiting fails open');
-      }
+      // ioredis reconnects by itself.
+      if (redisWarning()) log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'Redis unavailable: rate limiting fails open');
     });
     inner = new RedisRateLimiter(redis, options.redisPrefix ? { prefix: options.redisPrefix } : {});
   } else {
