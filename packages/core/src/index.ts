@@ -26,7 +26,7 @@ export type {
 export { SqliteStore, STORE_FILE, SCHEMA_VERSION } from './store/sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
 export { PostgresStore, PG_SCHEMA_VERSION } from './store/postgres/postgres-store.js';
-export type { PostgresStoreOptions, PostgresAccess } from './store/postgres/postgres-store.js';
+export type { PostgresStoreOptions } from './store/postgres/postgres-store.js';
 export { systemClock, ManualClock, sleep } from './time/clock.js';
 export type { Clock, ClockTimer } from './time/clock.js';
 export { backoffDelay, parseRetryAfter } from './time/backoff.js';

@@ -13,6 +13,11 @@ export function claimLost(what: string): GitBridgeError {
   return new GitBridgeError('GB_STORE_CLAIM_LOST', { message: `The claim on ${what} was lost: its lease ran out and another worker claimed it` });
 }
 
+/** The error of any call on a store after {@link Store.close}: unavailable (a 503 for a request that raced the shutdown). */
+export function storeClosed(): GitBridgeError {
+  return new GitBridgeError('GB_STORE_UNAVAILABLE', { message: 'The store is closed' });
+}
+
 /** The subscribers of {@link Store.onWake} in one process, by queue. */
 export class WakeSignals {
   readonly #subscribers = new Map<QueueName, Set<() => void>>();

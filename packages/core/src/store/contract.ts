@@ -573,7 +573,8 @@ export interface Store {
    * `before` that are done and whose tasks are all final, with their bodies,
    * tasks, history and notifications, and the redelivery records and gaps
    * of recovery last touched before `before`. The journal is kept.
-   * @returns how many deliveries were deleted (fewer than `batch` when done)
+   * @returns how many deliveries were deleted: fewer than `batch` when done
+   *   (on PostgreSQL also when rows were busy under another transaction; the next run takes them)
    */
   purge(before: IsoTime, batch: number): Promise<number>;
   /** Readiness: whether a write would commit now. Never throws. */
@@ -591,3 +592,12 @@ export interface Store {
   /** Flushes and closes the store; later calls fail. */
   close(): Promise<void>;
 }
+
+/** How a process uses the store. */
+export type StoreAccess =
+  /** The daemon: creates and migrates the store, checkpoints in the background. */
+  | 'owner'
+  /** A tool that writes to a store a daemon owns (`tasks retry`): never migrates; the schema must match. */
+  | 'write'
+  /** A tool that only reads (`tasks ls`): never writes; the schema must match. */
+  | 'read';

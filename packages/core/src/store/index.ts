@@ -5,7 +5,7 @@
  */
 import { GitBridgeError } from '../errors/errors.js';
 import type { Clock } from '../time/clock.js';
-import type { Store } from './contract.js';
+import type { Store, StoreAccess } from './contract.js';
 import type { CopyProgress, CopyResult } from './copy.js';
 
 export { DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal } from './contract.js';
@@ -41,17 +41,9 @@ export type {
   TaskStatus,
   TaskTransition,
   TransitionSource,
+  StoreAccess,
 } from './contract.js';
 export type { CopyProgress, CopyResult } from './copy.js';
-
-/** How a process uses the store. */
-export type StoreAccess =
-  /** The daemon: creates and migrates the store, checkpoints in the background. */
-  | 'owner'
-  /** A tool that writes to a store a daemon owns (`tasks retry`): never migrates; the schema must match. */
-  | 'write'
-  /** A tool that only reads (`tasks ls`): never writes; the schema must match. */
-  | 'read';
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {

@@ -28,6 +28,7 @@ import {
   type RedeliveryRequest,
   type RetryOutcome,
   type Store,
+  type StoreAccess,
   type StoreCounts,
   type StoreHealth,
   type Task,
@@ -59,7 +60,7 @@ import {
   taskColumnsWithoutPayload,
   toTaskWithoutPayload,
 } from '../rows.js';
-import { WakeSignals, claimLost, orderOf, retryKey, zeroCounts } from '../common.js';
+import { WakeSignals, claimLost, storeClosed, orderOf, retryKey, zeroCounts } from '../common.js';
 import { checkSchema, newestVersion, refuseNewerSchema } from '../schema.js';
 import type { CopyTarget } from '../copy.js';
 import { isConnectionError, isStalePlan } from './connection-errors.js';
@@ -95,16 +96,13 @@ const QUEUE_TABLES: Readonly<Record<QueueName, { table: string; key: string; ite
   notifications: { table: 'notifications', key: 'id', item: 'notification', inQueue: `status = 'pending'`, due: `status = 'pending'` },
 };
 
-/** How a process uses the store: the daemon migrates; tools never do, and readers cannot write. */
-export type PostgresAccess = 'owner' | 'write' | 'read';
-
 /** A pool's options with the {@link GuardedClient}'s own. */
 type GuardedPoolConfig = PoolConfig & Pick<GuardedClientConfig, 'answerTimeoutMs'>;
 
 /** Options of {@link PostgresStore.open}. */
 export interface PostgresStoreOptions {
   /** Default `owner`: migrate at open. `write`/`read` (the CLI): the schema must be current; `read` sessions are read-only. */
-  readonly access?: PostgresAccess;
+  readonly access?: StoreAccess;
   /** Connections in the pool (default 10), besides one for wake-ups and one per running singleton job. */
   readonly poolMax?: number;
   /** Longest statement, ms (default 5000): a statement stuck on a lock or a slow disk fails (503) well within GitHub's 10 s instead of holding the answer. */
@@ -393,7 +391,7 @@ export class PostgresStore implements Store {
   }
 
   /** Migrates (owner) or checks (tools) the schema, on a session of its own without a statement timeout. */
-  async #prepareSchema(access: PostgresAccess): Promise<void> {
+  async #prepareSchema(access: StoreAccess): Promise<void> {
     const client = new pg.Client({ ...this.#config, statement_timeout: 0 });
     client.on('error', () => undefined);
     await client.connect();
@@ -451,7 +449,7 @@ export class PostgresStore implements Store {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new GitBridgeError('GB_STORE_UNAVAILABLE', { message: 'The store is closed' });
+    if (this.#closed) throw storeClosed();
   }
 
   /** One statement (its own transaction). */

@@ -66,7 +66,7 @@ import {
   taskColumnsWithoutPayload,
   toTaskWithoutPayload,
 } from '../rows.js';
-import { WakeSignals, claimLost, orderOf, retryKey, zeroCounts } from '../common.js';
+import { WakeSignals, claimLost, storeClosed, orderOf, retryKey, zeroCounts } from '../common.js';
 import { checkSchema, newestVersion, refuseNewerSchema } from '../schema.js';
 import { MIGRATIONS } from './migrations.js';
 import { WriteGate } from './write-gate.js';
@@ -104,7 +104,8 @@ const INSERT_BODY = 'INSERT INTO delivery_bodies (delivery_id, body) VALUES (?, 
  * The smallest string above every string that starts with `prefix`, in
  * SQLite's BINARY (UTF-8 byte) order: `prefix` with its last character
  * incremented. Null when that is not a simple bound (empty prefix, a last
- * character at or above U+D800); the caller then reads from `prefix` on.
+ * character at U+D7FF or above, whose successor is no simple character);
+ * the caller then reads from `prefix` on.
  */
 function prefixBound(prefix: string): string | null {
   const last = prefix.charCodeAt(prefix.length - 1);
@@ -385,7 +386,7 @@ export class SqliteStore implements Store {
 
   /** Runs `fn` in the next shared write transaction; SQLite's own errors become GitBridgeErrors. */
   async #write<T>(fn: () => T): Promise<T> {
-    if (this.#closed) throw new GitBridgeError('GB_STORE_UNAVAILABLE', { message: 'The store is closed' });
+    if (this.#closed) throw storeClosed();
     try {
       return await this.#writes.run(fn);
     } catch (err) {
@@ -395,7 +396,7 @@ export class SqliteStore implements Store {
 
   /** Runs a read now; SQLite's own errors become GitBridgeErrors. */
   #read<T>(fn: () => T): Promise<T> {
-    if (this.#closed) return Promise.reject(new GitBridgeError('GB_STORE_UNAVAILABLE', { message: 'The store is closed' }));
+    if (this.#closed) return Promise.reject(storeClosed());
     try {
       return Promise.resolve(fn());
     } catch (err) {
@@ -448,7 +449,7 @@ export class SqliteStore implements Store {
   }
 
   async ingest(delivery: NewDelivery): Promise<'stored' | 'duplicate'> {
-    if (this.#closed) throw new GitBridgeError('GB_STORE_UNAVAILABLE', { message: 'The store is closed' });
+    if (this.#closed) throw storeClosed();
     let outcome: 'stored' | 'duplicate';
     try {
       outcome = await this.#committer.submit(delivery);
