@@ -80,7 +80,9 @@ describe('database outages (PostgreSQL store)', () => {
     const via = new URL(db.url);
     via.port = String(proxy.port);
     const t = tempDir();
-    const { daemon } = await startCallbackDaemon(t.dir, { GITBRIDGE_DATABASE_URL: via.toString(), GITBRIDGE_DATABASE_POOL_MAX: '4', GITBRIDGE_MAS_URL: mas.url });
+    // A short lease: a task whose MAS answer could not be recorded in the outage comes back when its lease ends
+    // (then it is submitted again with the same key); the default 30 s would outlast the wait below.
+    const { daemon } = await startCallbackDaemon(t.dir, { GITBRIDGE_DATABASE_URL: via.toString(), GITBRIDGE_DATABASE_POOL_MAX: '4', GITBRIDGE_MAS_URL: mas.url, GITBRIDGE_LEASE_MS: '3000' });
     const store = await PostgresStore.open(db.url, { access: 'read', poolMax: 2, applicationName: 'test' });
     try {
       // Work queued before the outage, not yet submitted: the MAS refuses for a moment.
