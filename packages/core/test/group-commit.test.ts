@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -174,6 +175,28 @@ describe('WriteGate with the group committers', () => {
       expect(pauses - before).toBeLessThanOrEqual(1);
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('closing a store with a background checkpointer', () => {
+  it('resolves only when the thread has closed its connection: the WAL is checkpointed and no file is left but the database', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gb-close-'));
+    try {
+      // Closed at once (the thread may not have opened its connection yet) and after the thread has run a while.
+      for (const waitMs of [0, 0, 300, 300]) {
+        const store = SqliteStore.open(dir, { backgroundCheckpoint: true, checkpointIntervalMs: 5 });
+        await store.ingest(delivery(`d${waitMs}-${randomUUID()}`));
+        await new Promise((r) => setTimeout(r, waitMs));
+        await store.close();
+        // The last connection to close removes the WAL and the shared-memory file; a thread still connected would keep them.
+        expect(readdirSync(dir).sort()).toEqual(['gitbridge.db']);
+        // A second close is the same close.
+        await store.close();
+      }
+      rmSync(dir, { recursive: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -88,8 +88,14 @@ parentPort.on('message', (m) => {
 
 /** A running background checkpointer. */
 export interface BackgroundCheckpointer {
-  /** Asks the thread for a last checkpoint and to close its connection. */
-  stop(): void;
+  /**
+   * Asks the thread for a last checkpoint and to close its connection.
+   * Resolves when the thread has exited: its connection is closed and it will
+   * touch no file again (the WAL and shared-memory files included). A thread
+   * that has not exited after `timeoutMs` (default 5,000 ms) is terminated.
+   * Never rejects.
+   */
+  stop(timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -142,14 +148,32 @@ export function startBackgroundCheckpointer(
     options.onResume?.();
     options.onFailure?.(err);
   };
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    worker.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+  });
   worker.on('error', failed);
   worker.on('exit', (code) => failed(new Error(`checkpointer thread exited with code ${code}`)));
+  let stopping: Promise<void> | undefined;
   return {
-    stop() {
-      if (stopped) return;
+    stop(timeoutMs = 5000) {
+      if (stopping) return stopping;
+      if (exited) return (stopping = Promise.resolve());
       stopped = true;
       options.onResume?.();
       worker.postMessage('stop');
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          worker.terminate().then(() => resolve(), () => resolve());
+        }, timeoutMs);
+        timer.unref();
+      });
+      stopping = Promise.race([exit, timeout]).finally(() => clearTimeout(timer));
+      return stopping;
     },
   };
 }

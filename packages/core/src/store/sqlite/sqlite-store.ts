@@ -238,6 +238,7 @@ export class SqliteStore implements Store {
   readonly #writes: TransactionBatcher;
   readonly #wake = new WakeSignals();
   #checkpointer: BackgroundCheckpointer | undefined;
+  #closing: Promise<void> | undefined;
   #closed = false;
 
   private constructor(db: Db, path: string, options: SqliteStoreOptions) {
@@ -1019,13 +1020,17 @@ export class SqliteStore implements Store {
     this.#writes.flush();
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
     this.#committer.flush();
     this.#writes.flush();
     this.#closed = true;
-    this.#checkpointer?.stop();
-    this.#checkpointer = undefined;
-    if (this.#db.open) this.#db.close();
+    // The thread's connection first: once it has exited, no file of the store is touched but by ours.
+    this.#closing = (async () => {
+      await this.#checkpointer?.stop();
+      this.#checkpointer = undefined;
+      if (this.#db.open) this.#db.close();
+    })();
+    return this.#closing;
   }
 }
