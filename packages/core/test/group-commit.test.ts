@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteStore, type NewDelivery } from '../src/index.js';
 import { TransactionBatcher } from '../src/store/sqlite/group-commit.js';
@@ -197,6 +198,34 @@ describe('closing a store with a background checkpointer', () => {
       rmSync(dir, { recursive: true });
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('closing a store with a background checkpointer at the end of a process', () => {
+  it('keeps the process alive until the thread has exited: the code after close() runs and the WAL is gone', async () => {
+    // A process with nothing else to do but the close, as a daemon at the end
+    // of its shutdown. Whether the thread is between two checkpoints or in one
+    // when close() is called varies, so six processes close at six moments.
+    const script = `
+      import { SqliteStore } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      const store = SqliteStore.open(process.argv[1], { backgroundCheckpoint: true });
+      const { body: _, ...row } = ${JSON.stringify(delivery('last'))};
+      await store.ingest({ ...row, body: Buffer.from('{}') });
+      await new Promise((r) => setTimeout(r, Number(process.argv[2])));
+      await store.close();
+      console.log('closed');
+    `;
+    const dirs = [0, 50, 100, 300, 1000, 1500].map((waitMs) => ({ waitMs, dir: mkdtempSync(join(tmpdir(), 'gb-close-exit-')) }));
+    try {
+      const runs = await Promise.all(dirs.map(({ waitMs, dir }) => execa('node', ['--input-type=module', '-e', script, dir, String(waitMs)], { reject: false })));
+      for (const [i, run] of runs.entries()) {
+        // Exit code 13 is Node's "unsettled top-level await": the process ended while close() was pending.
+        expect({ waitMs: dirs[i]!.waitMs, exitCode: run.exitCode, stdout: run.stdout, stderr: run.stderr }).toEqual({ waitMs: dirs[i]!.waitMs, exitCode: 0, stdout: 'closed', stderr: '' });
+        expect(readdirSync(dirs[i]!.dir)).toEqual(['gitbridge.db']);
+      }
+    } finally {
+      for (const { dir } of dirs) rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -164,13 +164,16 @@ export function startBackgroundCheckpointer(
       if (exited) return (stopping = Promise.resolve());
       stopped = true;
       options.onResume?.();
+      // Referenced from here on: a process with nothing else left to do (a
+      // daemon at the end of its shutdown) must not exit before the thread
+      // has closed its connection and the caller has gone on.
+      worker.ref();
       worker.postMessage('stop');
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
           worker.terminate().then(() => resolve(), () => resolve());
         }, timeoutMs);
-        timer.unref();
       });
       stopping = Promise.race([exit, timeout]).finally(() => clearTimeout(timer));
       return stopping;
