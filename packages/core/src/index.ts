@@ -16,11 +16,11 @@ export { entityKey, eventTime, eventOrder } from './routing/ordering.js';
 export type { EventOrder } from './routing/ordering.js';
 export { PRIORITIES, PROTOCOL_VERSION, DEFAULT_RULES_FILE, defaultRules, compileRules, ruleProblems, mapDelivery, explainIgnored, journalEntry, getPath, renderTemplate } from './routing/rules.js';
 export type { Priority, RuleSpec, ConditionSpec, TaskPayload, TaskDraft, NotificationDraft, JournalEntry } from './routing/rules.js';
-export { openStore, DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal, MIN_ID_PREFIX, resolveDeliveryId, resolveTaskId } from './store/index.js';
+export { openStore, DELIVERY_STATES, TASK_STATUSES, UNFINISHED_TASK_STATUSES, STATUS_RANK, isTerminal, MIN_ID_PREFIX, resolveDeliveryId, resolveTaskId } from './store/index.js';
 export type {
   OpenStoreOptions, StoreAccess, Store, CallbackOutcome, Claim, ClaimedDelivery, Delivery, DeliveryFilter, DeliveryResult, DeliveryState,
   ExclusiveOutcome, IsoTime, JournalFilter, JournalRecord, NewDelivery, Notification, NotificationStatus, QueueName, RetryOutcome,
-  StoreCounts, StoreHealth, Task, TaskFilter, TaskStatus, TaskTransition, TaskWithoutPayload, TransitionSource,
+  StoreCounts, StoreHealth, Task, TaskFilter, TaskStatus, TaskTransition, UnfinishedTaskStatus, TaskWithoutPayload, TransitionSource,
   RecoveryGap, RedeliveryIntent, RedeliveryOutcome, RedeliveryReason, RedeliveryRequest,
 } from './store/index.js';
 export { SqliteStore, STORE_FILE, SCHEMA_VERSION } from './store/sqlite/sqlite-store.js';

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DELIVERY_STATES, TASK_STATUSES, type Store, type StoreCounts } from './store/contract.js';
+import { DELIVERY_STATES, TASK_STATUSES, UNFINISHED_TASK_STATUSES, type Store, type StoreCounts } from './store/contract.js';
+import { systemClock, type Clock } from './time/clock.js';
 
 /** Statuses of `gitbridge_webhook_events_total` (DESIGN §8). */
 export type EventStatus = 'accepted' | 'duplicate' | 'ignored' | 'rate_limited' | 'unauthorized' | 'forbidden' | 'invalid' | 'error' | 'ping' | 'too_large' | 'unsupported_media_type' | 'unavailable';
@@ -53,9 +54,10 @@ export function labelValue(v: string | null | undefined, fallback = 'none'): str
 
 /**
  * Creates the metrics. When `store` is given, the queue-depth and task-state
- * gauges are read from it exactly at each scrape.
+ * gauges are read from it exactly at each scrape; `clock` (default the
+ * system clock) gives the time the task ages are measured against.
  */
-export function createMetrics(options: { store?: Store; defaultMetrics?: boolean } = {}): Metrics {
+export function createMetrics(options: { store?: Store; defaultMetrics?: boolean; clock?: Clock } = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const store = options.store;
@@ -100,6 +102,22 @@ export function createMetrics(options: { store?: Store; defaultMetrics?: boolean
     async collect() {
       const c = await counts();
       if (c) this.set(c.tasksHeld);
+    },
+  });
+  const clock = options.clock ?? systemClock;
+  new Gauge({
+    name: 'gitbridge_tasks_oldest_age_seconds',
+    help: 'Seconds the longest-waiting task of each unfinished status has waited: queued since created, pending and running since the MAS last said anything about it (0 when none)',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const c = await counts();
+      if (!c) return;
+      const now = clock.now();
+      for (const s of UNFINISHED_TASK_STATUSES) {
+        const t = c.oldestTasks[s];
+        this.set({ status: s }, t === null ? 0 : Math.max(0, (now - Date.parse(t)) / 1000));
+      }
     },
   });
   new Gauge({

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteStore, createMetrics } from '../src/index.js';
-import { newDelivery } from './store-contract.js';
+import { ManualClock, SqliteStore, createMetrics } from '../src/index.js';
+import { draft, journal, newDelivery } from './store-contract.js';
 
 /** The value of an unlabelled or labelled sample in Prometheus' text format. */
 function sample(text: string, name: string): number | undefined {
@@ -62,5 +62,42 @@ describe('metrics read from the store', () => {
     failReads = false;
     await store.ingest(newDelivery('d-2'));
     expect(sample(await metrics.registry.metrics(), 'gitbridge_event_queue_depth')).toBe(2);
+  });
+});
+
+describe('gitbridge_tasks_oldest_age_seconds', () => {
+  it('is how long the longest-waiting task of each unfinished status has waited, on the daemon\'s clock', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gb-metrics-age-'));
+    const clock = new ManualClock(Date.parse('2026-06-01T12:00:00.000Z'));
+    const store = SqliteStore.open(dir, { clock });
+    try {
+      const metrics = createMetrics({ store, clock, defaultMetrics: false });
+      const ages = async () => {
+        const text = await metrics.registry.metrics();
+        return Object.fromEntries(['queued', 'pending', 'running'].map((s) => [s, sample(text, `gitbridge_tasks_oldest_age_seconds{status="${s}"}`)]));
+      };
+      expect(await ages()).toEqual({ queued: 0, pending: 0, running: 0 });
+
+      for (const id of ['a', 'b']) {
+        await store.ingest(newDelivery(id));
+        const [c] = await store.claimDeliveries(1, 30_000);
+        await store.completeDelivery(c!, { drafts: [draft()], journal: { ...journal }, repo: 'o/r' });
+        await clock.advance(60_000);
+      }
+      // The first task was created 120 s ago, the second 60 s ago.
+      expect(await ages()).toEqual({ queued: 120, pending: 0, running: 0 });
+
+      const [first] = (await store.claimTasks(2, 30_000)).sort((x, y) => x.item.createdAt.localeCompare(y.item.createdAt));
+      await store.markTaskSubmitted(first!, 'mas-1');
+      await clock.advance(90_500);
+      expect(await ages()).toEqual({ queued: 150.5, pending: 90.5, running: 0 });
+
+      await store.applyCallback('mas-1', 'running', {});
+      await clock.advance(5_000);
+      expect(await ages()).toEqual({ queued: 155.5, pending: 0, running: 5 });
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -645,6 +645,44 @@ export function describeStoreContract(engine: string, open: () => Promise<StoreH
         expect(counts.tasks).toEqual({ queued: 1, pending: 0, running: 0, completed: 0, failed: 0, dead: 0 });
       });
 
+      it('names, for each unfinished status, when its longest-waiting task last moved', async () => {
+        expect((await store.counts()).oldestTasks).toEqual({ queued: null, pending: null, running: null });
+        // Four deliveries (four entities, so that all four can be claimed at once), one task each.
+        for (const id of ['o1', 'o2', 'o3', 'o4']) {
+          await ingestAndComplete(id);
+          await h.elapse(20);
+        }
+        const created = (await store.listTasks({ status: 'queued' })).map((t) => t.createdAt).sort();
+        expect(created).toHaveLength(4);
+        expect((await store.counts()).oldestTasks).toEqual({ queued: created[0], pending: null, running: null });
+
+        // The three oldest reach the MAS one after another.
+        const claims = (await store.claimTasks(10, LEASE)).sort((a, b) => a.item.createdAt.localeCompare(b.item.createdAt));
+        expect(claims).toHaveLength(4);
+        for (const [i, c] of claims.slice(0, 3).entries()) {
+          await store.markTaskSubmitted(c, `mas-o-${i}`);
+          await h.elapse(20);
+        }
+        const submitted = await Promise.all([0, 1, 2].map(async (i) => (await store.getTask(`mas-o-${i}`))!));
+        let oldest = (await store.counts()).oldestTasks;
+        expect(oldest.pending).toBe(submitted[0]!.updatedAt);
+        expect(oldest.running).toBeNull();
+        // The one left to submit is the youngest task.
+        expect(oldest.queued).toBe(created[3]);
+
+        // The MAS says the first is running, then speaks of the third: the second is the one it has been silent about longest.
+        await store.applyCallback('mas-o-0', 'running', {});
+        await h.elapse(20);
+        await store.applyCallback('mas-o-2', 'running', {});
+        oldest = (await store.counts()).oldestTasks;
+        expect(oldest.pending).toBe(submitted[1]!.updatedAt);
+        expect(oldest.running).toBe((await store.getTask('mas-o-0'))!.updatedAt);
+        expect(oldest.queued).toBe(created[3]);
+
+        for (const i of [0, 1, 2]) await store.applyCallback(`mas-o-${i}`, 'completed', {});
+        expect((await store.counts()).oldestTasks).toEqual({ queued: created[3], pending: null, running: null });
+      });
+
       it('purge deletes old finished deliveries with their tasks, keeps the queued, the unfinished and the journal', async () => {
         const old = '2020-01-01T00:00:00.000Z';
         await store.ingest(newDelivery('old-done', { receivedAt: old }));

@@ -212,4 +212,14 @@ describe('the SQLite engine', () => {
       }
     });
   });
+
+  it('the oldest task of each unfinished status (a gauge read at every scrape) is the first entry of an index', async () => {
+    await withQueryPlans(dir, (plan) => {
+      for (const [status, column, index] of [['queued', 'created_at', 'tasks_queued_created'], ['pending', 'updated_at', 'tasks_pending_updated'], ['running', 'updated_at', 'tasks_running_updated']] as const) {
+        const p = plan(`SELECT ${column} AS t FROM tasks INDEXED BY ${index} WHERE status = '${status}' ORDER BY ${column} LIMIT 1`);
+        expect(p).toContain(`USING COVERING INDEX ${index}`);
+        expect(p).not.toMatch(/TEMP B-TREE/);
+      }
+    });
+  });
 });

@@ -162,7 +162,7 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     loggers.close();
     throw err;
   }
-  metrics = createMetrics({ store });
+  metrics = createMetrics({ store, clock });
   if (store.engine === 'postgres' && !config.redisUrl) {
     log.warn('several daemons may share this PostgreSQL store, but without GITBRIDGE_REDIS_URL the rate limits are counted per node: set GITBRIDGE_REDIS_URL to share them');
   }

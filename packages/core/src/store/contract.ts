@@ -34,6 +34,11 @@ export type TaskStatus = 'queued' | 'pending' | 'running' | 'completed' | 'faile
 /** All task states, in lifecycle order. */
 export const TASK_STATUSES: readonly TaskStatus[] = ['queued', 'pending', 'running', 'completed', 'failed', 'dead'];
 
+/** The task statuses that are not final. */
+export type UnfinishedTaskStatus = 'queued' | 'pending' | 'running';
+/** {@link UnfinishedTaskStatus} as a list, in the order a task goes through them. */
+export const UNFINISHED_TASK_STATUSES: readonly UnfinishedTaskStatus[] = ['queued', 'pending', 'running'];
+
 /** Rank of a task state: a state only ever moves to a higher rank; rank 3 is final. */
 export const STATUS_RANK: Readonly<Record<TaskStatus, number>> = { queued: 0, pending: 1, running: 2, completed: 3, failed: 3, dead: 3 };
 
@@ -268,6 +273,15 @@ export interface StoreCounts {
   readonly tasks: Readonly<Record<TaskStatus, number>>;
   /** Queued tasks held for order (an earlier task of their entity is still queued). */
   readonly tasksHeld: number;
+  /**
+   * How long the longest-waiting unfinished task has waited, as a time: for
+   * `queued`, the creation of the oldest queued task (not yet accepted by the
+   * MAS); for `pending` and `running`, the oldest `updatedAt` among tasks of
+   * that status (the MAS's acceptance or its last callback: the longest the
+   * MAS has been silent about a task). Null when no task has the status.
+   * Each is one seek on a partial index, whatever the size of the store.
+   */
+  readonly oldestTasks: Readonly<Record<UnfinishedTaskStatus, IsoTime | null>>;
 }
 
 /** Readiness of the store. */

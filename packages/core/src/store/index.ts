@@ -8,7 +8,7 @@ import type { Clock } from '../time/clock.js';
 import type { Store, StoreAccess } from './contract.js';
 import type { CopyProgress, CopyResult } from './copy.js';
 
-export { DELIVERY_STATES, TASK_STATUSES, STATUS_RANK, isTerminal } from './contract.js';
+export { DELIVERY_STATES, TASK_STATUSES, UNFINISHED_TASK_STATUSES, STATUS_RANK, isTerminal } from './contract.js';
 export { MIN_ID_PREFIX, resolveDeliveryId, resolveTaskId } from './resolve-id.js';
 export type {
   CallbackOutcome,
@@ -39,6 +39,7 @@ export type {
   Task,
   TaskFilter,
   TaskStatus,
+  UnfinishedTaskStatus,
   TaskTransition,
   TransitionSource,
   StoreAccess,

@@ -34,6 +34,8 @@ import {
   type Task,
   type TaskFilter,
   type TaskStatus,
+  type UnfinishedTaskStatus,
+  type IsoTime,
   type TaskTransition,
   type TransitionSource,
 } from '../contract.js';
@@ -995,18 +997,24 @@ export class PostgresStore implements Store {
   }
 
   async counts(): Promise<StoreCounts> {
-    const rows = await this.#query<{ k: 'd' | 't' | 'h'; s: string; n: number }>(`
-      SELECT 'd' AS k, state AS s, count(*) AS n FROM deliveries GROUP BY state
-      UNION ALL SELECT 't', status, count(*) FROM tasks GROUP BY status
-      UNION ALL SELECT 'h', 'held', count(*) FROM tasks WHERE status = 'queued' AND blocked`);
+    // One round trip; each min() is one seek on a partial index (the planner turns it into an ordered LIMIT 1).
+    const rows = await this.#query<{ k: 'd' | 't' | 'h' | 'o'; s: string; n: number; t: IsoTime | null }>(`
+      SELECT 'd' AS k, state AS s, count(*) AS n, NULL::timestamptz AS t FROM deliveries GROUP BY state
+      UNION ALL SELECT 't', status, count(*), NULL FROM tasks GROUP BY status
+      UNION ALL SELECT 'h', 'held', count(*), NULL FROM tasks WHERE status = 'queued' AND blocked
+      UNION ALL SELECT 'o', 'queued', 0, min(created_at) FROM tasks WHERE status = 'queued'
+      UNION ALL SELECT 'o', 'pending', 0, min(updated_at) FROM tasks WHERE status = 'pending'
+      UNION ALL SELECT 'o', 'running', 0, min(updated_at) FROM tasks WHERE status = 'running'`);
     const { deliveries, tasks } = zeroCounts();
     let tasksHeld = 0;
+    const oldestTasks: Record<UnfinishedTaskStatus, IsoTime | null> = { queued: null, pending: null, running: null };
     for (const r of rows) {
       if (r.k === 'd' && r.s in deliveries) deliveries[r.s as DeliveryState] = r.n;
       else if (r.k === 't' && r.s in tasks) tasks[r.s as TaskStatus] = r.n;
       else if (r.k === 'h') tasksHeld = r.n;
+      else if (r.k === 'o' && r.s in oldestTasks) oldestTasks[r.s as UnfinishedTaskStatus] = r.t;
     }
-    return { deliveries, tasks, tasksHeld };
+    return { deliveries, tasks, tasksHeld, oldestTasks };
   }
 
   // ---- shared settings --------------------------------------------------

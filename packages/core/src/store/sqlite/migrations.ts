@@ -277,4 +277,16 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE replay_of IS NOT NULL);
     `,
   },
+  {
+    version: 10,
+    name: 'the task the MAS has been silent about longest, found by a seek',
+    // gitbridge_tasks_oldest_age_seconds reads, at each scrape, the oldest
+    // updated_at of the pending and of the running tasks. A MAS that never
+    // calls back leaves every task pending: without these indexes, each
+    // scrape would read them all.
+    sql: `
+      CREATE INDEX tasks_pending_updated ON tasks (updated_at) WHERE status = 'pending';
+      CREATE INDEX tasks_running_updated ON tasks (updated_at) WHERE status = 'running';
+    `,
+  },
 ];

@@ -34,6 +34,7 @@ import {
   type Task,
   type TaskFilter,
   type TaskWithoutPayload,
+  type UnfinishedTaskStatus,
   type TaskStatus,
   type TaskTransition,
   type TransitionSource,
@@ -843,7 +844,14 @@ export class SqliteStore implements Store {
       for (const r of this.#stmt('SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state').all() as { state: DeliveryState; n: number }[]) deliveries[r.state] = r.n;
       for (const r of this.#stmt('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as { status: TaskStatus; n: number }[]) tasks[r.status] = r.n;
       const tasksHeld = (this.#stmt(`SELECT COUNT(*) AS n FROM tasks INDEXED BY tasks_held WHERE status = 'queued' AND blocked = 1`).get() as { n: number }).n;
-      return { deliveries, tasks, tasksHeld };
+      const oldest = (index: string, column: string, status: UnfinishedTaskStatus) =>
+        (this.#stmt(`SELECT ${column} AS t FROM tasks INDEXED BY ${index} WHERE status = '${status}' ORDER BY ${column} LIMIT 1`).get() as { t: string } | undefined)?.t ?? null;
+      const oldestTasks = {
+        queued: oldest('tasks_queued_created', 'created_at', 'queued'),
+        pending: oldest('tasks_pending_updated', 'updated_at', 'pending'),
+        running: oldest('tasks_running_updated', 'updated_at', 'running'),
+      };
+      return { deliveries, tasks, tasksHeld, oldestTasks };
     });
   }
 
