@@ -115,6 +115,7 @@ describe('store copy --to <postgres url>', () => {
     const sqlite = SqliteStore.open(dir, { clock });
     const body = Buffer.from([0x7b, 0x22, 0xe2, 0x9c, 0x93, 0x22, 0x3a, 0x31, 0x7d, 0x00, 0xff, 0x0a]);
     let local: Awaited<ReturnType<typeof populateStore>>;
+    let aliveAt = '';
     try {
       local = await populateStore(sqlite, (ms) => clock.advance(ms));
       // A delivery whose task announces itself in chat: its notification goes with it.
@@ -130,6 +131,14 @@ describe('store copy --to <postgres url>', () => {
       for (let i = 0; i < 450; i++) {
         await sqlite.ingest({ ...delivery(`bulk-${i}`, 'push', null, 'o/r', T0 + i, '{}'), body });
       }
+      // Recovery's state: a delivery already requested from GitHub 3 times, a hook's checkpoint, the last sign of life, a reported gap.
+      for (let i = 0; i < 3; i++) {
+        await sqlite.reserveRedelivery({ deliveryId: 'never-arrived', hook: 'repos/o/r/hooks/1', githubDeliveryId: 9_000_000_001, event: 'issues', action: 'opened', reason: 'failed' }, 3);
+        await sqlite.settleRedelivery('never-arrived', 'requested', null);
+      }
+      await sqlite.advanceRecoveryCheckpoint('repos/o/r/hooks/1', new Date(T0 + 3_600_000).toISOString());
+      await sqlite.recordRecoveryGap({ hook: 'app', start: new Date(T0 - 9 * 86_400_000).toISOString(), end: new Date(T0 - 3 * 86_400_000).toISOString() });
+      aliveAt = await sqlite.recordHeartbeat();
     } finally {
       await sqlite.close();
     }
@@ -141,6 +150,7 @@ describe('store copy --to <postgres url>', () => {
         deliveries: { read: 454, copied: 454, notifications: 1 },
         tasks: { read: 4, copied: 4, history: 6 },
         journal: { read: 3, copied: 3 },
+        recovery: { read: 4, copied: 4, updated: 0 },
       });
       expect(first.stderr).toMatch(/copying deliveries: 0\/454 \(0%\)/);
       expect(first.stderr).toMatch(/copying deliveries: 454\/454 \(100%\)/);
@@ -157,8 +167,20 @@ describe('store copy --to <postgres url>', () => {
         // The queued task (it was under a lease in SQLite) is due on the new store.
         expect((await pgStore.getTask(local.deployId))?.status).toBe('queued');
         expect((await pgStore.notificationsForDelivery('with-notification')).map((n) => [n.channel, n.text, n.status])).toEqual([['#triage', 'New issue \uFFFD', 'pending']]);
+        // Recovery goes on where it was: the requests made, the checkpoint, the last sign of life.
+        expect((await pgStore.redeliveryRequests(['never-arrived']))[0]).toMatchObject({ requests: 3, outcome: 'requested', hook: 'repos/o/r/hooks/1', githubDeliveryId: 9_000_000_001 });
+        expect(await pgStore.recoveryCheckpoint('repos/o/r/hooks/1')).toBe(new Date(T0 + 3_600_000).toISOString());
+        expect(await pgStore.lastHeartbeat()).toBe(aliveAt);
       } finally {
         await pgStore.close();
+      }
+      // No fourth request, and the gap is not reported again (neither call changes anything).
+      const writer = await PostgresStore.open(target.url, { access: 'write', poolMax: 1 });
+      try {
+        expect(await writer.reserveRedelivery({ deliveryId: 'never-arrived', hook: 'repos/o/r/hooks/1', githubDeliveryId: 9_000_000_001, event: 'issues', action: 'opened', reason: 'failed' }, 3)).toBeNull();
+        expect(await writer.recordRecoveryGap({ hook: 'app', start: new Date(T0 - 9 * 86_400_000).toISOString(), end: new Date(T0 - 3 * 86_400_000).toISOString() })).toBe(false);
+      } finally {
+        await writer.close();
       }
 
       const again = await runCli(['store', 'copy', '--to', target.url, '--data-dir', dir]);
@@ -166,6 +188,7 @@ describe('store copy --to <postgres url>', () => {
       expect(again.stdout).toMatch(/deliveries\s+454 read\s+0 copied\s+0 updated/);
       expect(again.stdout).toMatch(/tasks\s+4 read\s+0 copied\s+0 updated/);
       expect(again.stdout).toMatch(/journal\s+3 read\s+0 copied/);
+      expect(again.stdout).toMatch(/recovery\s+4 read\s+0 copied\s+0 updated/);
 
       // The old daemon goes on between the two copies (the guide's steps 2 and 3): the review task
       // completes by callback, the queued task is submitted, the notification is sent, a delivery arrives.
@@ -178,6 +201,8 @@ describe('store copy --to <postgres url>', () => {
         const [note] = await more.claimNotifications(10, 60_000);
         await more.settleNotification(note!, 'sent', null, null);
         await more.ingest(delivery('after-first-copy', 'issues', 'opened', 'o/r', T0 + 3 * 3_600_000, '{}'));
+        await more.advanceRecoveryCheckpoint('repos/o/r/hooks/1', new Date(T0 + 2 * 3_600_000).toISOString());
+        await more.recordHeartbeat();
       } finally {
         await more.close();
       }
@@ -187,6 +212,8 @@ describe('store copy --to <postgres url>', () => {
         deliveries: { read: 455, copied: 1, updated: 1 },
         // review completed, deploy submitted, and the other queued task claimed (an attempt) alongside it.
         tasks: { read: 4, copied: 0, updated: 3 },
+        // The checkpoint moved on and the old daemon was alive later.
+        recovery: { read: 4, copied: 0, updated: 2 },
       });
       for (const args of [['tasks', 'ls', '--json'], ['tasks', 'show', local.reviewId, '--json'], ['tasks', 'show', local.deployId, '--json'], ['deliveries', 'show', 'with-notification', '--json']]) {
         const [fromSqlite, fromPostgres] = await Promise.all([runCli([...args, '--data-dir', dir]), runCli(args, { GITBRIDGE_DATABASE_URL: target.url })]);

@@ -41,6 +41,7 @@ function summary(result: CopyResult, from: string, to: string): string {
     row('journal', result.journal),
     row('entities', result.entities),
     row('settings', result.settings),
+    row('recovery', result.recovery, ' (redelivery requests, hook checkpoints, last sign of life, gaps)'),
     'Records the target already held were brought up to date where they changed: run it again after the old daemon stopped to bring over what it did since; nothing is copied twice.',
     '',
   ].join('\n');

@@ -9,8 +9,9 @@
  * interrupted run resumes where it stopped, and a run after the old daemon
  * stopped brings over what it did meanwhile. What belongs to a record (a
  * delivery's body and notifications, a task's history) commits with it.
+ * Recovery's own state comes last ({@link CopyRecovery}).
  */
-import type { Delivery, IsoTime, JournalRecord, Notification, Task, TaskTransition } from './contract.js';
+import type { Delivery, IsoTime, JournalRecord, Notification, RecoveryGap, RedeliveryRequest, Task, TaskTransition } from './contract.js';
 
 /** A delivery as copied: the stored row, its raw body and when it is next due. */
 export interface CopyDelivery {
@@ -52,6 +53,25 @@ export interface CopySource {
   journal(after: number, limit: number): Promise<CopyPage<JournalRecord>>;
   entities(): Promise<readonly { readonly entity: string; readonly lastEventAt: IsoTime }[]>;
   settings(): Promise<readonly { readonly key: string; readonly value: string }[]>;
+  recovery(): Promise<CopyRecovery>;
+}
+
+/**
+ * Recovery's own state (docs/recovery.md): without it, the first pass on the
+ * new store would ask GitHub again for deliveries already requested 3 times,
+ * and would look back only GITBRIDGE_RECOVER_LOOKBACK_S instead of to the
+ * hook's checkpoint or the old daemon's last sign of life (a move that kept
+ * the daemons down longer than that would lose what GitHub sent meanwhile).
+ */
+export interface CopyRecovery {
+  /** Every redelivery request, keyed by delivery id: the later `lastRequestedAt` wins. */
+  readonly requests: readonly RedeliveryRequest[];
+  /** Per hook, how far passes have examined its deliveries: the later wins. */
+  readonly checkpoints: readonly { readonly hook: string; readonly checkpoint: IsoTime }[];
+  /** The last sign of life of a daemon on the store, or null: the later wins. */
+  readonly aliveAt: IsoTime | null;
+  /** Gaps already reported, with when (they are not reported again). */
+  readonly gaps: readonly (RecoveryGap & { readonly reportedAt: IsoTime })[];
 }
 
 /** What one write to the target inserted, and what it held and brought up to date (the rest it held as it was). */
@@ -70,6 +90,8 @@ export interface CopyTarget {
   writeJournal(items: readonly JournalRecord[]): Promise<CopyWritten>;
   writeEntities(items: readonly { readonly entity: string; readonly lastEventAt: IsoTime }[]): Promise<CopyWritten>;
   writeSettings(items: readonly { readonly key: string; readonly value: string }[]): Promise<CopyWritten>;
+  /** Records of recovery's state: `inserted` new ones, `updated` ones the source had later values of. */
+  writeRecovery(recovery: CopyRecovery): Promise<CopyWritten>;
 }
 
 /** What a copy did: per kind, how many were read and how many were new to the target. */
@@ -79,6 +101,8 @@ export interface CopyResult {
   readonly journal: { readonly read: number; readonly copied: number };
   readonly entities: { readonly read: number; readonly copied: number };
   readonly settings: { readonly read: number; readonly copied: number };
+  /** Redelivery requests, hook checkpoints, the last sign of life and reported gaps, together. */
+  readonly recovery: { readonly read: number; readonly copied: number; readonly updated: number };
 }
 
 /** Progress of a copy: the kind being copied, how many of it were read, of how many. */
@@ -91,7 +115,7 @@ export interface CopyProgress {
 /**
  * Copies everything `source` holds into `target`, in batches of `batch`
  * records (deliveries with their bodies first, then tasks with their
- * history, then the journal, entities and settings).
+ * history, then the journal, entities, settings and recovery's state).
  */
 export async function copyStore(source: CopySource, target: CopyTarget, options: { readonly batch?: number; readonly onProgress?: (p: CopyProgress) => void } = {}): Promise<CopyResult> {
   const batch = options.batch ?? 200;
@@ -120,11 +144,18 @@ export async function copyStore(source: CopySource, target: CopyTarget, options:
   const entities = await target.writeEntities(entityList);
   const settingList = await source.settings();
   const settings = await target.writeSettings(settingList);
+  const recoveryState = await source.recovery();
+  const recovery = await target.writeRecovery(recoveryState);
   return {
     deliveries: { read: deliveries.read, copied: deliveries.copied, updated: deliveries.updated, notifications: deliveries.along },
     tasks: { read: tasks.read, copied: tasks.copied, updated: tasks.updated, history: tasks.along },
     journal: { read: journal.read, copied: journal.copied },
     entities: { read: entityList.length, copied: entities.inserted },
     settings: { read: settingList.length, copied: settings.inserted },
+    recovery: {
+      read: recoveryState.requests.length + recoveryState.checkpoints.length + (recoveryState.aliveAt === null ? 0 : 1) + recoveryState.gaps.length,
+      copied: recovery.inserted,
+      updated: recovery.updated,
+    },
   };
 }

@@ -129,6 +129,45 @@ export function createCopyTarget(tx: <T>(fn: (c: PoolClient) => Promise<T>) => P
       return { inserted, updated: r.rows.length - inserted, along: 0 };
     }),
 
+    writeRecovery: (recovery) => tx(async (c) => {
+      let inserted = 0;
+      let updated = 0;
+      const count = (rows: readonly { inserted: boolean }[]) => {
+        for (const row of rows) {
+          if (row.inserted) inserted++;
+          else updated++;
+        }
+      };
+      const r = recovery.requests;
+      count((await c.query<{ inserted: boolean }>(`INSERT INTO redelivery_requests (delivery_id, hook, github_delivery_id, event, action, reason, requests,
+          first_requested_at, last_requested_at, outcome, detail, arrived_at)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::integer[], $8::timestamptz[], $9::timestamptz[],
+          $10::text[], $11::text[], $12::timestamptz[])
+        ON CONFLICT (delivery_id) DO UPDATE SET hook = excluded.hook, github_delivery_id = excluded.github_delivery_id, event = excluded.event, action = excluded.action,
+          reason = excluded.reason, requests = GREATEST(redelivery_requests.requests, excluded.requests), first_requested_at = LEAST(redelivery_requests.first_requested_at, excluded.first_requested_at),
+          last_requested_at = excluded.last_requested_at, outcome = excluded.outcome, detail = excluded.detail, arrived_at = COALESCE(redelivery_requests.arrived_at, excluded.arrived_at)
+          WHERE redelivery_requests.last_requested_at < excluded.last_requested_at
+            OR (redelivery_requests.arrived_at IS NULL AND excluded.arrived_at IS NOT NULL)
+        RETURNING (xmax = 0) AS inserted`, [
+        r.map((x) => x.deliveryId), r.map((x) => x.hook), r.map((x) => x.githubDeliveryId), r.map((x) => x.event), r.map((x) => x.action), r.map((x) => x.reason),
+        r.map((x) => x.requests), r.map((x) => x.firstRequestedAt), r.map((x) => x.lastRequestedAt), r.map((x) => x.outcome), r.map((x) => x.detail), r.map((x) => x.arrivedAt),
+      ])).rows);
+      count((await c.query<{ inserted: boolean }>(`INSERT INTO recovery_checkpoints (hook, checkpoint) SELECT * FROM unnest($1::text[], $2::timestamptz[])
+        ON CONFLICT (hook) DO UPDATE SET checkpoint = excluded.checkpoint WHERE recovery_checkpoints.checkpoint < excluded.checkpoint
+        RETURNING (xmax = 0) AS inserted`, [recovery.checkpoints.map((x) => x.hook), recovery.checkpoints.map((x) => x.checkpoint)])).rows);
+      if (recovery.aliveAt !== null) {
+        count((await c.query<{ inserted: boolean }>(`INSERT INTO heartbeat (id, alive_at) VALUES (1, $1)
+          ON CONFLICT (id) DO UPDATE SET alive_at = excluded.alive_at WHERE heartbeat.alive_at < excluded.alive_at
+          RETURNING (xmax = 0) AS inserted`, [recovery.aliveAt])).rows);
+      }
+      const g = recovery.gaps;
+      count((await c.query<{ inserted: boolean }>(`INSERT INTO recovery_gaps (hook, starts_at, ends_at, reported_at)
+        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])
+        ON CONFLICT (hook, starts_at) DO NOTHING
+        RETURNING true AS inserted`, [g.map((x) => x.hook), g.map((x) => x.start), g.map((x) => x.end), g.map((x) => x.reportedAt)])).rows);
+      return { inserted, updated, along: 0 };
+    }),
+
     writeSettings: (items) => tx(async (c) => {
       const r = await c.query(`INSERT INTO settings (key, value, updated_at) SELECT k, v, now() FROM unnest($1::text[], $2::text[]) AS s (k, v)
         ON CONFLICT (key) DO NOTHING`, [items.map((s) => s.key), items.map((s) => s.value)]);

@@ -9,11 +9,13 @@ import {
   toJournalRecord,
   toNotification,
   toTask,
+  toRedelivery,
   toTransition,
   type DeliveryRow,
   type HistoryRow,
   type JournalRow,
   type NotificationRow,
+  type RedeliveryRow,
   type TaskRow,
 } from '../rows.js';
 
@@ -75,6 +77,17 @@ export function createCopySource(db: Database): CopySource {
 
     async settings() {
       return db.prepare('SELECT key, value FROM settings ORDER BY key').all() as { key: string; value: string }[];
+    },
+
+    async recovery() {
+      // Small tables: one request per delivery GitHub could not deliver in its window, one row per hook.
+      const alive = db.prepare('SELECT alive_at FROM heartbeat WHERE id = 1').get() as { alive_at: string } | undefined;
+      return {
+        requests: (db.prepare('SELECT * FROM redelivery_requests ORDER BY delivery_id').all() as RedeliveryRow[]).map(toRedelivery),
+        checkpoints: db.prepare('SELECT hook, checkpoint FROM recovery_checkpoints ORDER BY hook').all() as { hook: string; checkpoint: string }[],
+        aliveAt: alive?.alive_at ?? null,
+        gaps: db.prepare('SELECT hook, starts_at AS start, ends_at AS "end", reported_at AS reportedAt FROM recovery_gaps ORDER BY hook, starts_at').all() as { hook: string; start: string; end: string; reportedAt: string }[],
+      };
     },
   };
 }
