@@ -14,7 +14,7 @@ export interface TcpProxy {
   /**
    * Keeps every connection open and accepts new ones, but forwards no byte
    * either way: a partition that drops packets without a reset, or a frozen
-   * host. A client sees no error, only silence.
+   * host. A client sees no error, only silence, and a FIN it sends is ignored too.
    */
   freeze(): void;
   /** Forwards again (what arrived while frozen is lost). */
@@ -26,8 +26,10 @@ export interface TcpProxy {
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let frozen = false;
-  const server: Server = createServer((client) => {
-    const upstream = connect(targetPort, targetHost);
+  // Half-open sockets, so that a frozen proxy ignores a FIN as a silent network does: a
+  // peer that ends its connection then waits for an answer that never comes.
+  const server: Server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = connect({ port: targetPort, host: targetHost, allowHalfOpen: true });
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
@@ -35,8 +37,10 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     }
     client.on('data', (b) => frozen || upstream.write(b));
     upstream.on('data', (b) => frozen || client.write(b));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    client.on('end', () => frozen || upstream.end());
+    upstream.on('end', () => frozen || client.end());
+    client.on('close', () => frozen || upstream.destroy());
+    upstream.on('close', () => frozen || client.destroy());
   });
   const listen = (port: number) => new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PG_SCHEMA_VERSION, PostgresStore, type PostgresStoreOptions } from '../src/index.js';
 import { MIGRATIONS } from '../src/store/postgres/migrations.js';
@@ -376,6 +377,27 @@ describe('the PostgreSQL engine', () => {
         await vi.waitFor(async () => expect(await s.health()).toEqual({ writable: true }), { timeout: 10_000, interval: 100 });
         expect(await s.ingest(newDelivery('after-silence'))).toBe('stored');
         expect(await s.getDelivery('before-silence')).toBeDefined();
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('closes while the database is silent (a partition at shutdown) instead of waiting for its wake-up connection forever', async () => {
+      const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
+      const via = new URL(db.url);
+      via.port = String(proxy.port);
+      const s = await node(via.toString(), { connectTimeoutMs: 500, answerTimeoutMs: 400 });
+      try {
+        // A subscriber: the store holds its LISTEN connection, which a wake-up proves is up.
+        let woken = 0;
+        s.onWake('deliveries', () => woken++);
+        await vi.waitFor(async () => {
+          await s.ingest(newDelivery(`before-${randomUUID()}`));
+          expect(woken).toBeGreaterThan(0);
+        }, { timeout: 10_000, interval: 200 });
+        proxy.freeze();
+        const outcome = await Promise.race([s.close().then(() => 'closed'), new Promise((r) => setTimeout(r, 10_000, 'still closing after 10 s'))]);
+        expect(outcome).toBe('closed');
       } finally {
         await proxy.close();
       }

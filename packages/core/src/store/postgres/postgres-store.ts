@@ -139,6 +139,27 @@ const TYPES: CustomTypesConfig = {
     TYPE_OVERRIDES[oid] ?? (pg.types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format)) as CustomTypesConfig['getTypeParser'],
 };
 
+/** How long closing the store waits for the wake-up (LISTEN) connection to end politely, ms. */
+const LISTENER_END_MS = 1000;
+
+/**
+ * Ends `client`; when the server has not answered within `ms` (a database
+ * that went silent: a partition, a frozen host), destroys its socket instead.
+ * `end()` alone waits for a socket close that then never comes: a daemon's
+ * shutdown would hang on it. Never rejects.
+ */
+async function endWithin(client: pg.Client, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      resolve();
+    }, ms);
+  });
+  await Promise.race([client.end().catch(() => undefined), late]);
+  clearTimeout(timer);
+}
+
 /** `$1 * 1 ms` as an interval, for leases and retry delays on the database's clock. */
 const ms = (param: string) => `(${param}::double precision * interval '1 millisecond')`;
 
@@ -1196,7 +1217,7 @@ export class PostgresStore implements Store {
     this.#listenerTimer = undefined;
     const listener = this.#listener;
     this.#listener = undefined;
-    await listener?.end().catch(() => undefined);
+    if (listener) await endWithin(listener, LISTENER_END_MS);
     await Promise.all([this.#pool.end().catch(() => undefined), this.#ingestPool.end().catch(() => undefined)]);
   }
 }
