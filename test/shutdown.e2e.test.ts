@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { SqliteStore } from '@gitbridge/core';
 import { tempDir, postDelivery, testEnv, pullRequestOpened, waitFor } from './helpers/index.js';
@@ -44,5 +45,33 @@ describe('graceful shutdown (SIGTERM)', () => {
     await store.close();
     expect(d.output()).toContain('"msg":"stopped"');
     tmp.cleanup();
+  }, 30_000);
+
+  it('a client that never finishes its request, and a second SIGTERM, do not keep the daemon from stopping cleanly', async () => {
+    const tmp = tempDir();
+    const d = await spawnDaemon(testEnv(tmp.dir, { GITBRIDGE_SHUTDOWN_GRACE_MS: '2000' }));
+    // A body announced as 100,000 bytes that arrives a byte at a time: Node stops timing
+    // requests out once its server closes, so only the daemon can end this one.
+    const socket = connect(d.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write('POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: slow-1\r\nContent-Length: 100000\r\n\r\n{');
+    const drip = setInterval(() => socket.write(' '), 200);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      d.child.kill('SIGTERM');
+      await waitFor(() => d.output().includes('"msg":"shutting down: draining"'), 5000, 'draining');
+      d.child.kill('SIGTERM');
+      const result = await d.child;
+      // The forced exit (grace + 5 s) would be exit 1; a second SIGTERM that cut the drain short, 143.
+      expect(result.exitCode, d.output()).toBe(0);
+      expect(d.output()).toContain('"msg":"signal received while shutting down: still draining"');
+      expect(d.output()).toContain('"msg":"shutting down: closed connections whose requests were still open"');
+      expect(d.output()).toContain('"msg":"stopped"');
+    } finally {
+      clearInterval(drip);
+      socket.destroy();
+      tmp.cleanup();
+    }
   }, 30_000);
 });

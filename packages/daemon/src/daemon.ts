@@ -96,6 +96,32 @@ function listenerUrl(app: FastifyInstance, host: string, fallbackPort: number): 
   return { url: `http://${reach.includes(':') ? `[${reach}]` : reach}:${port}`, port };
 }
 
+/**
+ * Closes the fastify listeners: no new connections, idle ones closed. When
+ * requests are still open after `ms`, their connections are closed too (a
+ * request whose body never finished was never answered 202, so nothing
+ * accepted is lost). Resolves when every listener has closed.
+ * @returns how many connections were still open at `ms` (0 when they all ended by themselves)
+ */
+async function closeListeners(apps: readonly (FastifyInstance | undefined)[], ms: number): Promise<number> {
+  const live = apps.filter((a): a is FastifyInstance => a !== undefined);
+  const closed = Promise.all(live.map((a) => a.close()));
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(resolve, ms, 'late');
+  });
+  const first = await Promise.race([closed.then(() => 'closed' as const), late]);
+  clearTimeout(timer);
+  if (first === 'closed') return 0;
+  let cut = 0;
+  for (const a of live) {
+    cut += await new Promise<number>((resolve) => a.server.getConnections((err, n) => resolve(err ? 0 : n)));
+    a.server.closeAllConnections();
+  }
+  await closed;
+  return cut;
+}
+
 /** A gate that opens at most once per `periodMs` of wall-clock time: true when a repeated warning may be logged now. */
 function oncePer(periodMs: number): () => boolean {
   let last = -Infinity;
@@ -318,6 +344,9 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
     },
     stop(graceMs = config.shutdownGraceMs) {
       stopped ??= (async () => {
+        // Everything before the store's close fits in graceMs; closing the store takes at most ~2 s more.
+        const deadline = performance.now() + graceMs;
+        const left = () => Math.max(0, Math.floor(deadline - performance.now()));
         lifecycle.draining = true;
         log.info('shutting down: draining');
         // Keep answering 503 + Retry-After for a moment (a load balancer sees
@@ -325,9 +354,14 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
         await new Promise((r) => setTimeout(r, Math.min(1000, Math.floor(graceMs / 4))));
         for (const s of stops) s();
         clearInterval(eluTimer);
-        await Promise.all([app.close(), adminApp?.close()]);
+        // Requests still open are given until half the grace period: Node stops
+        // timing out requests once its server closes, so one client sending a
+        // byte a second would otherwise hold the shutdown until the forced exit.
+        const cut = await closeListeners([app, adminApp], Math.max(250, Math.floor(left() / 2)));
+        if (cut > 0) log.warn({ connections: cut }, 'shutting down: closed connections whose requests were still open');
         await store.flush();
-        await workers.stop(graceMs);
+        const running = await workers.stop(left());
+        if (running > 0) log.warn({ submissions: running }, 'shutting down: grace period over with MAS submissions still running; their tasks are submitted again (same Idempotency-Key) when their lease ends');
         await limiter.close();
         redis?.disconnect();
         // The last sign of life: a pass after this downtime reaches back to here.

@@ -91,9 +91,22 @@ serve.action(async (opts: Record<string, unknown>) => {
   } catch (err) {
     die('cannot start: ', err);
   }
+  let stopping = false;
   const shutdown = (signal: string) => {
+    if (stopping) {
+      // A second SIGTERM (a supervisor repeating itself) must not cut the drain short.
+      daemon.loggers.log.warn({ signal }, 'signal received while shutting down: still draining');
+      return;
+    }
+    stopping = true;
     daemon.loggers.log.info({ signal }, 'signal received');
-    const force = setTimeout(() => process.exit(1), config.shutdownGraceMs + 5000);
+    const forceMs = config.shutdownGraceMs + 5000;
+    const force = setTimeout(() => {
+      const message = `shutdown did not finish within ${forceMs} ms (GITBRIDGE_SHUTDOWN_GRACE_MS + 5000): exiting; deliveries answered 202 are stored, and work under a lease is taken up again after its lease`;
+      daemon.loggers.log.error({ kind: 'shutdown_forced', forceMs }, message);
+      process.stderr.write(`gitbridged: ${message}\n`);
+      process.exit(1);
+    }, forceMs);
     force.unref();
     daemon.stop().then(
       () => process.exit(0),
@@ -103,8 +116,8 @@ serve.action(async (opts: Record<string, unknown>) => {
       },
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
   // SIGHUP: reopen the log files (logrotate) and reload the hook ranges (`gitbridge meta sync`).
   process.on('SIGHUP', () => daemon.reload());
 });

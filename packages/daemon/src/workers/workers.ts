@@ -93,8 +93,9 @@ export class Workers {
    * `graceMs` (real time: shutdown is bounded in wall-clock terms). A
    * submission still running after that is left under its lease and is
    * retried (same Idempotency-Key) after restart.
+   * @returns how many submissions were still running when it returned (0 when all ended)
    */
-  async stop(graceMs: number): Promise<void> {
+  async stop(graceMs: number): Promise<number> {
     for (const u of this.#unsubscribe) u();
     await Promise.all([this.#deliveries.stop(), this.#notifications.stop()]);
     const tasksStopped = this.#tasks.stop();
@@ -105,5 +106,6 @@ export class Workers {
     });
     await Promise.race([Promise.all([tasksStopped, ...this.#submitter.inflight]).then(() => undefined), deadline]);
     clearTimeout(timer);
+    return this.#submitter.inflight.size;
   }
 }

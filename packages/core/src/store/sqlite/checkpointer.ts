@@ -79,7 +79,8 @@ parentPort.on('message', (m) => {
   if (m === 'go') return restart();
   if (m !== 'stop') return;
   clearInterval(timer);
-  try { db.pragma('wal_checkpoint(TRUNCATE)'); } catch {}
+  // The last checkpoint waits at most 1 s for readers (a backup holding a snapshot): the store's close must stay short.
+  try { db.pragma('busy_timeout = 1000'); db.pragma('wal_checkpoint(TRUNCATE)'); } catch {}
   db.close();
   fs.closeSync(dbFd);
   parentPort.close();
@@ -91,8 +92,9 @@ export interface BackgroundCheckpointer {
   /**
    * Asks the thread for a last checkpoint and to close its connection.
    * Resolves when the thread has exited: its connection is closed and it will
-   * touch no file again (the WAL and shared-memory files included). A thread
-   * that has not exited after `timeoutMs` (default 5,000 ms) is terminated.
+   * touch no file again (the WAL and shared-memory files included). Its last
+   * checkpoint waits at most 1 s for readers; a thread that has not exited
+   * after `timeoutMs` (default 2,000 ms) is terminated.
    * Never rejects.
    */
   stop(timeoutMs?: number): Promise<void>;
@@ -159,7 +161,7 @@ export function startBackgroundCheckpointer(
   worker.on('exit', (code) => failed(new Error(`checkpointer thread exited with code ${code}`)));
   let stopping: Promise<void> | undefined;
   return {
-    stop(timeoutMs = 5000) {
+    stop(timeoutMs = 2000) {
       if (stopping) return stopping;
       if (exited) return (stopping = Promise.resolve());
       stopped = true;
