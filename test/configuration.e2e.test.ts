@@ -70,6 +70,8 @@ describe('one configuration for daemon and CLI', () => {
     expect(r.exitCode).toBe(4);
     const err = String(r.stderr);
     expect(err).toContain('gitbridged: cannot start:');
+    // The catalogue's code, for the docs and for a search: docs/errors.md.
+    expect(err).toMatch(/\[GB_STORE_[A-Z_]+\]/);
     expect(err).not.toContain('Hunter2pw');
     expect(err).not.toMatch(/\n\s+at /);
   }, 40_000);

@@ -9,7 +9,7 @@ import { startDaemon } from './daemon.js';
  * store); 1 for an error outside the catalogue.
  */
 function die(prefix: string, err: unknown): never {
-  process.stderr.write(`gitbridged: ${prefix}${(err as Error).message}\n${isGitBridgeError(err) && err.hint ? `hint: ${err.hint}\n` : ''}`);
+  process.stderr.write(`gitbridged: ${prefix}${(err as Error).message}${isGitBridgeError(err) ? ` [${err.code}]` : ''}\n${isGitBridgeError(err) && err.hint ? `hint: ${err.hint}\n` : ''}`);
   process.exit(isGitBridgeError(err) ? err.exitCode : EXIT.failed);
 }
 

@@ -410,7 +410,9 @@ export class SqliteStore implements Store {
     if (isGitBridgeError(err)) return err;
     const code = errorCodeOf(err);
     const unavailable = code === 'SQLITE_FULL' || code === 'SQLITE_IOERR' || code?.startsWith('SQLITE_IOERR') || code === 'SQLITE_BUSY' || code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN';
-    return new GitBridgeError(unavailable ? 'GB_STORE_UNAVAILABLE' : 'GB_STORE_ERROR', { message: `${this.location}: ${(err as Error).message}${code ? ` (${code})` : ''}`, cause: err });
+    const hint = code === 'SQLITE_FULL' ? `the disk holding ${this.location} is full: free space there (what was stored is kept; \`gitbridged\` answers 503 to new deliveries until it can write)`
+      : code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN' ? `check that the user running gitbridged can write ${this.location} and its directory` : undefined;
+    return new GitBridgeError(unavailable ? 'GB_STORE_UNAVAILABLE' : 'GB_STORE_ERROR', { message: `${this.location}: ${(err as Error).message}${code ? ` (${code})` : ''}`, ...(hint ? { hint } : {}), cause: err });
   }
 
   // ---- ingest -----------------------------------------------------------
