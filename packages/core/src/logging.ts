@@ -2,7 +2,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { GitBridgeError } from './errors/errors.js';
+import { GitBridgeError, isGitBridgeError } from './errors/errors.js';
 
 /** Paths redacted in every log line: secrets and signatures never reach a log. */
 export const REDACT_PATHS = [
@@ -36,6 +36,29 @@ export interface Loggers {
 }
 
 /**
+ * An error as a log line shows it (the `err` key). A GitBridgeError with a
+ * 4xx status or 503 (unavailable: a database outage) is a failure GitBridge
+ * expected and classified: its code, message, hint and the cause's message and code,
+ * without a stack (an outage would otherwise print one per retry of every
+ * worker). Anything else may be a bug (`GB_INTERNAL`, `GB_STORE_ERROR`, a
+ * plain Error): pino's standard form, stack and cause included. What is not
+ * an Error (a `{ message, code }` a caller built) is logged as it is.
+ */
+export function logError(err: unknown): unknown {
+  // Already a plain description (`{ message, code }`): as it is.
+  if (!(err instanceof Error)) return err;
+  if (!isGitBridgeError(err) || err.statusCode >= 500 && err.statusCode !== 503) return pino.stdSerializers.err(err as Error);
+  const cause = err.cause as { message?: unknown; code?: unknown } | undefined;
+  return {
+    type: 'GitBridgeError',
+    code: err.code,
+    message: err.message,
+    ...(err.hint ? { hint: err.hint } : {}),
+    ...(cause && typeof cause === 'object' ? { cause: { message: String(cause.message), ...(cause.code !== undefined ? { code: String(cause.code) } : {}) } } : {}),
+  };
+}
+
+/**
  * Creates pino JSON loggers writing to `<logDir>/webhook.log` and
  * `<logDir>/security.log` (directories are created).
  *
@@ -61,7 +84,7 @@ export function createLoggers(options: { logDir: string; level?: string; stdout?
   const webhookDest = webhook.dest;
   const securityDest = securityFile.dest;
   const level = options.level ?? 'info';
-  const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime };
+  const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime, serializers: { err: logError } };
   const streams: pino.StreamEntry[] = [{ stream: webhookDest, level: level as pino.Level }];
   if (options.stdout) {
     // In a terminal (development), stdout is pino-pretty; otherwise JSON lines
