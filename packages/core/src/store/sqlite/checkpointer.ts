@@ -80,7 +80,8 @@ parentPort.on('message', (m) => {
   if (m !== 'stop') return;
   clearInterval(timer);
   // The last checkpoint waits at most 1 s for readers (a backup holding a snapshot): the store's close must stay short.
-  try { db.pragma('busy_timeout = 1000'); db.pragma('wal_checkpoint(TRUNCATE)'); } catch {}
+  // A full disk or an I/O error is reported (the WAL then stays as it is, and the next start reads it); a reader that held on is not.
+  try { db.pragma('busy_timeout = 1000'); db.pragma('wal_checkpoint(TRUNCATE)'); } catch (err) { if (!err || err.code !== 'SQLITE_BUSY') report(err); }
   db.close();
   fs.closeSync(dbFd);
   parentPort.close();
