@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { SqliteStore } from '@gitbridge/core';
 import { tempDir, postDelivery, testEnv, pullRequestOpened, waitFor } from './helpers/index.js';
 import { spawnDaemon } from './helpers/process.js';
+import { createTestDatabase } from './helpers/postgres.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
 
 
 describe('graceful shutdown (SIGTERM)', () => {
@@ -74,4 +76,29 @@ describe('graceful shutdown (SIGTERM)', () => {
       tmp.cleanup();
     }
   }, 30_000);
+
+  it('a PostgreSQL store that went silent (a partition) does not keep the daemon from stopping within its grace period', async () => {
+    const tmp = tempDir();
+    const db = await createTestDatabase('gitbridge_shutdown');
+    const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
+    try {
+      const via = new URL(db.url);
+      via.port = String(proxy.port);
+      const d = await spawnDaemon(testEnv(tmp.dir, { GITBRIDGE_DATABASE_URL: via.toString(), GITBRIDGE_SHUTDOWN_GRACE_MS: '2000' }));
+      expect((await postDelivery(d.url, 'pull_request', pullRequestOpened(1))).status).toBe(202);
+      // The workers' ticks and the wake-up connection are mid-conversation when it goes silent.
+      proxy.freeze();
+      await new Promise((r) => setTimeout(r, 300));
+      // process.kill, not the child's kill(): execa would follow it with a SIGKILL after 5 s.
+      process.kill(d.child.pid!, 'SIGTERM');
+      const result = await d.child;
+      // The forced exit (grace + 5 s, before PostgreSQL's 7-s answer timeout ends a query) would be exit 1.
+      expect({ exitCode: result.exitCode, signal: result.signal }, d.output()).toEqual({ exitCode: 0, signal: undefined });
+      expect(d.output()).toContain('"msg":"stopped"');
+    } finally {
+      await proxy.close();
+      await db.drop();
+      tmp.cleanup();
+    }
+  }, 40_000);
 });

@@ -96,6 +96,13 @@ function listenerUrl(app: FastifyInstance, host: string, fallbackPort: number): 
   return { url: `http://${reach.includes(':') ? `[${reach}]` : reach}:${port}`, port };
 }
 
+/** Waits for `p` to settle, at most `ms`; never rejects, and leaves no timer behind. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.then(() => undefined, () => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 /**
  * Closes the fastify listeners: no new connections, idle ones closed. When
  * requests are still open after `ms`, their connections are closed too (a
@@ -364,8 +371,9 @@ export async function startDaemon(config: Config, options: StartOptions = {}): P
         if (running > 0) log.warn({ submissions: running }, 'shutting down: grace period over with MAS submissions still running; their tasks are submitted again (same Idempotency-Key) when their lease ends');
         await limiter.close();
         redis?.disconnect();
-        // The last sign of life: a pass after this downtime reaches back to here.
-        await store.recordHeartbeat().catch(() => undefined);
+        // The last sign of life: a pass after this downtime reaches back to here
+        // (at most 1 s: a database that went silent must not hold the stop).
+        await settledWithin(store.recordHeartbeat(), 1000);
         await store.close();
         log.info('stopped');
         loggers.close();

@@ -89,22 +89,24 @@ export class Workers {
   }
 
   /**
-   * Stops claiming new work and waits for in-flight MAS submissions up to
-   * `graceMs` (real time: shutdown is bounded in wall-clock terms). A
+   * Stops claiming new work and waits for the workers' ticks and in-flight
+   * MAS submissions up to `graceMs` (real time: shutdown is bounded in
+   * wall-clock terms). A
    * submission still running after that is left under its lease and is
    * retried (same Idempotency-Key) after restart.
    * @returns how many submissions were still running when it returned (0 when all ended)
    */
   async stop(graceMs: number): Promise<number> {
     for (const u of this.#unsubscribe) u();
-    await Promise.all([this.#deliveries.stop(), this.#notifications.stop()]);
-    const tasksStopped = this.#tasks.stop();
+    // The three loops stop together, inside the same bound: a tick stuck in a
+    // query to a database that went silent ends only at its answer timeout.
+    const stopped = Promise.all([this.#deliveries.stop(), this.#notifications.stop(), this.#tasks.stop(), ...this.#submitter.inflight]);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((r) => {
       timer = setTimeout(r, graceMs);
       timer.unref();
     });
-    await Promise.race([Promise.all([tasksStopped, ...this.#submitter.inflight]).then(() => undefined), deadline]);
+    await Promise.race([stopped.then(() => undefined), deadline]);
     clearTimeout(timer);
     return this.#submitter.inflight.size;
   }

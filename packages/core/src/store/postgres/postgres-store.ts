@@ -141,6 +141,21 @@ const TYPES: CustomTypesConfig = {
 
 /** How long closing the store waits for the wake-up (LISTEN) connection to end politely, ms. */
 const LISTENER_END_MS = 1000;
+/** How long closing the store waits for the pools' connections to come back before it lets them go, ms. */
+const POOL_END_MS = 1000;
+
+/** Destroys a connection's socket: its queries fail at once, and it ends. */
+function destroySocket(client: pg.ClientBase): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/** True when `p` settled within `ms` (it may still settle later otherwise); never rejects, leaves no timer. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => (timer = setTimeout(r, ms, false)))]);
+  clearTimeout(timer);
+  return settled;
+}
 
 /**
  * Ends `client`; when the server has not answered within `ms` (a database
@@ -149,15 +164,7 @@ const LISTENER_END_MS = 1000;
  * shutdown would hang on it. Never rejects.
  */
 async function endWithin(client: pg.Client, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-      resolve();
-    }, ms);
-  });
-  await Promise.race([client.end().catch(() => undefined), late]);
-  clearTimeout(timer);
+  if (!(await settledWithin(client.end(), ms))) destroySocket(client);
 }
 
 /** `$1 * 1 ms` as an interval, for leases and retry delays on the database's clock. */
@@ -349,6 +356,8 @@ export class PostgresStore implements Store {
   #listenerTimer: NodeJS.Timeout | undefined;
   #listenerBackoffMs = 0;
   #closed = false;
+  /** Every open pooled connection, so that close() can let go of those a silent server holds. */
+  readonly #connections = new Set<pg.ClientBase>();
 
   private constructor(url: string, config: GuardedPoolConfig, options: PostgresStoreOptions) {
     this.location = redactUrl(url);
@@ -368,7 +377,11 @@ export class PostgresStore implements Store {
       pool.on('error', (err) => this.#connectionTrouble(err));
       // A connection that breaks while checked out but between queries would
       // otherwise raise an unhandled 'error' and end the process.
-      pool.on('connect', (client) => client.on('error', (err) => this.#connectionTrouble(err)));
+      pool.on('connect', (client) => {
+        client.on('error', (err) => this.#connectionTrouble(err));
+        this.#connections.add(client);
+        client.on('end', () => this.#connections.delete(client));
+      });
     }
     this.#ingest = new IngestBatcher((batch) => this.#insertBatch(batch), {
       maxInflight: INGEST_CONNECTIONS,
@@ -1218,6 +1231,12 @@ export class PostgresStore implements Store {
     const listener = this.#listener;
     this.#listener = undefined;
     if (listener) await endWithin(listener, LISTENER_END_MS);
-    await Promise.all([this.#pool.end().catch(() => undefined), this.#ingestPool.end().catch(() => undefined)]);
+    // The pools end once every connection is back. One held by a query to a
+    // server that went silent comes back only at its answer timeout (7 s by
+    // default): after POOL_END_MS those connections are let go.
+    const ended = Promise.all([this.#pool.end().catch(() => undefined), this.#ingestPool.end().catch(() => undefined)]);
+    if (await settledWithin(ended, POOL_END_MS)) return;
+    for (const c of this.#connections) destroySocket(c);
+    await settledWithin(ended, POOL_END_MS);
   }
 }
