@@ -31,7 +31,7 @@ export { systemClock, ManualClock, sleep } from './time/clock.js';
 export type { Clock, ClockTimer } from './time/clock.js';
 export { backoffDelay, parseRetryAfter } from './time/backoff.js';
 export { submitTask, MasError } from './mas/client.js';
-export type { MasClientOptions, MasSubmission } from './mas/client.js';
+export type { MasAcceptance, MasClientOptions, MasSubmission } from './mas/client.js';
 export { postChatMessage } from './notify/notifier.js';
 export type { ChatMessage } from './notify/notifier.js';
 export { createMetrics, labelValue } from './metrics.js';

@@ -25,8 +25,8 @@ import type { ReferenceMas, ReferenceMasOptions } from './types.js';
  * Endpoints:
  * - `POST /tasks` body `{task_type: string, payload: object, callback_url: "http(s)://..."}`,
  *   header `Idempotency-Key` required (`X-GitHub-Delivery` recorded when present):
- *   201 `{task_id, status: "pending"}` for a new key, 200 with the same body for a
- *   known key; 400 `{statusCode, code, error, message}` for invalid JSON / body or a
+ *   201 `{task_id, status: "pending"}` for a new key, 200 with the task as it
+ *   stands (`{task_id, status, result?}`) for a known key; 400 `{statusCode, code, error, message}` for invalid JSON / body or a
  *   missing key; 401 for a missing/wrong bearer token when `token` is set.
  * - `GET /tasks` → `{tasks: ReferenceMasTask[]}`; `GET /tasks/:id` → task or 404; `GET /healthz` → `{status: "ok"}`.
  * - `POST /_control/{fail-next,hang,accept-then-hang,refuse-connections,slow,reset}` and

@@ -52,16 +52,31 @@ export class MasError extends GitBridgeError {
   }
 }
 
+/** What the MAS's 2xx answer to a submission said. */
+export interface MasAcceptance {
+  /** The MAS's task id. */
+  readonly taskId: string;
+  /** The HTTP status (200, 201 or 202). */
+  readonly status: number;
+  /** Where the task stands at the MAS: `pending` unless the answer says `running`, `completed` or `failed`. */
+  readonly masStatus: 'pending' | 'running' | 'completed' | 'failed';
+  readonly result?: unknown;
+  readonly error?: unknown;
+}
+
 /**
  * Submits one task to the MAS (protocol 2.1, DESIGN §5):
  * `POST <masUrl>/tasks` `{task_type, payload, callback_url, delivery_id,
  * event, event_at, entity, stale}` with `Idempotency-Key` and `X-GitHub-Delivery`.
  *
- * @returns the MAS's `task_id`
+ * @returns the MAS's `task_id`, the HTTP status, and the task's status as the
+ *   answer gives it (`masStatus`; `pending` when absent or not one of the
+ *   protocol's). A MAS that already had the task (same Idempotency-Key) may
+ *   answer with where it stands, `result` or `error` included (optional in protocol 2.1; docs/mas-protocol.md).
  * @throws MasError `GB_MAS_REJECTED` (permanent: 4xx other than 408/429, or a 2xx without task_id),
  *   `GB_MAS_RETRYABLE` (429, 408, 5xx), `GB_MAS_UNREACHABLE` (connection error or timeout)
  */
-export async function submitTask(options: MasClientOptions, task: MasSubmission): Promise<{ taskId: string; status: number }> {
+export async function submitTask(options: MasClientOptions, task: MasSubmission): Promise<MasAcceptance> {
   const body = JSON.stringify({
     task_type: task.taskType,
     payload: task.payload,
@@ -100,16 +115,25 @@ export async function submitTask(options: MasClientOptions, task: MasSubmission)
   }
   const status = res.statusCode;
   if (status === 200 || status === 201 || status === 202) {
-    let taskId: unknown;
+    let answer: { task_id?: unknown; status?: unknown; result?: unknown; error?: unknown } = {};
     try {
-      taskId = (JSON.parse(text) as { task_id?: unknown }).task_id;
+      const parsed = JSON.parse(text) as unknown;
+      if (parsed !== null && typeof parsed === 'object') answer = parsed as typeof answer;
     } catch {
-      taskId = undefined;
+      // no task_id: handled below
     }
+    const taskId = answer.task_id;
     if ((typeof taskId !== 'string' && typeof taskId !== 'number') || taskId === '') {
       throw new MasError('GB_MAS_RETRYABLE', `MAS answered ${status} without a task_id`, { retryable: true, status });
     }
-    return { taskId: String(taskId), status };
+    const masStatus = answer.status === 'running' || answer.status === 'completed' || answer.status === 'failed' ? answer.status : 'pending';
+    return {
+      taskId: String(taskId),
+      status,
+      masStatus,
+      ...(answer.result !== undefined ? { result: answer.result } : {}),
+      ...(answer.error !== undefined ? { error: answer.error } : {}),
+    };
   }
   const reason = text.slice(0, 500);
   const retryAfterMs = parseRetryAfter(res.headers['retry-after'] as string | string[] | undefined);

@@ -447,9 +447,11 @@ export interface Store {
   /**
    * Applies a MAS status update to the task with this MAS task id. States
    * only move forward, terminal states are final, a duplicate or late update
-   * is `ignored`.
+   * is `ignored`. `detail.source` is what the task's history records: a
+   * callback (`mas-callback`, the default) or the MAS's answer to a
+   * submission of a task it already had (`mas`).
    */
-  applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown }): Promise<CallbackOutcome>;
+  applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown; readonly source?: 'mas-callback' | 'mas' }): Promise<CallbackOutcome>;
 
   // ---- the notification outbox ------------------------------------------
 

@@ -121,7 +121,7 @@ export class TaskSubmitter {
     }
     const started = performance.now();
     try {
-      const { taskId } = await submitTask(
+      const { taskId, masStatus, result, error } = await submitTask(
         { masUrl: config.masUrl, token: config.masToken, callbackUrl: this.#ctx.callbackUrl(), timeoutMs: policy.masTimeoutMs },
         {
           taskType: task.taskType,
@@ -145,6 +145,13 @@ export class TaskSubmitter {
       metrics.masSubmissionDuration.observe({ outcome: 'accepted' }, (performance.now() - started) / 1000);
       if (task.stale) metrics.staleSubmissions.inc();
       tlog.info({ taskId, attempts: task.attempts, entity: task.entity, stale: task.stale }, 'task accepted by the MAS');
+      if (masStatus !== 'pending') {
+        // The MAS already had this task (a resubmission after GitBridge could
+        // not record the first answer) and says where it stands: its callbacks
+        // may have gone unanswered meanwhile and it may not send them again.
+        const r = await store.applyCallback(taskId, masStatus, { ...(result !== undefined ? { result } : {}), ...(error !== undefined ? { error } : {}), source: 'mas' });
+        if (r.outcome === 'applied') tlog.info({ taskId, status: masStatus }, `task ${masStatus} (from the MAS's answer to its submission)`);
+      }
     } catch (err) {
       if (isGitBridgeError(err) && err.code.startsWith('GB_STORE_')) throw err;
       const e = err instanceof MasError ? err : new MasError('GB_MAS_UNREACHABLE', (err as Error).message, { retryable: true, cause: err });

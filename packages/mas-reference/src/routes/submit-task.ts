@@ -111,6 +111,9 @@ export function registerSubmitTask(app: FastifyInstance, deps: SubmitTaskDeps): 
       submissions.record(headers, status, outcome, decision.ordering ?? null);
     }
     if (!decision.accepted) return sendError(reply, decision.error);
-    return reply.code(status).send({ task_id: decision.task.task_id, status: 'pending' });
+    // A known key: the task as it stands now (optional in MAS protocol 2.1), so that a
+    // caller that missed its callbacks learns how it ended.
+    const t = decision.task;
+    return reply.code(status).send({ task_id: t.task_id, status: t.status, ...(t.result !== undefined && t.status === 'completed' ? { result: t.result } : {}) });
   });
 }

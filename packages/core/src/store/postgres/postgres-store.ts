@@ -469,6 +469,8 @@ export class PostgresStore implements Store {
   }
 
   #connectionTrouble(err: Error): void {
+    // Once closing, connections end (or are let go) on purpose, and whoever listened (a daemon's log) may be gone.
+    if (this.#closed) return;
     this.#onConnectionError?.({ message: err.message, ...(errorCodeOf(err) ? { code: errorCodeOf(err)! } : {}) });
   }
 
@@ -935,7 +937,7 @@ export class PostgresStore implements Store {
    * apply one after the other, the second seeing the first's status), moved
    * forward only (STATUS_RANK), and the transition recorded.
    */
-  async applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown }): Promise<CallbackOutcome> {
+  async applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown; readonly source?: 'mas-callback' | 'mas' }): Promise<CallbackOutcome> {
     const from = TASK_STATUSES.filter((s) => !isTerminal(s) && STATUS_RANK[s] < STATUS_RANK[status]);
     const result = detail.result === undefined ? null : JSON.stringify(detail.result);
     const error = detail.error === undefined ? null : errorText(detail.error);
@@ -950,12 +952,12 @@ export class PostgresStore implements Store {
         RETURNING tasks.id, tasks.result, tasks.last_error, tasks.updated_at
       ), recorded AS (
         INSERT INTO task_history (task_ref, from_status, to_status, at, source, detail)
-        SELECT applied.id, found.status, $2::text, now(), 'mas-callback', CASE WHEN $2 = 'failed' THEN applied.last_error END FROM applied, found
+        SELECT applied.id, found.status, $2::text, now(), $8::text, CASE WHEN $2 = 'failed' THEN applied.last_error END FROM applied, found
       )
       SELECT found.*, applied.updated_at AS applied_at, COALESCE(applied.result, found.result) AS result,
         COALESCE(applied.last_error, found.last_error) AS last_error
       FROM found LEFT JOIN applied ON true`),
-    [masTaskId, status, result, detail.result !== undefined, error, detail.error !== undefined, from]))[0];
+    [masTaskId, status, result, detail.result !== undefined, error, detail.error !== undefined, from, detail.source ?? 'mas-callback']))[0];
     if (!row) return { outcome: 'unknown' };
     if (row.applied_at === null) return { outcome: 'ignored', task: toTaskWithoutPayload(row, row.stale) };
     return { outcome: 'applied', task: toTaskWithoutPayload({ ...row, status, updated_at: row.applied_at }, row.stale) };

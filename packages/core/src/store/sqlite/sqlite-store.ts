@@ -722,7 +722,7 @@ export class SqliteStore implements Store {
     return out;
   }
 
-  applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown }): Promise<CallbackOutcome> {
+  applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown; readonly source?: 'mas-callback' | 'mas' }): Promise<CallbackOutcome> {
     return this.#write((): CallbackOutcome => {
       const row = this.#stmt(`SELECT ${taskColumnsWithoutPayload()} FROM tasks WHERE task_id = ?`).get(masTaskId) as Omit<TaskRow, 'payload'> | undefined;
       if (!row) return { outcome: 'unknown' };
@@ -731,7 +731,7 @@ export class SqliteStore implements Store {
       const result = detail.result === undefined ? row.result : JSON.stringify(detail.result);
       const error = detail.error === undefined ? row.last_error : errorText(detail.error);
       this.#stmt('UPDATE tasks SET status = ?, result = ?, last_error = ?, updated_at = ? WHERE id = ?').run(status, result, error, now, row.id);
-      this.#history(row.id, row.status, status, now, 'mas-callback', status === 'failed' ? error : null);
+      this.#history(row.id, row.status, status, now, detail.source ?? 'mas-callback', status === 'failed' ? error : null);
       return { outcome: 'applied', task: this.#toTaskWithoutPayload({ ...row, status, result, last_error: error, updated_at: now }) };
     });
   }
