@@ -76,7 +76,7 @@ export class TaskSubmitter {
           // task's lease runs out and it is submitted again (same Idempotency-Key).
           const lost = isGitBridgeError(err, 'GB_STORE_CLAIM_LOST');
           this.#ctx.log[lost ? 'warn' : 'error'](
-            { deliveryId: claim.item.deliveryId, task: claim.item.id, err: { message: (err as Error).message } },
+            { deliveryId: claim.item.deliveryId, task: claim.item.id, err },
             lost ? 'lease lost while submitting: another worker has the task' : 'could not record a MAS submission outcome; will retry');
         })
         .finally(() => {
