@@ -95,7 +95,7 @@ serve.action(async (opts: Record<string, unknown>) => {
   const shutdown = (signal: string) => {
     if (stopping) {
       // A second SIGTERM (a supervisor repeating itself) must not cut the drain short.
-      daemon.loggers.log.warn({ signal }, 'signal received while shutting down: still draining');
+      daemon.loggers.log.info({ signal }, 'signal received while shutting down: still draining');
       return;
     }
     stopping = true;
