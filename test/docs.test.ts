@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_SCHEMA, ERROR_CATALOGUE, EXIT_CODES, compileRules, defaultRules, loadConfig, type ErrorCode } from '@gitbridge/core';
+import { tempDir } from './helpers/index.js';
 
 const read = (p: string) => readFileSync(new URL(`../${p}`, import.meta.url), 'utf8');
 
@@ -85,8 +86,8 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
   it('trims the trailing newline of a secret file', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const dir = mkdtempSync('/tmp/gb-secret-');
+    const { writeFileSync } = await import('node:fs');
+    const { dir } = tempDir('gb-secret-');
     writeFileSync(`${dir}/secret`, 'from-file\n');
     const c = loadConfig({ env: { GITBRIDGE_WEBHOOK_SECRET_FILE: `${dir}/secret`, GITBRIDGE_MAS_CALLBACK_SECRET: 'c' } });
     expect(c.webhookSecrets).toEqual(['from-file']);

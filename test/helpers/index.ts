@@ -1,3 +1,4 @@
+import { afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -62,10 +63,25 @@ export async function allTasksCompleted(store: Pick<Store, 'counts'>, what: stri
   }, timeoutMs, what);
 }
 
-/** A fresh temp directory; removed by the returned cleanup. */
+const made = new Set<string>();
+// Registered on the importing test file (each file imports its own copy of
+// this module): what its tests made, and did not remove, goes after them.
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  made.clear();
+});
+
+/** A fresh temp directory; removed by the returned cleanup, else after the importing test file's tests. */
 export function tempDir(prefix = 'gitbridge-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  made.add(dir);
+  return {
+    dir,
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true });
+      made.delete(dir);
+    },
+  };
 }
 
 /** Environment for a test daemon on 127.0.0.1:0 with a temp data and log dir. */

@@ -1,7 +1,8 @@
+import { afterAll } from 'vitest';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,9 +34,19 @@ export async function runCli(args: readonly string[], env: Record<string, string
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
-/** A fresh temporary directory. */
+const made = new Set<string>();
+// Registered on the importing test file (each file imports its own copy of
+// this module): what its tests made, and did not remove, goes after them.
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  made.clear();
+});
+
+/** A fresh temporary directory, removed after the importing test file's tests. */
 export function tempDir(prefix = 'gitbridge-cli-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.add(dir);
+  return dir;
 }
 
 /** One request the receiver got. */

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, verify } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -138,6 +138,7 @@ describe('the recovery configuration', () => {
     expect(() => loadConfig({ env: { ...required, GITBRIDGE_GITHUB_TOKEN: 'ghp_x', GITBRIDGE_GITHUB_TOKEN_FILE: join(dir, 'token') } })).toThrow(/both set/);
     writeFileSync(join(dir, 'two-lines'), 'a\nb\n');
     expect(() => loadConfig({ env: { ...required, GITBRIDGE_GITHUB_TOKEN_FILE: join(dir, 'two-lines') } })).toThrow(/must hold one line/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('reports every recovery problem at once, and never a secret', () => {
