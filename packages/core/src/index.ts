@@ -18,7 +18,7 @@ export { PRIORITIES, PROTOCOL_VERSION, DEFAULT_RULES_FILE, defaultRules, compile
 export type { Priority, RuleSpec, ConditionSpec, TaskPayload, TaskDraft, NotificationDraft, JournalEntry } from './routing/rules.js';
 export { openStore, DELIVERY_STATES, TASK_STATUSES, UNFINISHED_TASK_STATUSES, STATUS_RANK, isTerminal, MIN_ID_PREFIX, resolveDeliveryId, resolveTaskId } from './store/index.js';
 export type {
-  OpenStoreOptions, StoreAccess, Store, CallbackOutcome, Claim, ClaimedDelivery, Delivery, DeliveryFilter, DeliveryResult, DeliveryState,
+  OpenStoreOptions, StoreAccess, Store, CallbackDetail, CallbackOutcome, Claim, ClaimedDelivery, Delivery, DeliveryFilter, DeliveryResult, DeliveryState,
   ExclusiveOutcome, IsoTime, JournalFilter, JournalRecord, NewDelivery, Notification, NotificationStatus, QueueName, RetryOutcome,
   StoreCounts, StoreHealth, Task, TaskFilter, TaskStatus, TaskTransition, UnfinishedTaskStatus, TaskWithoutPayload, TransitionSource,
   RecoveryGap, RedeliveryIntent, RedeliveryOutcome, RedeliveryReason, RedeliveryRequest,

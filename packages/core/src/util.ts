@@ -90,3 +90,20 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   const suggestion = closest(word, candidates);
   return suggestion === undefined ? '' : `; did you mean ${suggestion}?`;
 }
+
+/**
+ * Waits for `p` to settle (fulfilled or rejected), at most `ms` milliseconds
+ * of wall-clock time: shutdown paths bound their waits in real time, not on
+ * a test clock. The timer keeps the process alive while it runs and is
+ * cleared when `p` settles first.
+ * @returns true when `p` settled within `ms` (it may still settle later otherwise); never rejects
+ */
+export async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(resolve, ms, false);
+  });
+  const settled = await Promise.race([p.then(() => true, () => true), late]);
+  clearTimeout(timer);
+  return settled;
+}

@@ -27,6 +27,7 @@ import {
   type RateLimiter,
   type Store,
 } from '@gitbridge/core';
+import { settledWithin } from '@gitbridge/core/util';
 import { startHookRanges } from './jobs/hook-ranges.js';
 import { startHeartbeat, startRecovery } from './jobs/recovery.js';
 import { startRetention } from './jobs/retention.js';
@@ -96,13 +97,6 @@ function listenerUrl(app: FastifyInstance, host: string, fallbackPort: number): 
   return { url: `http://${reach.includes(':') ? `[${reach}]` : reach}:${port}`, port };
 }
 
-/** Waits for `p` to settle, at most `ms`; never rejects, and leaves no timer behind. */
-async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p.then(() => undefined, () => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
-  clearTimeout(timer);
-}
-
 /**
  * Closes the fastify listeners: no new connections, idle ones closed. When
  * requests are still open after `ms`, their connections are closed too (a
@@ -113,13 +107,7 @@ async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
 async function closeListeners(apps: readonly (FastifyInstance | undefined)[], ms: number): Promise<number> {
   const live = apps.filter((a): a is FastifyInstance => a !== undefined);
   const closed = Promise.all(live.map((a) => a.close()));
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(resolve, ms, 'late');
-  });
-  const first = await Promise.race([closed.then(() => 'closed' as const), late]);
-  clearTimeout(timer);
-  if (first === 'closed') return 0;
+  if (await settledWithin(closed, ms)) return 0;
   let cut = 0;
   for (const a of live) {
     cut += await new Promise<number>((resolve) => a.server.getConnections((err, n) => resolve(err ? 0 : n)));

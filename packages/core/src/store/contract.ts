@@ -216,6 +216,14 @@ export interface DeliveryResult {
   readonly ignoredReason?: string | null;
 }
 
+/** What a MAS status update carries besides the status ({@link Store.applyCallback}). */
+export interface CallbackDetail {
+  readonly result?: unknown;
+  readonly error?: unknown;
+  /** Who said so, as the task's history records it: a callback (default) or the MAS's answer to a resubmission. */
+  readonly source?: Extract<TransitionSource, 'mas-callback' | 'mas'>;
+}
+
 /** What {@link Store.applyCallback} did. */
 export type CallbackOutcome =
   | { readonly outcome: 'unknown' }
@@ -451,7 +459,7 @@ export interface Store {
    * callback (`mas-callback`, the default) or the MAS's answer to a
    * submission of a task it already had (`mas`).
    */
-  applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown; readonly source?: 'mas-callback' | 'mas' }): Promise<CallbackOutcome>;
+  applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: CallbackDetail): Promise<CallbackOutcome>;
 
   // ---- the notification outbox ------------------------------------------
 

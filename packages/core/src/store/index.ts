@@ -11,6 +11,7 @@ import type { CopyProgress, CopyResult } from './copy.js';
 export { DELIVERY_STATES, TASK_STATUSES, UNFINISHED_TASK_STATUSES, STATUS_RANK, isTerminal } from './contract.js';
 export { MIN_ID_PREFIX, resolveDeliveryId, resolveTaskId } from './resolve-id.js';
 export type {
+  CallbackDetail,
   CallbackOutcome,
   TaskWithoutPayload,
   Claim,

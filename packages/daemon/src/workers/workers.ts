@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Config, type Metrics, type RuleSpec, type Store } from '@gitbridge/core';
+import { settledWithin } from '@gitbridge/core/util';
 import { policyFrom, type WorkerContext, type WorkerPolicy } from './context.js';
 import { DeliveryProcessor } from './delivery-processor.js';
 import { Loop } from './loop.js';
@@ -100,14 +101,7 @@ export class Workers {
     for (const u of this.#unsubscribe) u();
     // The three loops stop together, inside the same bound: a tick stuck in a
     // query to a database that went silent ends only at its answer timeout.
-    const stopped = Promise.all([this.#deliveries.stop(), this.#notifications.stop(), this.#tasks.stop(), ...this.#submitter.inflight]);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((r) => {
-      timer = setTimeout(r, graceMs);
-      timer.unref();
-    });
-    await Promise.race([stopped.then(() => undefined), deadline]);
-    clearTimeout(timer);
+    await settledWithin(Promise.all([this.#deliveries.stop(), this.#notifications.stop(), this.#tasks.stop(), ...this.#submitter.inflight]), graceMs);
     return this.#submitter.inflight.size;
   }
 }

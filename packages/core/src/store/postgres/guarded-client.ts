@@ -79,8 +79,15 @@ export class GuardedClient extends pg.Client {
 
   /** Ends the connection under a query that got no answer: node-postgres fails every query on it with this error. */
   #giveUp(): void {
-    const err = Object.assign(new Error(`Connection terminated: PostgreSQL did not answer within ${this.#answerTimeoutMs} ms`), { code: 'ETIMEDOUT' });
-    const stream = (this as unknown as { connection?: { stream?: { destroy(e?: Error): void } } }).connection?.stream;
-    stream?.destroy(err);
+    destroySocket(this, Object.assign(new Error(`Connection terminated: PostgreSQL did not answer within ${this.#answerTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
   }
+}
+
+/**
+ * Destroys a connection's socket (node-postgres keeps it at
+ * `connection.stream`): every query on it fails at once, with `err` when
+ * given, and the connection ends without waiting for the server.
+ */
+export function destroySocket(client: pg.ClientBase, err?: Error): void {
+  (client as unknown as { connection?: { stream?: { destroy(e?: Error): void } } }).connection?.stream?.destroy(err);
 }

@@ -1,13 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { GuardedClient, type GuardedClientConfig } from './guarded-client.js';
+import { GuardedClient, destroySocket, type GuardedClientConfig } from './guarded-client.js';
 import type { CustomTypesConfig, PoolClient, PoolConfig, QueryResultRow } from 'pg';
 import { GitBridgeError, errorCodeOf, isGitBridgeError } from '../../errors/errors.js';
-import { redactUrl } from '../../util.js';
+import { redactUrl, settledWithin } from '../../util.js';
 import {
   STATUS_RANK,
   TASK_STATUSES,
   isTerminal,
+  type CallbackDetail,
   type CallbackOutcome,
   type Claim,
   type ClaimedDelivery,
@@ -143,19 +144,6 @@ const TYPES: CustomTypesConfig = {
 const LISTENER_END_MS = 1000;
 /** How long closing the store waits for the pools' connections to come back before it lets them go, ms. */
 const POOL_END_MS = 1000;
-
-/** Destroys a connection's socket: its queries fail at once, and it ends. */
-function destroySocket(client: pg.ClientBase): void {
-  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-}
-
-/** True when `p` settled within `ms` (it may still settle later otherwise); never rejects, leaves no timer. */
-async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const settled = await Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => (timer = setTimeout(r, ms, false)))]);
-  clearTimeout(timer);
-  return settled;
-}
 
 /**
  * Ends `client`; when the server has not answered within `ms` (a database
@@ -937,7 +925,7 @@ export class PostgresStore implements Store {
    * apply one after the other, the second seeing the first's status), moved
    * forward only (STATUS_RANK), and the transition recorded.
    */
-  async applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown; readonly source?: 'mas-callback' | 'mas' }): Promise<CallbackOutcome> {
+  async applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: CallbackDetail): Promise<CallbackOutcome> {
     const from = TASK_STATUSES.filter((s) => !isTerminal(s) && STATUS_RANK[s] < STATUS_RANK[status]);
     const result = detail.result === undefined ? null : JSON.stringify(detail.result);
     const error = detail.error === undefined ? null : errorText(detail.error);

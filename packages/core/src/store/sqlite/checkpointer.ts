@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { settledWithin } from '../../util.js';
 
 /**
  * The thread's code. Inline (eval) rather than a file next to this one, so
@@ -151,34 +152,24 @@ export function startBackgroundCheckpointer(
     options.onResume?.();
     options.onFailure?.(err);
   };
-  let exited = false;
-  const exit = new Promise<void>((resolve) => {
-    worker.once('exit', () => {
-      exited = true;
-      resolve();
-    });
-  });
+  const exit = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   worker.on('error', failed);
   worker.on('exit', (code) => failed(new Error(`checkpointer thread exited with code ${code}`)));
   let stopping: Promise<void> | undefined;
   return {
     stop(timeoutMs = 2000) {
       if (stopping) return stopping;
-      if (exited) return (stopping = Promise.resolve());
       stopped = true;
       options.onResume?.();
       // Referenced from here on: a process with nothing else left to do (a
       // daemon at the end of its shutdown) must not exit before the thread
-      // has closed its connection and the caller has gone on.
+      // has closed its connection and the caller has gone on. (A thread that
+      // already exited ignores both calls, and `exit` has resolved.)
       worker.ref();
       worker.postMessage('stop');
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          worker.terminate().then(() => resolve(), () => resolve());
-        }, timeoutMs);
+      stopping = settledWithin(exit, timeoutMs).then(async (exited) => {
+        if (!exited) await worker.terminate().catch(() => undefined);
       });
-      stopping = Promise.race([exit, timeout]).finally(() => clearTimeout(timer));
       return stopping;
     },
   };

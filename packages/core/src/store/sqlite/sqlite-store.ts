@@ -8,6 +8,7 @@ import { systemClock, type Clock, type ClockTimer } from '../../time/clock.js';
 import {
   STATUS_RANK,
   isTerminal,
+  type CallbackDetail,
   type CallbackOutcome,
   type Claim,
   type ClaimedDelivery,
@@ -722,7 +723,7 @@ export class SqliteStore implements Store {
     return out;
   }
 
-  applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: { readonly result?: unknown; readonly error?: unknown; readonly source?: 'mas-callback' | 'mas' }): Promise<CallbackOutcome> {
+  applyCallback(masTaskId: string, status: 'running' | 'completed' | 'failed', detail: CallbackDetail): Promise<CallbackOutcome> {
     return this.#write((): CallbackOutcome => {
       const row = this.#stmt(`SELECT ${taskColumnsWithoutPayload()} FROM tasks WHERE task_id = ?`).get(masTaskId) as Omit<TaskRow, 'payload'> | undefined;
       if (!row) return { outcome: 'unknown' };
