@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_SCHEMA, ERROR_CATALOGUE, EXIT_CODES, compileRules, defaultRules, loadConfig, type ErrorCode } from '@gitbridge/core';
-import { tempDir } from './helpers/index.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const read = (p: string) => readFileSync(new URL(`../${p}`, import.meta.url), 'utf8');
 

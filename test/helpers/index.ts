@@ -1,13 +1,13 @@
-import { afterAll } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { request } from 'undici';
 import { loadConfig, sign, type Config, type Store } from '@gitbridge/core';
 import { startDaemon, type Daemon, type StartOptions } from '@gitbridge/daemon';
+
+export { tempDir } from './temp-dir.js';
 
 export const SECRET = 'test-webhook-secret';
 export const CALLBACK_SECRET = 'test-callback-secret';
@@ -61,27 +61,6 @@ export async function allTasksCompleted(store: Pick<Store, 'counts'>, what: stri
     const c = await store.counts();
     return c.deliveries.queued === 0 && c.tasks.queued + c.tasks.pending + c.tasks.running === 0 && c.tasks.completed > 0;
   }, timeoutMs, what);
-}
-
-const made = new Set<string>();
-// Registered on the importing test file (each file imports its own copy of
-// this module): what its tests made, and did not remove, goes after them.
-afterAll(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-  made.clear();
-});
-
-/** A fresh temp directory; removed by the returned cleanup, else after the importing test file's tests. */
-export function tempDir(prefix = 'gitbridge-test-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.add(dir);
-  return {
-    dir,
-    cleanup: () => {
-      rmSync(dir, { recursive: true, force: true });
-      made.delete(dir);
-    },
-  };
 }
 
 /** Environment for a test daemon on 127.0.0.1:0 with a temp data and log dir. */

@@ -1,13 +1,10 @@
-import { afterAll } from 'vitest';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { verifySignature } from '@gitbridge/core';
+import { tempDir as sharedTempDir } from '../../../test/helpers/temp-dir.js';
 
 /** The launcher of the BUILT CLI (`pnpm run build` first). */
 export const BIN = fileURLToPath(new URL('../../../bin/gitbridge', import.meta.url));
@@ -34,19 +31,9 @@ export async function runCli(args: readonly string[], env: Record<string, string
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
-const made = new Set<string>();
-// Registered on the importing test file (each file imports its own copy of
-// this module): what its tests made, and did not remove, goes after them.
-afterAll(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-  made.clear();
-});
-
 /** A fresh temporary directory, removed after the importing test file's tests. */
 export function tempDir(prefix = 'gitbridge-cli-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.add(dir);
-  return dir;
+  return sharedTempDir(prefix).dir;
 }
 
 /** One request the receiver got. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PG_SCHEMA_VERSION, PostgresStore, type PostgresStoreOptions } from '../src/index.js';
 import { MIGRATIONS } from '../src/store/postgres/migrations.js';
+import { settledWithin } from '../src/util.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/helpers/postgres.js';
 import { startTcpProxy } from '../../../test/helpers/tcp-proxy.js';
 import { describeStoreContract, draft, journal, newDelivery } from './store-contract.js';
@@ -36,6 +37,13 @@ describe('the PostgreSQL engine', () => {
     const s = await PostgresStore.open(url, { poolMax: 4, ...options });
     open.push(s);
     return s;
+  };
+  /** A node that reaches the database through a proxy the test can cut or freeze (the caller closes the proxy). */
+  const nodeThroughProxy = async (options: PostgresStoreOptions) => {
+    const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
+    const via = new URL(db.url);
+    via.port = String(proxy.port);
+    return { proxy, s: await node(via.toString(), options) };
   };
   beforeEach(async () => {
     await db.query(TABLES.map((t) => `DELETE FROM ${t};`).join(' '));
@@ -336,10 +344,7 @@ describe('the PostgreSQL engine', () => {
     });
 
     it('a database that cannot be reached: not writable, ingest GB_STORE_UNAVAILABLE; back by itself when it answers again', async () => {
-      const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
-      const via = new URL(db.url);
-      via.port = String(proxy.port);
-      const s = await node(via.toString(), { connectTimeoutMs: 1000 });
+      const { proxy, s } = await nodeThroughProxy({ connectTimeoutMs: 1000 });
       try {
         s.onWake('deliveries', () => undefined);
         await s.ingest(newDelivery('first'));
@@ -358,11 +363,8 @@ describe('the PostgreSQL engine', () => {
     });
 
     it('a database that goes silent (packets dropped, no reset): every operation fails as unavailable after the answer timeout instead of hanging; back by itself when it answers again', async () => {
-      const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
-      const via = new URL(db.url);
-      via.port = String(proxy.port);
       // TCP alone would wait for minutes: only the answer timeout ends these operations.
-      const s = await node(via.toString(), { connectTimeoutMs: 500, answerTimeoutMs: 400 });
+      const { proxy, s } = await nodeThroughProxy({ connectTimeoutMs: 500, answerTimeoutMs: 400 });
       try {
         s.onWake('deliveries', () => undefined);
         expect(await s.ingest(newDelivery('before-silence'))).toBe('stored');
@@ -383,10 +385,7 @@ describe('the PostgreSQL engine', () => {
     });
 
     it('closes while the database is silent (a partition at shutdown) instead of waiting for its wake-up connection forever', async () => {
-      const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
-      const via = new URL(db.url);
-      via.port = String(proxy.port);
-      const s = await node(via.toString(), { connectTimeoutMs: 500, answerTimeoutMs: 400 });
+      const { proxy, s } = await nodeThroughProxy({ connectTimeoutMs: 500, answerTimeoutMs: 400 });
       try {
         // A subscriber: the store holds its LISTEN connection, which a wake-up proves is up.
         let woken = 0;
@@ -396,8 +395,7 @@ describe('the PostgreSQL engine', () => {
           expect(woken).toBeGreaterThan(0);
         }, { timeout: 10_000, interval: 200 });
         proxy.freeze();
-        const outcome = await Promise.race([s.close().then(() => 'closed'), new Promise((r) => setTimeout(r, 10_000, 'still closing after 10 s'))]);
-        expect(outcome).toBe('closed');
+        expect(await settledWithin(s.close(), 10_000), 'closed within 10 s').toBe(true);
       } finally {
         await proxy.close();
       }
